@@ -306,6 +306,8 @@ class Complete:
     commands: list[str]
     max_tokens: int = 256
     messages: list[dict[str, Any]] = field(default_factory=list)
+    name: str = ""  # the name given to start_agent (replay cassettes are keyed by it)
+    context: dict[str, Any] = field(default_factory=dict)  # structured prompt parts (local model)
 
 
 @message
