@@ -1,0 +1,335 @@
+"""The memory store: namespaces of texts, metadata and vectors, crash-safe.
+
+Contract:
+
+* Every change (add, delete, clear) is one checksummed record in the
+  append-only log (``memory/wal.py``), fsynced before the method returns; the
+  caller acknowledges only after that, so nothing acknowledged is lost on
+  ``kill -9``. The change is applied in memory only after it is durable.
+* When the current log segment passes ``snapshot_bytes`` the store rolls the
+  log and writes a snapshot (``memory/snapshot.py``) in a background thread
+  from a copy of its state; the snapshot then replaces the segments it
+  covers. ``close`` writes a final snapshot so a restart replays nothing.
+* Opening a store recovers: newest complete snapshot, then replay of every
+  later log record; a torn last record (a crash mid-write) is ignored.
+* Ids are int64, unique across all namespaces of the store, never reused.
+* Bad input raises :class:`InvalidRequest`, unknown ids :class:`NotFound`.
+  Namespace names are not checked here (the service checks their syntax).
+
+The store is not thread-safe: one thread (the service loop) calls it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from memory import snapshot as snap
+from memory.index import VectorIndex, as_matrix, normalized
+from memory.wal import Wal, read_records, segment_numbers, segment_path
+from orchestrator.errors import ConfigError, InvalidRequest, NotFound
+
+STORE_FILE = "store.json"
+DEFAULT_SNAPSHOT_BYTES = 64 << 20
+_LEN = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result."""
+
+    id: int
+    score: float
+    text: str
+    namespace: str
+    metadata: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "score": self.score, "text": self.text,
+                "namespace": self.namespace, "metadata": self.metadata}
+
+
+class _Namespace:
+    __slots__ = ("index", "items")
+
+    def __init__(self, index: VectorIndex, items: dict[int, tuple[str, dict[str, Any]]]) -> None:
+        self.index = index
+        self.items = items
+
+
+def _encode(op: dict[str, Any], vectors: bytes = b"") -> bytes:
+    head = json.dumps(op, ensure_ascii=False, allow_nan=False).encode()
+    return _LEN.pack(len(head)) + head + vectors
+
+
+def _decode(payload: bytes) -> tuple[dict[str, Any], bytes]:
+    (n,) = _LEN.unpack_from(payload, 0)
+    return json.loads(payload[_LEN.size:_LEN.size + n]), payload[_LEN.size + n:]
+
+
+class Store:
+    """Texts, metadata and vectors by namespace, persisted under ``data_dir``."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], dim: int, embedder: str, *,
+                 snapshot_bytes: int = DEFAULT_SNAPSHOT_BYTES, log: Any = None) -> None:
+        self.dir = Path(data_dir)
+        self.dim = dim
+        self.embedder = embedder
+        self.snapshot_bytes = snapshot_bytes
+        self._log = log
+        self._ns: dict[str, _Namespace] = {}
+        self._next_id = 1
+        self._snap_thread: threading.Thread | None = None
+        self._snap_error: BaseException | None = None
+        self._closed = False
+        self.covers = 0  # last log segment folded into the newest snapshot
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._check_identity()
+        self._recover()
+
+    # ------------------------------------------------------------ recovery
+
+    @property
+    def _log_dir(self) -> Path:
+        return self.dir / "log"
+
+    @property
+    def _snap_dir(self) -> Path:
+        return self.dir / "snapshots"
+
+    def _check_identity(self) -> None:
+        path = self.dir / STORE_FILE
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"dim": self.dim, "embedder": self.embedder}))
+            os.replace(tmp, path)
+            return
+        try:
+            saved = json.loads(path.read_text())
+            dim, name = int(saved["dim"]), str(saved["embedder"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"memory store file {path} is unreadable: {exc}", file=str(path)) from None
+        if dim != self.dim:
+            raise ConfigError(
+                f"memory store {self.dir} holds {dim}-dimensional vectors ({name}) but the embedder "
+                f"{self.embedder} gives {self.dim}; use another run directory or the same embedder",
+                file=str(path),
+            )
+        if name != self.embedder and self._log is not None:
+            self._log.warning("embedder_changed", stored=name, now=self.embedder)
+
+    def _recover(self) -> None:
+        image = snap.latest_snapshot(self._snap_dir)
+        if image is not None:
+            self.covers = image.covers
+            self._next_id = image.next_id
+            self._ns = {name: _Namespace(ns.index, ns.items) for name, ns in image.namespaces.items()}
+        replayed = 0
+        for payload in read_records(self._log_dir, after=self.covers, log=self._log):
+            try:
+                op, vectors = _decode(payload)
+                self._apply(op, vectors)
+            except (ValueError, KeyError, TypeError, struct.error) as exc:
+                if self._log is not None:
+                    self._log.error("log_record_skipped", error=f"{type(exc).__name__}: {exc}")
+                continue
+            replayed += 1
+        self._drop_covered(self.covers)
+        start = max(self.covers + 1, *(segment_numbers(self._log_dir) or [1]))
+        self._wal = Wal(self._log_dir, start=start)
+        if self._log is not None:
+            self._log.info("memory_store_opened", dir=str(self.dir), snapshot=self.covers,
+                           replayed=replayed, items=self.count(), next_id=self._next_id)
+
+    def _drop_covered(self, covers: int) -> None:
+        for n in segment_numbers(self._log_dir):
+            if n <= covers:
+                segment_path(self._log_dir, n).unlink(missing_ok=True)
+        snap.prune(self._snap_dir, keep=covers)
+
+    # ------------------------------------------------------- applying changes
+
+    def _apply(self, op: dict[str, Any], vectors: bytes) -> None:
+        kind, name = op["op"], op["ns"]
+        if kind == "add":
+            ids = np.asarray(op["ids"], dtype=np.int64)
+            vecs = np.frombuffer(vectors, dtype=np.float32).reshape(len(ids), self.dim)
+            ns = self._ns.get(name)
+            if ns is None:
+                ns = self._ns[name] = _Namespace(VectorIndex(self.dim), {})
+            ns.index.add_normalized(ids, vecs)
+            for item_id, text, meta in zip(op["ids"], op["texts"], op["meta"]):
+                ns.items[int(item_id)] = (text, meta)
+            if len(ids):
+                self._next_id = max(self._next_id, int(ids.max()) + 1)
+        elif kind == "delete":
+            ns = self._ns.get(name)
+            if ns is not None:
+                ns.index.remove(op["ids"])
+                for item_id in op["ids"]:
+                    ns.items.pop(int(item_id), None)
+        elif kind == "clear":
+            self._ns.pop(name, None)
+        else:
+            raise ValueError(f"unknown log operation {kind!r}")
+
+    def _commit(self, op: dict[str, Any], vectors: bytes = b"") -> None:
+        """Write ``op`` durably, then apply it, then snapshot if the log is long."""
+        try:
+            payload = _encode(op, vectors)
+        except (TypeError, ValueError) as exc:  # metadata JSON cannot carry (NaN, bytes...)
+            raise InvalidRequest(f"metadata is not JSON-serialisable: {exc}", field="metadata") from None
+        self._wal.append(payload)
+        self._wal.sync()
+        self._apply(op, vectors)
+        if self._wal.bytes >= self.snapshot_bytes:
+            self.snapshot()
+
+    # ------------------------------------------------------------ operations
+
+    def add(self, namespace: str, texts: Sequence[str], vectors: Any,
+            metadata: Sequence[dict[str, Any]] | None = None) -> list[int]:
+        """Store ``texts`` with their ``vectors`` (any scale) durably; return their new ids."""
+        n = len(texts)
+        if n == 0:
+            raise InvalidRequest("nothing to add: no texts given")
+        metas = list(metadata) if metadata else [{} for _ in range(n)]
+        if len(metas) != n:
+            raise InvalidRequest(f"{len(metas)} metadata entries for {n} texts", field="metadata")
+        try:
+            vecs = normalized(as_matrix(vectors, self.dim))
+        except ValueError as exc:
+            raise InvalidRequest(f"bad vectors: {exc}", field="vectors", dim=self.dim) from None
+        if vecs.shape[0] != n:
+            raise InvalidRequest(f"{vecs.shape[0]} vectors for {n} texts", field="vectors")
+        ids = list(range(self._next_id, self._next_id + n))
+        op = {"op": "add", "ns": namespace, "ids": ids, "texts": list(texts), "meta": metas}
+        self._commit(op, vecs.tobytes())
+        return ids
+
+    def delete(self, namespace: str, ids: Sequence[int]) -> int:
+        """Delete ``ids`` from ``namespace`` durably, all or nothing; NotFound names missing ids."""
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            raise InvalidRequest("nothing to delete: no ids given", field="ids")
+        ns = self._ns.get(namespace)
+        missing = [i for i in wanted if ns is None or i not in ns.items]
+        if missing:
+            shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+            raise NotFound(f"no memory item {shown} in namespace {namespace!r}",
+                           namespace=namespace, missing=len(missing))
+        self._commit({"op": "delete", "ns": namespace, "ids": wanted})
+        return len(wanted)
+
+    def clear(self, namespace: str) -> int:
+        """Remove every item of ``namespace`` durably; return how many there were."""
+        ns = self._ns.get(namespace)
+        if ns is None:
+            return 0
+        count = len(ns.items)
+        self._commit({"op": "clear", "ns": namespace})
+        return count
+
+    def search(self, namespaces: Sequence[str], vector: Any, k: int) -> list[Hit]:
+        """The ``k`` best hits for ``vector`` across ``namespaces``, best first.
+
+        A namespace that holds nothing (never written, or cleared) adds no hits.
+        """
+        try:
+            q = normalized(as_matrix(vector, self.dim))
+        except ValueError as exc:
+            raise InvalidRequest(f"bad query vector: {exc}", field="vector", dim=self.dim) from None
+        if q.shape[0] != 1:
+            raise InvalidRequest("search takes one query vector", field="vector")
+        found: list[tuple[float, int, str]] = []
+        for name in dict.fromkeys(namespaces):
+            ns = self._ns.get(name)
+            if ns is None or not ns.items:
+                continue
+            scores, ids = ns.index.search_normalized(q, k)
+            found.extend((float(s), int(i), name) for s, i in zip(scores[0], ids[0]) if i != -1)
+        found.sort(key=lambda t: (-t[0], t[1]))
+        hits = []
+        for score, item_id, name in found[:k]:
+            text, meta = self._ns[name].items[item_id]
+            hits.append(Hit(item_id, score, text, name, meta))
+        return hits
+
+    def get(self, namespace: str, item_id: int) -> tuple[str, dict[str, Any]]:
+        """The text and metadata of one item; NotFound when absent."""
+        ns = self._ns.get(namespace)
+        if ns is None or item_id not in ns.items:
+            raise NotFound(f"no memory item {item_id} in namespace {namespace!r}")
+        return ns.items[item_id]
+
+    def count(self, namespace: str | None = None) -> int:
+        """Items in ``namespace``, or in the whole store."""
+        if namespace is not None:
+            ns = self._ns.get(namespace)
+            return len(ns.items) if ns else 0
+        return sum(len(ns.items) for ns in self._ns.values())
+
+    def stats(self) -> dict[str, Any]:
+        """Counts per namespace and the store's persistence state."""
+        return {
+            "dim": self.dim, "embedder": self.embedder, "items": self.count(),
+            "namespaces": {name: len(ns.items) for name, ns in sorted(self._ns.items())},
+            "next_id": self._next_id, "snapshot": self.covers,
+            "log_segment": self._wal.segment, "log_bytes": self._wal.bytes,
+            "snapshot_error": "" if self._snap_error is None else str(self._snap_error),
+        }
+
+    # ------------------------------------------------------------- snapshots
+
+    def snapshot(self, wait: bool = False) -> bool:
+        """Roll the log and snapshot a copy of the state in a background thread.
+
+        Returns False (and does nothing) while a previous snapshot is still
+        being written. ``wait`` blocks until this one is on disk.
+        """
+        if self._snap_thread is not None and self._snap_thread.is_alive():
+            if not wait:
+                return False
+            self._snap_thread.join()
+        covers = self._wal.roll()
+        image = snap.Image(covers, self._next_id, self.dim, self.embedder, {
+            name: snap.NamespaceImage(ns.index.clone(), dict(ns.items))
+            for name, ns in self._ns.items() if ns.items
+        })
+        self._snap_thread = threading.Thread(target=self._write_snapshot, args=(image,),
+                                             name="memory-snapshot", daemon=True)
+        self._snap_thread.start()
+        if wait:
+            self._snap_thread.join()
+        return True
+
+    def _write_snapshot(self, image: snap.Image) -> None:
+        try:
+            path = snap.write_snapshot(self._snap_dir, image)
+            self.covers = image.covers
+            self._drop_covered(image.covers)
+            if self._log is not None:
+                self._log.info("memory_snapshot_written", path=str(path), covers=image.covers,
+                               items=sum(len(ns.items) for ns in image.namespaces.values()))
+        except Exception as exc:  # thread boundary: the log still holds everything
+            self._snap_error = exc
+            if self._log is not None:
+                self._log.exception("memory_snapshot_failed", covers=image.covers)
+
+    def close(self, final_snapshot: bool = True) -> None:
+        """Finish any snapshot, write a final one if the log has news, close the log (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._snap_thread is not None:
+            self._snap_thread.join()
+        if final_snapshot and self._wal.bytes > 0:
+            self.snapshot(wait=True)
+        self._wal.close()
