@@ -104,6 +104,15 @@ class RestartPolicy(_Model):
     period_seconds: float = Field(60, gt=0)
 
 
+class Tools(_Model):
+    """Limits of the tools that touch the machine (execute_python_file)."""
+
+    exec_cpu_seconds: int = Field(10, ge=1)
+    exec_memory_mb: int = Field(512, ge=32)
+    exec_wall_seconds: float = Field(30, gt=0)
+    exec_output_limit: int = Field(8000, ge=100)
+
+
 class Role(_Model):
     """One agent role: what it is told, what it may do and whom it may start."""
 
@@ -141,6 +150,8 @@ class SwarmConfig(_Model):
     limits: Limits = Limits()
     quotas: Quotas = Quotas()
     safety: Safety = Safety()
+    tools: Tools = Tools()
+    memory: bool = True  # start the shared FAISS memory service
     agents: dict[str, Role]
     source: str = ""  # the file this came from (set by load_config)
 

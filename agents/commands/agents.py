@@ -1,0 +1,52 @@
+"""Commands that manage other agents: start, message, list, delete (seed command set)."""
+
+from __future__ import annotations
+
+import json
+
+from agents.commands.registry import CommandContext, CommandError, command
+
+
+def _text(value: object, what: str, limit: int = 4000) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"{what} must be a string")
+    value = value.strip()
+    if not value:
+        raise CommandError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise CommandError(f"{what} is longer than {limit} characters")
+    return value
+
+
+@command("start_agent", "Start GPT Agent",
+         {"name": "name", "task": "short task description", "prompt": "instructions",
+          "role": "role (optional)"})
+def start_agent(ctx: CommandContext, name: str, task: str, prompt: str = "", role: str = "") -> str:
+    """Ask the supervisor for a sub-agent; its result arrives later in the inbox."""
+    name = _text(name, "name", 48)
+    task = _text(task, "task")
+    if not isinstance(prompt, str) or not isinstance(role, str):
+        raise CommandError("prompt and role must be strings")
+    return ctx.ports.start_agent(name, task, prompt, role.strip())
+
+
+@command("message_agent", "Message GPT Agent", {"key": "agent id", "message": "message"})
+def message_agent(ctx: CommandContext, key: str, message: str) -> str:
+    """Send a message to an agent and wait (bounded) for its reply."""
+    return ctx.ports.message_agent(_text(key, "key", 64), _text(message, "message"))
+
+
+@command("list_agents", "List GPT Agents", {})
+def list_agents(ctx: CommandContext) -> str:
+    """List the sub-agents this agent started, with their status."""
+    agents = ctx.ports.list_agents()
+    if not agents:
+        return "you have no sub-agents"
+    rows = [{k: a.get(k) for k in ("id", "role", "status", "steps", "reason")} for a in agents]
+    return json.dumps(rows, ensure_ascii=False)
+
+
+@command("delete_agent", "Delete GPT Agent", {"key": "agent id"})
+def delete_agent(ctx: CommandContext, key: str) -> str:
+    """Stop a sub-agent and its whole subtree."""
+    return ctx.ports.delete_agent(_text(key, "key", 64))

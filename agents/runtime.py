@@ -1,0 +1,249 @@
+"""The think–act loop of one agent (the seeds' Auto-GPT loop).
+
+Each step: build the prompt (role, goals, constraints, commands, history,
+inbox, memories), ask the gateway for a completion, parse the JSON answer
+(an invalid answer goes back to the model as an observation, a bounded
+number of times), dispatch the command through the registry, record the
+observation, and repeat until ``task_complete``, a stop request, or a limit.
+
+The runtime takes its ports (bus client, ports adapter, clock, logger) as
+arguments; the limits that matter (steps, wall time, loops, budgets) are
+enforced from outside by the supervisor and the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from agents.commands import registry
+from agents.commands.registry import CommandContext, Observation
+from agents.parse import ParseError, parse_decision
+from agents.prompt import PromptInput, build_prompt
+from bus import messages as m
+from bus.client import DEFERRED, BusClient
+from bus.protocol import Message
+from orchestrator.errors import (
+    CassetteExhausted,
+    DeadlineExceeded,
+    ProviderError,
+    QuotaExhausted,
+    Stopped,
+    SwarmError,
+)
+
+GATEWAY = "gateway"
+SUPERVISOR = "supervisor"
+
+
+@dataclass
+class AgentSpec:
+    """What the supervisor tells a new agent process about itself."""
+
+    agent_id: str
+    name: str
+    role_name: str
+    role: str
+    task: str
+    commands: list[str]
+    goals: list[str] = field(default_factory=list)
+    can_start: list[str] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    prompt: str = ""
+    parent: str | None = None
+    llm_timeout: float = 300.0
+    max_tokens: int = 256
+    max_invalid: int = 3
+    settings: dict[str, Any] = field(default_factory=dict)
+    memory: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "AgentSpec":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class AgentRuntime:
+    """Runs one agent's loop over a connected BusClient."""
+
+    def __init__(self, spec: AgentSpec, client: BusClient, ports: Any, workspace: Any, log: Any,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self.client = client
+        self.ports = ports
+        self.log = log
+        self.clock = clock
+        self.steps = 0
+        self.history: list[dict[str, Any]] = []
+        self.inbox: list[str] = []
+        self.questions: list[Message] = []
+        self.stop_reason: str | None = None
+        self._status = "starting"
+        self._invalid = 0
+        self.ctx = CommandContext(agent_id=spec.agent_id, role=spec.role_name, ports=ports,
+                                  workspace=workspace, settings=dict(spec.settings), log=log)
+        self.allowed = frozenset(spec.commands)
+        client.handle(m.InboxMessage, self._on_inbox)
+        client.handle(m.AgentMessage, self._on_question)
+        client.handle(m.Stop, self._on_stop)
+
+    # ------------------------------------------------------------ handlers
+
+    def _on_inbox(self, msg: Message) -> None:
+        body: m.InboxMessage = msg.body
+        prefix = {"result": f"result from {body.sender}", "notice": f"notice from {body.sender}"}.get(
+            body.kind, f"message from {body.sender}")
+        self.inbox.append(f"[{prefix}] {body.text}")
+
+    def _on_question(self, msg: Message) -> object:
+        if self.stop_reason is not None:
+            raise Stopped(f"{self.spec.agent_id} is stopping")
+        self.questions.append(msg)
+        return DEFERRED  # answered after this agent's next step
+
+    def _on_stop(self, msg: Message) -> None:
+        self.request_stop(msg.body.reason)
+
+    def request_stop(self, reason: str) -> None:
+        """Record the intent to stop; the loop acts on it (signal-safe)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def has_news(self) -> bool:
+        return bool(self.inbox or self.questions)
+
+    def set_status(self, status: str) -> None:
+        if status != self._status:
+            self._status = status
+            try:
+                self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, status, self.steps))
+            except SwarmError:
+                pass
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        """Run until the task completes (0), fails (1) or a stop arrives (0)."""
+        self.client.send(SUPERVISOR, m.AgentReady(self.spec.agent_id, os.getpid()))
+        self.log.info("agent_started", task=self.spec.task, role_name=self.spec.role_name)
+        try:
+            while self.stop_reason is None:
+                outcome = self.step()
+                if outcome is not None:
+                    ok, result = outcome
+                    self._finish(ok, result)
+                    return 0 if ok else 1
+        except Stopped:
+            pass
+        self.log.info("agent_stopped", reason=self.stop_reason)
+        self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})")
+        return 0
+
+    def step(self) -> tuple[bool, str] | None:
+        """One think–act step; returns ``(ok, result)`` when the agent is finished."""
+        self.steps += 1
+        self.set_status("running")
+        inbox, self.inbox = self.inbox, []
+        questions = list(self.questions)
+        prompt, context = build_prompt(PromptInput(
+            name=self.spec.agent_id, role=self.spec.role, task=self.spec.task,
+            goals=list(self.spec.goals), commands=list(self.spec.commands),
+            can_start=list(self.spec.can_start), extra=self.spec.prompt, history=self.history,
+            inbox=inbox, questions=[q.body.text for q in questions],
+            memories=self._memories(), examples=list(self.spec.examples),
+        ))
+        for note in inbox:
+            self.history.append({"command": "(inbox)", "args": {}, "result": note})
+        try:
+            completion = self.client.request(
+                GATEWAY,
+                m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
+                           [], self.spec.name, context),
+                self.spec.llm_timeout,
+                abort=lambda: self.stop_reason is not None,
+            )
+        except QuotaExhausted as exc:
+            # the gateway told the supervisor too; it stops us with that reason
+            self.log.warning("budget_exhausted", error=exc.message)
+            self.client.poll(10.0, until=lambda: self.stop_reason is not None)
+            return (False, f"budget_exhausted: {exc.message}") if self.stop_reason is None else None
+        except (CassetteExhausted, ProviderError) as exc:
+            self.log.error("model_failed", code=exc.code, error=exc.message)
+            return False, f"{exc.code}: {exc.message}"
+        except DeadlineExceeded:
+            self.log.warning("model_timeout", timeout=self.spec.llm_timeout)
+            return False, f"the model gave no answer within {self.spec.llm_timeout:g}s"
+        except Stopped:
+            return None
+        try:
+            decision = parse_decision(completion.text)
+        except ParseError as exc:
+            self._invalid += 1
+            self.history.append({"command": "(invalid answer)", "args": {}, "result": exc.message})
+            self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
+            self._report_step("(invalid answer)", {})
+            if self._invalid >= self.spec.max_invalid:
+                return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
+            return None
+        self._invalid = 0
+        self._report_step(decision.command, decision.args, decision.thoughts)
+        obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+        self._record(obs, decision.args)
+        self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
+        if obs.finished:
+            return True, obs.text
+        return None
+
+    # ------------------------------------------------------------ helpers
+
+    def _record(self, obs: Observation, args: dict[str, Any]) -> None:
+        self.history.append({"command": obs.command, "args": args, "result": obs.text})
+        self.log.info("command_done", command=obs.command, ok=obs.ok, result=obs.text[:500],
+                      step=self.steps)
+
+    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> None:
+        detail = json.dumps({"command": command, "args": args,
+                             "speak": _speak(thoughts or {})}, ensure_ascii=False, default=str)
+        try:
+            self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps,
+                                                       detail[:4000]))
+        except SwarmError:
+            pass
+
+    def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
+        answered = self.questions if questions is None else questions
+        for q in list(answered):
+            try:
+                self.client.reply(q, m.AgentReply(text))
+            except SwarmError:
+                pass
+            if q in self.questions:
+                self.questions.remove(q)
+
+    def _memories(self) -> list[str]:
+        if not self.spec.memory:
+            return []
+        try:
+            hits = self.ports.memory_search(self.spec.task, 3)
+        except Exception:  # noqa: BLE001 - memory is a help, never a reason to fail a step
+            return []
+        return [h.get("text", "") for h in hits if h.get("text")]
+
+    def _finish(self, ok: bool, result: str) -> None:
+        self.log.info("agent_finished", ok=ok, result=result[:500], steps=self.steps)
+        self._answer_questions(f"{self.spec.agent_id} has finished: {result}")
+        try:
+            self.client.request(SUPERVISOR, m.AgentDone(self.spec.agent_id, result[:20000], ok), 10.0)
+        except SwarmError as exc:
+            self.log.warning("done_not_acknowledged", error=str(exc))
+
+
+def _speak(thoughts: dict[str, Any]) -> str:
+    for key in ("speak", "text"):
+        v = thoughts.get(key) if isinstance(thoughts, dict) else None
+        if isinstance(v, str) and v.strip():
+            return v.strip()
+    return ""

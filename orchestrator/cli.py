@@ -1,0 +1,367 @@
+"""``swarm``: start a swarm from YAML, inspect it, freeze or kill its agents.
+
+Every listing takes ``--json``. ``--run-dir`` (or ``SWARM_RUN_DIR``) selects
+the swarm; the default is ``./.swarm``. Errors are one line on stderr with a
+non-zero exit code (2 for a bad config); never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bus import messages as m
+from orchestrator import runctl
+from orchestrator.errors import ConfigError, NotRunning, SwarmError, UsageError
+
+DEFAULT_RUN_DIR = ".swarm"
+
+
+def _run_dir(ctx: click.Context) -> Path:
+    return ctx.obj["run_dir"]
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None, default=str))
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--run-dir", envvar="SWARM_RUN_DIR", default=DEFAULT_RUN_DIR, show_default=True,
+              type=click.Path(file_okay=False), help="The swarm's run directory.")
+@click.pass_context
+def cli(ctx: click.Context, run_dir: str) -> None:
+    """Run a swarm of LLM agents as OS processes, and keep a hard hand on it."""
+    ctx.ensure_object(dict)
+    ctx.obj["run_dir"] = Path(run_dir).resolve()
+
+
+# ----------------------------------------------------------------- up / down
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--goal", help="Replace the goal written in the config.")
+@click.option("--detach", is_flag=True, help="Start in the background and return at once.")
+@click.option("--heartbeat", type=float, default=1.0, hidden=True)
+@click.option("--liveness", type=int, default=3, hidden=True)
+@click.option("--grace", type=float, default=2.0, hidden=True)
+@click.option("--start-timeout", type=float, default=900.0, hidden=True)
+@click.pass_context
+def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbeat: float,
+       liveness: int, grace: float, start_timeout: float) -> None:
+    """Start the swarm defined in CONFIG; in the foreground, show progress until the root finishes."""
+    from orchestrator.config import load_config
+
+    cfg = load_config(config)
+    run_dir = _run_dir(ctx)
+    pid = runctl.supervisor_pid(run_dir)
+    if pid is not None:
+        raise UsageError(f"a swarm is already running in {run_dir} (supervisor pid {pid}); "
+                         "stop it with: swarm down")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runctl.kill_leftovers(run_dir)
+    runctl.clean_previous_run(run_dir)
+    extra = ["--heartbeat", str(heartbeat), "--liveness", str(liveness), "--grace", str(grace)]
+    if cfg.llm.provider == "local":
+        click.echo("Gemma is provided under and subject to the Gemma Terms of Use found at "
+                   "ai.google.dev/gemma/terms", err=True)
+    proc = runctl.start_supervisor(run_dir, str(Path(config).resolve()), goal, extra)
+    if not detach:
+        click.echo(f"starting swarm {cfg.name} in {run_dir} ...", err=True)
+    runctl.wait_running(run_dir, proc, start_timeout)
+    if detach:
+        click.echo(f"swarm {cfg.name} is up (supervisor pid {proc.pid}, run dir {run_dir})")
+        return
+    from orchestrator.progress import follow
+
+    try:
+        status, result = follow(run_dir, cfg.root, _console())
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: stopping the swarm ...", err=True)
+        _down(run_dir)
+        ctx.exit(130)
+        return
+    _down(run_dir)
+    workspace = cfg.workspace
+    if status == "done":
+        click.echo(f"\n{cfg.root} completed: {result}")
+        click.echo(f"workspace: {workspace}")
+        return
+    click.echo(f"\n{cfg.root} ended {status}: {result or ''}".rstrip(), err=True)
+    ctx.exit(1)
+
+
+def _down(run_dir: Path, timeout: float = 60.0) -> str:
+    pid = runctl.supervisor_pid(run_dir)
+    if pid is None:
+        n = runctl.kill_leftovers(run_dir)
+        return f"no swarm running in {run_dir}" + (f"; killed {n} leftover agent(s)" if n else "")
+    try:
+        runctl.ask(run_dir, m.Down("down"), 10.0)
+    except SwarmError:
+        pass
+    alive = runctl.wait_gone([pid], timeout)
+    if alive:
+        import os
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            if not runctl.wait_gone([pid], 5.0):
+                break
+    runctl.kill_leftovers(run_dir)
+    return f"swarm in {run_dir} is down"
+
+
+@cli.command()
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop everything: every agent, the services, the supervisor (ordered)."""
+    click.echo(_down(_run_dir(ctx)))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+def validate(config: str) -> None:
+    """Check a swarm YAML file; print what is wrong (file, field, line) or OK."""
+    from orchestrator.config import load_config
+
+    cfg = load_config(config)
+    click.echo(f"{config}: OK (swarm {cfg.name}, root {cfg.root}, {len(cfg.agents)} roles, "
+               f"provider {cfg.llm.provider})")
+
+
+# ----------------------------------------------------------------- listings
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def ps(ctx: click.Context, as_json: bool) -> None:
+    """List every agent of the swarm with its status and counters."""
+    from orchestrator.supervisor.registry import ps_view
+
+    reg = runctl.open_registry(_run_dir(ctx))
+    try:
+        recs = reg.all()
+        name = reg.meta("name", "swarm")
+        state = reg.meta("state", "?")
+    finally:
+        reg.close()
+    if as_json:
+        _emit_json([ps_view(r) for r in recs])
+        return
+    from orchestrator.views import ps_table
+
+    _console().print(ps_table(recs, title=f"swarm {name} ({state})"))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as nested JSON.")
+@click.pass_context
+def tree(ctx: click.Context, as_json: bool) -> None:
+    """Show the agent tree (who started whom)."""
+    from orchestrator.views import tree_json, tree_view
+
+    reg = runctl.open_registry(_run_dir(ctx))
+    try:
+        recs = reg.all()
+        name = reg.meta("name", "swarm")
+    finally:
+        reg.close()
+    if as_json:
+        _emit_json(tree_json(recs))
+    else:
+        _console().print(tree_view(recs, f"swarm {name}"))
+
+
+@cli.command()
+@click.argument("agent_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
+    """Everything known about one agent: counters, cost, task, result, recent events."""
+    reg = runctl.open_registry(_run_dir(ctx))
+    try:
+        rec = reg.get(agent_id)
+        if rec is None:
+            from orchestrator.errors import NotFound
+
+            raise NotFound(f"no agent {agent_id!r} in this swarm")
+        info = rec.public()
+        info["children"] = [c.id for c in reg.children(agent_id)]
+        info["events"] = reg.events(agent_id)[-20:]
+    finally:
+        reg.close()
+    if as_json:
+        _emit_json(info)
+        return
+    for key in ("id", "name", "role", "parent", "depth", "pid", "status", "reason", "steps", "tokens",
+                "requests", "cost_usd", "restarts", "task", "result", "children"):
+        click.echo(f"{key:>9}: {info.get(key)}")
+    for ev in info["events"]:
+        click.echo(f"    event: {time.strftime('%H:%M:%S', time.localtime(ev['ts']))} {ev['event']} "
+                   f"{ev['detail']}".rstrip())
+
+
+@cli.command()
+@click.option("--interval", type=float, default=1.0, show_default=True)
+@click.option("--once", is_flag=True, help="Print one snapshot and exit.")
+@click.pass_context
+def top(ctx: click.Context, interval: float, once: bool) -> None:
+    """A live view of the swarm's agents (Ctrl-C to leave)."""
+    from rich.live import Live
+
+    from orchestrator.views import ps_table
+
+    run_dir = _run_dir(ctx)
+
+    def snapshot():
+        reg = runctl.open_registry(run_dir)
+        try:
+            return ps_table(reg.all(), title=f"swarm {reg.meta('name', '')} ({reg.meta('state', '?')})")
+        finally:
+            reg.close()
+
+    if once:
+        _console().print(snapshot())
+        return
+    try:
+        with Live(snapshot(), console=_console(), refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(snapshot())
+    except KeyboardInterrupt:
+        pass
+
+
+# ----------------------------------------------------------------- control
+
+
+@cli.command()
+@click.argument("agent_id")
+@click.argument("message")
+@click.pass_context
+def send(ctx: click.Context, agent_id: str, message: str) -> None:
+    """Put MESSAGE into agent ID's inbox (it sees it at its next step)."""
+    runctl.ask(_run_dir(ctx), m.OperatorMessage(agent_id, message))
+    click.echo(f"sent to {agent_id}")
+
+
+@cli.command()
+@click.argument("agent_id", required=False)
+@click.option("--all", "kill_all", is_flag=True, help="Kill every agent.")
+@click.option("--no-wait", is_flag=True, help="Return without waiting for the processes to go.")
+@click.pass_context
+def kill(ctx: click.Context, agent_id: str | None, kill_all: bool, no_wait: bool) -> None:
+    """Stop agent ID and its whole subtree (or every agent with --all)."""
+    run_dir = _run_dir(ctx)
+    if bool(agent_id) == kill_all:
+        raise UsageError("give an agent ID or --all (not both)")
+    before = runctl.live_pids(run_dir, None if kill_all else _subtree_ids(run_dir, agent_id or ""))
+    if kill_all:
+        reply = runctl.ask(run_dir, m.KillAll("operator"))
+    else:
+        reply = runctl.ask(run_dir, m.DeleteAgent(agent_id or "", reason="operator"))
+    n = reply.info.get("stopped", 0)
+    if not no_wait:
+        left = runctl.wait_gone(before, 15.0)
+        if left:
+            raise SwarmError(f"processes still alive after 15s: {left}")
+    click.echo(f"stopped {n} agent(s)")
+
+
+def _subtree_ids(run_dir: Path, agent_id: str) -> list[str]:
+    reg = runctl.open_registry(run_dir)
+    try:
+        return [r.id for r in reg.subtree(agent_id)]
+    finally:
+        reg.close()
+
+
+@cli.command()
+@click.argument("agent_id", required=False)
+@click.pass_context
+def freeze(ctx: click.Context, agent_id: str | None) -> None:
+    """Hold the model calls of agent ID (or of every agent)."""
+    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", True, "operator"))
+    click.echo(f"frozen {reply.info.get('agents', 0)} agent(s)")
+
+
+@cli.command()
+@click.argument("agent_id", required=False)
+@click.pass_context
+def thaw(ctx: click.Context, agent_id: str | None) -> None:
+    """Release the held calls of agent ID (or of every agent)."""
+    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", False, "operator"))
+    click.echo(f"thawed {reply.info.get('agents', 0)} agent(s)")
+
+
+@cli.command()
+@click.argument("agent_id", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-n", "--lines", type=int, default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON lines.")
+@click.pass_context
+def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_json: bool) -> None:
+    """Show the logs of agent ID, or of the whole swarm merged by time."""
+    from orchestrator.logview import show_logs
+
+    show_logs(_run_dir(ctx), agent_id, follow=follow, lines=lines, as_json=as_json)
+
+
+def _attach_memory() -> None:
+    try:
+        from orchestrator.cli_memory import memory
+    except ImportError:
+        return
+    cli.add_command(memory)
+
+
+_attach_memory()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry: run the CLI; a SwarmError becomes one line on stderr and its exit code."""
+    try:
+        rv = cli.main(args=argv, prog_name="swarm", standalone_mode=False)
+    except SwarmError as exc:
+        click.echo(f"swarm: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # process boundary: one line for the user, the traceback to a file
+        import tempfile
+        import traceback
+
+        with tempfile.NamedTemporaryFile("w", prefix="swarm-crash-", suffix=".txt", delete=False) as fh:
+            traceback.print_exc(file=fh)
+        click.echo(f"swarm: internal error: {type(exc).__name__}: {exc} (traceback in {fh.name})", err=True)
+        sys.exit(70)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+__all__ = ["cli", "main", "ConfigError", "NotRunning"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Find, start, reach and stop the supervisor of a run directory (used by the CLI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from bus.client import BusClient
+from bus.sockets import ipc_endpoint
+from orchestrator.errors import NotRunning, SwarmError
+from orchestrator.supervisor.registry import TERMINAL, Registry
+
+PID_FILE = "supervisor.pid"
+REGISTRY = "registry.db"
+
+
+def supervisor_pid(run_dir: Path) -> int | None:
+    """The pid of the live supervisor of ``run_dir``, or None."""
+    try:
+        pid = int((run_dir / PID_FILE).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        if not any("orchestrator.supervisor" in part for part in proc.cmdline()):
+            return None
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return pid
+
+
+def open_registry(run_dir: Path) -> Registry:
+    """The run's registry, read-only; NotRunning when there has been no swarm here."""
+    path = run_dir / REGISTRY
+    if not path.exists():
+        raise NotRunning(f"no swarm in {run_dir} (no {REGISTRY}); start one with: swarm up CONFIG")
+    return Registry(path, readonly=True)
+
+
+def connect(run_dir: Path) -> BusClient:
+    """A CLI bus client connected to the running supervisor's broker."""
+    if supervisor_pid(run_dir) is None:
+        raise NotRunning(f"no swarm is running in {run_dir}")
+    client = BusClient(ipc_endpoint(run_dir, "bus"), f"cli-{os.getpid()}-{os.urandom(3).hex()}")
+    return client.connect()
+
+
+def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
+    """Send one request to the supervisor and return its reply body."""
+    client = connect(run_dir)
+    try:
+        return client.request("supervisor", body, timeout)
+    finally:
+        client.close()
+
+
+def clean_previous_run(run_dir: Path) -> None:
+    """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
+    for name in (REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm", "STOP", PID_FILE):
+        try:
+            (run_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+    logs = run_dir / "logs"
+    if logs.exists():
+        prev = run_dir / "logs.prev"
+        shutil.rmtree(prev, ignore_errors=True)
+        logs.rename(prev)
+
+
+def start_supervisor(run_dir: Path, config: str, goal: str | None, extra: list[str]) -> subprocess.Popen:
+    """Start the supervisor detached (own session), its output in ``logs/supervisor.out``."""
+    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    os.chmod(run_dir, 0o700)
+    out = open(run_dir / "logs" / "supervisor.out", "ab")  # noqa: SIM115 - handed to the child
+    argv = [sys.executable, "-m", "orchestrator.supervisor", "--run-dir", str(run_dir),
+            "--config", config, *extra]
+    if goal:
+        argv += ["--goal", goal]
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True, env=env, close_fds=True)
+    finally:
+        out.close()
+
+
+def wait_running(run_dir: Path, proc: subprocess.Popen, timeout: float) -> None:
+    """Wait until the supervisor reports ``running``; raise with its last words if it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            raise SwarmError(f"the supervisor exited during start-up (code {code}): "
+                             f"{last_error(run_dir)}", exit_code=code)
+        if (run_dir / REGISTRY).exists():
+            reg = Registry(run_dir / REGISTRY, readonly=True)
+            try:
+                if reg.meta("state") == "running":
+                    return
+            finally:
+                reg.close()
+        time.sleep(0.05)
+    raise SwarmError(f"the supervisor did not come up within {timeout:g}s; see {run_dir}/logs")
+
+
+def last_error(run_dir: Path) -> str:
+    """The last 'error: ...' line the supervisor printed, or the tail of its output."""
+    try:
+        lines = (run_dir / "logs" / "supervisor.out").read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return "no output"
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line[len("error:"):].strip()
+    return lines[-1] if lines else "no output"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait until every pid is gone (or a zombie); return those still alive."""
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if p]
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if not _gone(p)]
+        if alive:
+            time.sleep(0.02)
+    return alive
+
+
+def _ours(pid: int, since: float) -> bool:
+    """Whether ``pid`` is still the process we started (not a reused pid)."""
+    try:
+        return psutil.Process(pid).create_time() >= since - 1.0
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_leftovers(run_dir: Path) -> int:
+    """Kill agent process groups the registry still shows alive (the supervisor is gone)."""
+    if not (run_dir / REGISTRY).exists():
+        return 0
+    reg = Registry(run_dir / REGISTRY, readonly=True)
+    try:
+        recs = reg.all()
+    finally:
+        reg.close()
+    n = 0
+    for rec in recs:
+        if rec.pid and not _gone(rec.pid) and _ours(rec.pid, rec.created_at):
+            try:
+                os.killpg(rec.pid, signal.SIGKILL)
+                n += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return n
+
+
+def live_pids(run_dir: Path, ids: list[str] | None = None) -> list[int]:
+    """Pids of agents not yet in a terminal state (optionally only ``ids``)."""
+    reg = open_registry(run_dir)
+    try:
+        return [r.pid for r in reg.all() if r.pid and (ids is None or r.id in ids)
+                and (r.status not in TERMINAL or not _gone(r.pid))]
+    finally:
+        reg.close()

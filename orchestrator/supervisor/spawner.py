@@ -1,0 +1,151 @@
+"""The supervisor's side of the zygote: spawn agents, learn of their exits, signal groups."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.errors import SwarmError
+
+
+class SpawnError(SwarmError):
+    """The zygote could not start an agent process."""
+
+    code = "spawn_failed"
+
+
+class Spawner:
+    """Starts agent processes through a preloaded zygote.
+
+    ``on_exit(pid, code)`` is called from a reader thread for every agent
+    exit the zygote reaps; hand it to your loop (``call_soon_threadsafe``).
+    """
+
+    def __init__(self, run_dir: Path, on_exit: Callable[[int, int], None], log: Any = None) -> None:
+        self.run_dir = Path(run_dir)
+        self._on_exit = on_exit
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._req = 0
+        self._waiting: dict[int, tuple[threading.Event, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the zygote and wait until it has preloaded the agent runtime."""
+        logs = self.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.supervisor.zygote"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+            start_new_session=True, env=env, close_fds=True,
+        )
+        err.close()
+        self._reader = threading.Thread(target=self._read, name="zygote-reader", daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise SpawnError(f"the zygote did not start within {timeout:g}s; see {logs / 'zygote.out'}")
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None  # noqa: S101 - set in start()
+        for raw in self._proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            op = msg.get("op")
+            if op == "ready":
+                self._ready.set()
+            elif op == "exit":
+                self._on_exit(int(msg["pid"]), int(msg["code"]))
+            elif op in ("spawned", "error"):
+                with self._lock:
+                    slot = self._waiting.get(msg.get("req"))
+                if slot is not None:
+                    slot[1].update(msg)
+                    slot[0].set()
+                elif self._log is not None:
+                    self._log.warning("zygote_message_unclaimed", message=msg)
+        self._ready.set()  # EOF: wake anybody waiting; they will see no answer
+
+    def spawn(self, spec: dict[str, Any], timeout: float = 10.0) -> int:
+        """Fork an agent from the zygote; return its pid (= its process group id)."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise SpawnError("the zygote is not running")
+        with self._lock:
+            self._req += 1
+            req = self._req
+            ev: threading.Event = threading.Event()
+            answer: dict[str, Any] = {}
+            self._waiting[req] = (ev, answer)
+        try:
+            line = json.dumps({"op": "spawn", "req": req, "spec": spec}) + "\n"
+            assert self._proc.stdin is not None  # noqa: S101 - Popen(stdin=PIPE)
+            self._proc.stdin.write(line.encode())
+            self._proc.stdin.flush()
+            if not ev.wait(timeout) or "pid" not in answer:
+                raise SpawnError(answer.get("error") or f"the zygote gave no pid within {timeout:g}s")
+            return int(answer["pid"])
+        except (BrokenPipeError, OSError) as exc:
+            raise SpawnError(f"cannot talk to the zygote: {exc}") from None
+        finally:
+            with self._lock:
+                self._waiting.pop(req, None)
+
+    def stop(self) -> None:
+        """Close the zygote's stdin (it exits; agents are not touched) and reap it."""
+        if self._proc is None:
+            return
+        try:
+            if self._proc.stdin:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=3)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill the zygote at once (idempotent)."""
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.kill()
+                self._proc.wait(timeout=3)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to a process group; False when it no longer exists."""
+    if not pgid or pgid <= 1:
+        return False
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` still exists."""
+    return signal_group(pgid, 0)
+
+
+SIGTERM = signal.SIGTERM
+SIGKILL = signal.SIGKILL
