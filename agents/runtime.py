@@ -97,6 +97,7 @@ class AgentRuntime:
         prefix = {"result": f"result from {body.sender}", "notice": f"notice from {body.sender}"}.get(
             body.kind, f"message from {body.sender}")
         self.inbox.append(f"[{prefix}] {body.text}")
+        self.log.info("inbox_received", sender=body.sender, kind=body.kind, text=body.text[:500])
 
     def _on_question(self, msg: Message) -> object:
         if self.stop_reason is not None:

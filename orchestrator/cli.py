@@ -33,7 +33,8 @@ def _emit_json(data: Any) -> None:
 def _console():
     from rich.console import Console
 
-    return Console()
+    # piped output is read by programs and people with wide windows: don't fold at 80 columns
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

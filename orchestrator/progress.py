@@ -13,7 +13,7 @@ from orchestrator.supervisor.registry import TERMINAL
 
 INTERESTING = {"agent_spawned", "command_done", "agent_finished", "agent_crashed", "agent_stopping",
                "spawn_denied", "invalid_answer", "quota_throttled", "budget_exhausted", "model_failed",
-               "loop_warning", "breaker_tripped", "service_crashed", "stop_file_seen", "agent_hung"}
+               "loop_warning", "breaker_tripped", "inbox_received", "service_crashed", "stop_file_seen", "agent_hung"}
 
 
 def _line(ev: dict[str, Any]) -> str | None:
@@ -53,14 +53,14 @@ def follow(run_dir: Path, root: str, console: Any, poll: float = 0.3) -> tuple[s
             for ev in tailer.read_new():
                 line = _line(ev)
                 if line:
-                    console.print(line, markup=False, highlight=False)
+                    console.print(line, markup=False, highlight=False, soft_wrap=True)
             if live is not None:
                 live.update(ps_table(recs, title="agents"))
             if rec is not None and rec.status in TERMINAL:
                 for ev in tailer.read_new():
                     line = _line(ev)
                     if line:
-                        console.print(line, markup=False, highlight=False)
+                        console.print(line, markup=False, highlight=False, soft_wrap=True)
                 return rec.status, rec.result or rec.reason
             if runctl.supervisor_pid(run_dir) is None:
                 return "crashed", "the supervisor exited: " + runctl.last_error(run_dir)

@@ -350,6 +350,8 @@ class Supervisor:
             d = json.loads(detail)
         except ValueError:
             return
+        if d.get("command") == "do_nothing":
+            return  # waiting for the inbox is not a loop; max_steps and wall time bound it
         det = self._loops.setdefault(rec.id, LoopDetector(self.cfg.limits.loop_threshold,
                                                           self.cfg.limits.loop_window))
         verdict = det.observe(d.get("command"), d.get("args"))
@@ -371,7 +373,7 @@ class Supervisor:
         self.registry.update(rec.id, status=status, result=body.result, ended_at=time.time(),
                              reason=None if body.ok else body.result[:200])
         self.publish(rec.id, status, status, "" if body.ok else body.result[:200])
-        self.log.info("agent_finished", agent=rec.id, status=status)
+        self.log.info("agent_recorded_done", agent=rec.id, status=status)
         if rec.parent:
             word = "finished" if body.ok else "failed"
             self.tell(rec.parent, rec.id, f"{rec.id} {word}: {body.result}",

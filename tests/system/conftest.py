@@ -51,14 +51,14 @@ def base_config(**over: Any) -> dict[str, Any]:
     return cfg
 
 
-def cmd(name: str, **args: Any) -> dict[str, Any]:
+def cmd(name: str, /, **args: Any) -> dict[str, Any]:
     """One cassette answer issuing command ``name``."""
     return {"thoughts": {"text": f"do {name}", "reasoning": "test", "plan": "- test", "criticism": "",
                          "speak": f"doing {name}"},
             "command": {"name": name, "args": args}}
 
 
-def speak(text: str, name: str = "do_nothing", **args: Any) -> dict[str, Any]:
+def speak(text: str, name: str = "do_nothing", /, **args: Any) -> dict[str, Any]:
     """An answer whose ``speak`` is ``text`` (the reply to a message_agent question)."""
     a = cmd(name, **args)
     a["thoughts"]["speak"] = text

@@ -1,0 +1,242 @@
+"""A plain completion prompt with worked examples, for a small *base* model.
+
+The embedded Gemma 3 270M has no chat template and follows no instructions;
+it continues text. So the prompt is a short header, a few worked examples
+(situation → one-line JSON answer) and the agent's own situation ending in
+``Answer:``; a JSON-schema grammar (``schema.py``) then makes the answer a
+well-formed command of the role. Stable parts come first so the model's
+cache reuses them from one step to the next.
+
+The situation comes from ``Complete.context``: ``name``, ``role``, ``task``,
+``goals`` (list), ``history`` (list of ``{command, args, result}``),
+``inbox`` (list of str) and ``examples`` — the role's own worked examples
+from the swarm YAML, each either a full example ``{task?, history?, inbox?,
+answer: {thoughts, command}}`` or just an answer ``{thoughts?, command}``
+(shown with the agent's own task). Generic examples per command fill the
+rest: one short episode of the role's main command, step by step, ending
+with ``task_complete``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.commands import registry
+
+HEADER = ("Each answer is one JSON object: the one command to run next with its args, then a "
+          "short thought. Only the listed commands exist.\n")
+MAX_HISTORY = 4
+MAX_RESULT = 160
+MAX_TASK = 400
+
+
+@dataclass(frozen=True)
+class Step:
+    """One worked step: the command chosen, why, and what it returned."""
+
+    command: str
+    args: dict[str, Any]
+    thought: str
+    result: str = ""
+    inbox: tuple[str, ...] = ()  # what arrived in the inbox before this step
+    instead: tuple["Step", ...] = ()  # used in this order when the role may not use ``command``
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A task solved in a few steps (the generic examples of one command)."""
+
+    name: str
+    role: str
+    task: str
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+
+def _finish(reason: str) -> Step:
+    return Step("task_complete", {"reason": reason}, "The task is done, so I finish with the result.")
+
+
+EPISODES: dict[str, Episode] = {
+    "start_agent": Episode("lead", "Break the goal into subtasks and delegate them.",
+                           "Get a short poem about rain written into rain.txt", (
+        Step("start_agent", {"name": "poet", "task": "Write a short poem about rain into rain.txt",
+                             "prompt": "Write the poem into rain.txt, then finish."},
+             "A poet agent should write the poem.", "started agent poet"),
+        Step("do_nothing", {}, "poet is working; I wait for its result.",
+             "No action performed. New messages are in your INBOX.",
+             instead=(Step("list_agents", {}, "I check how poet is doing.",
+                           '[{"id": "poet", "status": "done"}]'),)),
+        Step("task_complete", {"reason": "poet wrote the poem into rain.txt"},
+             "poet finished the poem, so the goal is reached.",
+             inbox=("poet finished: the poem is in rain.txt",)),
+    )),
+    "write_to_file": Episode("writer", "Write what you are asked into the workspace.",
+                             "Write a haiku about autumn into autumn.txt", (
+        Step("write_to_file", {"file": "autumn.txt",
+                               "text": "Red leaves drift and fall\nthe cold wind hums a soft song\nthe tree sleeps alone"},
+             "I write the haiku into the file.", "wrote 76 characters to autumn.txt"),
+        _finish("The haiku is in autumn.txt"),
+    )),
+    "append_to_file": Episode("scribe", "Keep the log file up to date.", "Add the line 'step 2 done' to log.txt", (
+        Step("append_to_file", {"file": "log.txt", "text": "step 2 done\n"},
+             "I append the line to the log.", "appended 12 characters to log.txt"),
+        _finish("log.txt now ends with 'step 2 done'"),
+    )),
+    "read_file": Episode("reader", "Read files and report what they say.", "Tell me what notes.txt says", (
+        Step("read_file", {"file": "notes.txt"}, "I read the file first.", "Buy milk. Call Ana at 5."),
+        _finish("notes.txt says: Buy milk. Call Ana at 5."),
+    )),
+    "search_files": Episode("finder", "Find files in the workspace.", "List the files in the docs directory", (
+        Step("search_files", {"directory": "docs"}, "I list the directory.", "docs/intro.md\ndocs/usage.md"),
+        _finish("docs holds intro.md and usage.md"),
+    )),
+    "delete_file": Episode("cleaner", "Keep the workspace tidy.", "Remove old.txt", (
+        Step("delete_file", {"file": "old.txt"}, "I delete the file.", "deleted old.txt"),
+        _finish("old.txt is deleted"),
+    )),
+    "execute_python_file": Episode("runner", "Run Python files and report.", "Run hello.py and report its output", (
+        Step("execute_python_file", {"file": "hello.py"}, "I run the file.", "hello world"),
+        _finish("hello.py printed: hello world"),
+    )),
+    "memory_add": Episode("archivist", "Remember important facts.", "Remember that the demo is on Friday", (
+        Step("memory_add", {"text": "The demo is on Friday"}, "I store the fact.", "remembered as item 3"),
+        _finish("I will remember that the demo is on Friday"),
+    )),
+    "memory_search": Episode("archivist", "Recall facts from memory.", "When is the demo?", (
+        Step("memory_search", {"query": "demo date", "k": 3}, "I search my memory.",
+             '[{"score": 0.91, "text": "The demo is on Friday"}]'),
+        _finish("The demo is on Friday"),
+    )),
+    "message_agent": Episode("lead", "Coordinate the other agents.", "Ask researcher how far it got", (
+        Step("message_agent", {"key": "researcher", "message": "How far did you get?"},
+             "I ask researcher directly.", "researcher replied: half of the sources are read"),
+        _finish("researcher has read half of the sources"),
+    )),
+    "list_agents": Episode("lead", "Coordinate the other agents.", "Report which sub-agents are running", (
+        Step("list_agents", {}, "I list my sub-agents.", '[{"id": "poet", "status": "running"}]'),
+        _finish("poet is running"),
+    )),
+    "delete_agent": Episode("lead", "Coordinate the other agents.", "Stop the agent poet", (
+        Step("delete_agent", {"key": "poet"}, "I stop poet.", "poet stopped"),
+        _finish("poet is stopped"),
+    )),
+}
+
+
+def _short(text: Any, limit: int) -> str:
+    s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def answer_json(command: str, args: dict[str, Any], thought: str) -> str:
+    """One answer as the compact JSON line the grammar also produces (``schema.compact_schema``)."""
+    return json.dumps({"command": {"name": command, "args": args}, "thought": thought},
+                      ensure_ascii=False)
+
+
+def commands_line(commands: list[str] | tuple[str, ...]) -> str:
+    """``Commands: write_to_file(file, text), task_complete(reason)``."""
+    parts = []
+    for name in commands:
+        spec = registry.get(name)
+        if spec is not None:
+            parts.append(f"{name}({', '.join(spec.args)})")
+    return "Commands: " + ", ".join(parts)
+
+
+def situation(name: str, role: str, task: str, commands_text: str, goals: list[str] | tuple[str, ...] = (),
+              history: list[dict[str, Any]] | tuple = (), inbox: list[str] | tuple = ()) -> str:
+    """The block describing one agent's state, ending in ``Answer:``."""
+    lines = [f"Agent: {name}. Role: {_short(role, 200)}", f"Task: {_short(task, MAX_TASK)}"]
+    if goals:
+        lines.append("Goals: " + "; ".join(_short(g, 120) for g in goals[:5]))
+    lines.append(commands_text)
+    if history:
+        lines.append("Done so far:")
+        for h in list(history)[-MAX_HISTORY:]:
+            args = h.get("args") if isinstance(h, dict) else None
+            cmd = h.get("command", "?") if isinstance(h, dict) else "?"
+            res = h.get("result", "") if isinstance(h, dict) else h
+            lines.append(f"- {cmd} {_short(args or {}, 100)} -> {_short(res, MAX_RESULT)}")
+    else:
+        lines.append("Done so far: nothing")
+    lines.append("Inbox: " + (" | ".join(_short(x, MAX_RESULT) for x in inbox[-3:]) if inbox else "empty"))
+    return "\n".join(lines) + "\nAnswer: "
+
+
+@dataclass(frozen=True)
+class Example:
+    """A rendered worked example and the state it shows (to rank it against ours)."""
+
+    text: str
+    steps_done: int
+    inbox: bool
+
+
+def episode_examples(ep: Episode, allowed: list[str] | tuple[str, ...], commands_text: str) -> list[Example]:
+    """The steps of ``ep`` the role may take, each as a worked example."""
+    out: list[Example] = []
+    history: list[dict[str, Any]] = []
+    inbox: list[str] = []
+    for planned in ep.steps:
+        step = next((s for s in (planned, *planned.instead) if s.command in allowed), None)
+        if step is None:
+            continue
+        inbox.extend(step.inbox)
+        text = (situation(ep.name, ep.role, ep.task, commands_text, history=history, inbox=inbox)
+                + answer_json(step.command, step.args, step.thought))
+        out.append(Example(text, len(history), bool(inbox)))
+        history.append({"command": step.command, "args": step.args, "result": step.result})
+    return out
+
+
+def role_examples(examples: list[Any], ctx: dict[str, Any], commands_text: str) -> list[Example]:
+    """The role's own worked examples (from the swarm YAML), rendered like the generic ones."""
+    out = []
+    for ex in examples:
+        if not isinstance(ex, dict):
+            continue
+        answer = ex.get("answer", ex if "command" in ex else None)
+        if not isinstance(answer, dict) or not isinstance(answer.get("command"), dict):
+            continue
+        cmd = answer["command"]
+        thoughts = answer.get("thoughts")
+        thought = answer.get("thought") or (thoughts.get("text") if isinstance(thoughts, dict) else "") \
+            or "This is the next step."
+        history = ex.get("history") or ()
+        inbox = ex.get("inbox") or ()
+        text = (situation(str(ctx.get("name", "agent")), str(ctx.get("role", "")),
+                          str(ex.get("task", ctx.get("task", ""))), commands_text,
+                          history=history, inbox=inbox)
+                + answer_json(str(cmd.get("name", "")), cmd.get("args") or {}, _short(thought, 80)))
+        out.append(Example(text, len(history), bool(inbox)))
+    return out
+
+
+def rank(examples: list[Example], steps_done: int, inbox: bool, limit: int) -> list[Example]:
+    """The ``limit`` examples closest to our state, the closest last (a base model copies the last)."""
+    def distance(ex: Example) -> int:
+        return abs(ex.steps_done - min(steps_done, 3)) + (3 if ex.inbox != inbox else 0)
+
+    order = sorted(range(len(examples)), key=lambda i: (distance(examples[i]), i))[:limit]
+    return [examples[i] for i in reversed(order)]
+
+
+def build_prompt(ctx: dict[str, Any], commands: list[str] | tuple[str, ...], fallback_task: str = "",
+                 max_examples: int = 4) -> str:
+    """The whole completion prompt for one step of the agent described by ``ctx``."""
+    text = commands_line(commands)
+    examples = role_examples(list(ctx.get("examples") or ()), ctx, text)
+    main = next((c for c in commands if c in EPISODES), None)
+    if main is not None:
+        examples += episode_examples(EPISODES[main], commands, text)
+    chosen = rank(examples, len(ctx.get("history") or ()), bool(ctx.get("inbox")), max_examples)
+    blocks = [HEADER] + [f"Example:\n{e.text}\n" for e in chosen]
+    blocks.append("Now:\n" + situation(
+        str(ctx.get("name") or "agent"), str(ctx.get("role") or ""),
+        str(ctx.get("task") or fallback_task), text, goals=list(ctx.get("goals") or ()),
+        history=list(ctx.get("history") or ()), inbox=list(ctx.get("inbox") or ())))
+    return "\n".join(blocks)

@@ -1,0 +1,185 @@
+"""The JSON schema of an agent's answer, built from the commands its role may use.
+
+An answer is ``{"thoughts": {text, reasoning, plan, criticism, speak},
+"command": {"name", "args"}}``. :func:`answer_schema` gives one ``anyOf``
+branch per allowed command: ``name`` is a ``const``, ``args`` has exactly the
+command's argument names (from the command registry), strings have a short
+``maxLength`` so a small model's answer fits in its token budget. The same
+schema drives the local model's grammar (``LlamaGrammar.from_json_schema``)
+and an OpenAI-compatible server's ``response_format``.
+
+:func:`validate` checks a parsed answer against such a schema (the subset of
+JSON Schema used here) and returns readable errors, empty when it is valid.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from agents.commands import registry
+
+THOUGHT_KEYS = ("text", "reasoning", "plan", "criticism", "speak")
+_COMMAND_MODULES = ("agents", "files", "code", "memory", "web", "control")
+
+_JSON_TYPES = {int: "integer", "int": "integer", float: "number", "float": "number",
+               bool: "boolean", "bool": "boolean"}
+
+
+def load_commands() -> None:
+    """Register the built-in commands (every command module that is installed)."""
+    try:
+        registry.load_builtin_commands()
+        return
+    except ImportError:
+        pass  # a command module is missing: register those that exist
+    for mod in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"agents.commands.{mod}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agents.commands.{mod}":
+                raise
+
+
+def _arg_type(spec: registry.CommandSpec, arg: str) -> str:
+    try:
+        param = inspect.signature(spec.fn).parameters.get(arg)
+    except (TypeError, ValueError):
+        param = None
+    ann = param.annotation if param is not None else inspect.Parameter.empty
+    return _JSON_TYPES.get(ann, "string")  # type: ignore[arg-type]
+
+
+def command_schema(name: str, arg_max_len: int = 200) -> dict[str, Any] | None:
+    """The ``command`` branch for one registered command, or None if it is unknown."""
+    spec = registry.get(name)
+    if spec is None:
+        return None
+    props: dict[str, Any] = {}
+    for arg in spec.args:
+        kind = _arg_type(spec, arg)
+        props[arg] = {"type": kind, "maxLength": arg_max_len} if kind == "string" else {"type": kind}
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"const": name},
+            "args": {
+                "type": "object",
+                "properties": props,
+                "required": [a for a in spec.args if a not in spec.optional],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["name", "args"],
+        "additionalProperties": False,
+    }
+
+
+def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
+                  thought_max_len: int = 120) -> dict[str, Any]:
+    """The schema of an answer naming one of ``commands`` (unknown names are left out).
+
+    Raises ValueError when none of ``commands`` is a registered command.
+    """
+    branches = [b for b in (command_schema(c, arg_max_len) for c in dict.fromkeys(commands)) if b]
+    if not branches:
+        raise ValueError(f"none of the commands {list(commands)} is registered")
+    return {
+        "type": "object",
+        "properties": {
+            "thoughts": {
+                "type": "object",
+                "properties": {k: {"type": "string", "maxLength": thought_max_len} for k in THOUGHT_KEYS},
+                "required": list(THOUGHT_KEYS),
+                "additionalProperties": False,
+            },
+            "command": branches[0] if len(branches) == 1 else {"anyOf": branches},
+        },
+        "required": ["thoughts", "command"],
+        "additionalProperties": False,
+    }
+
+
+def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
+                   thought_max_len: int = 80) -> dict[str, Any]:
+    """The short answer a small model writes: ``{"command": {...}, "thought": "..."}``.
+
+    The command comes first so the model picks it before it can ramble;
+    :func:`expand_compact` turns the answer into the full format.
+    """
+    full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len)
+    return {
+        "type": "object",
+        "properties": {
+            "command": full["properties"]["command"],
+            "thought": {"type": "string", "maxLength": thought_max_len},
+        },
+        "required": ["command", "thought"],
+        "additionalProperties": False,
+    }
+
+
+def expand_compact(answer: dict[str, Any]) -> dict[str, Any]:
+    """A compact answer in the full format (``thoughts`` with every key, then ``command``)."""
+    thought = str(answer.get("thought", ""))
+    return {
+        "thoughts": {"text": thought, "reasoning": thought, "plan": "", "criticism": "", "speak": thought},
+        "command": answer.get("command"),
+    }
+
+
+# ------------------------------------------------------------- validation
+
+_PY_TYPES: dict[str, Any] = {
+    "object": dict, "array": list, "string": str, "boolean": bool,
+    "integer": int, "number": (int, float), "null": type(None),
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind in ("integer", "number") and isinstance(value, bool):
+        return False
+    return isinstance(value, _PY_TYPES.get(kind, object))
+
+
+def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[str]:
+    """Errors of ``value`` against ``schema`` (the subset built here); [] when valid."""
+    if "const" in schema and value != schema["const"]:
+        return [f"{path} must be {schema['const']!r}, not {value!r}"]
+    if "anyOf" in schema:
+        return _validate_any(value, schema["anyOf"], path)
+    kind = schema.get("type")
+    if kind is not None and not _type_ok(value, kind):
+        return [f"{path} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not {type(value).__name__}"]
+    errors: list[str] = []
+    if kind == "string" and "maxLength" in schema and len(value) > schema["maxLength"]:
+        errors.append(f"{path} is longer than {schema['maxLength']} characters")
+    if kind == "object":
+        props = schema.get("properties", {})
+        for key in schema.get("required", ()):
+            if key not in value:
+                errors.append(f"{path} misses {key!r}")
+        if schema.get("additionalProperties") is False:
+            extra = sorted(set(value) - set(props))
+            if extra:
+                errors.append(f"{path} has unexpected {', '.join(map(repr, extra))}"
+                              f" (allowed: {', '.join(props) or 'none'})")
+        for key, sub in props.items():
+            if key in value:
+                errors.extend(validate(value[key], sub, f"{path}.{key}"))
+    return errors
+
+
+def _validate_any(value: Any, branches: list[dict[str, Any]], path: str) -> list[str]:
+    # our branches are discriminated by a ``const`` property (the command name)
+    names = [b.get("properties", {}).get("name", {}).get("const") for b in branches]
+    if isinstance(value, dict) and all(n is not None for n in names):
+        for name, branch in zip(names, branches):
+            if value.get("name") == name:
+                return validate(value, branch, path)
+        return [f"{path}.name must be one of {', '.join(names)}, not {value.get('name')!r}"]
+    results = [validate(value, b, path) for b in branches]
+    if any(not r for r in results):
+        return []
+    return [f"{path} matches none of the allowed forms: {results[0][0]}"]

@@ -1,0 +1,315 @@
+"""The gateway service: admits agents' model calls and runs them on a provider.
+
+A plain object that takes its ports (bus client, provider, clocks, logger);
+``orchestrator/gateway/__main__.py`` wires it to a process.
+
+* ``Complete`` requests (the agent is ``header.src``, which the broker
+  enforces) are queued in arrival order and admitted by :meth:`pump` on the
+  loop thread. Admission, in order: the caller's deadline has not passed
+  (else the call is dropped without a reply), the agent is not frozen (else
+  held), the provider has a free slot (else held, status ``waiting``), no
+  budget is used up (else a ``budget_exhausted`` error reply and a Usage
+  with ``stop_reason``), the rate buckets have room (else held, status
+  ``throttled``, see ``quotas.py`` for the pause rule).
+* An admitted call runs on a worker thread; its result comes back to the
+  loop thread (``call_soon_threadsafe``), which replies, records the usage
+  the provider reported and sends ``Usage`` totals to the supervisor. A slow
+  call never blocks another agent's.
+* ``Freeze`` (from the supervisor; ``agent_id`` "" = every agent) holds calls
+  not yet started until thawed. ``Stop`` asks the service to stop.
+* :meth:`stop` is ordered and bounded: refuse new calls, answer held calls
+  with ``stopped``, give running calls ``grace`` seconds to finish, answer
+  the rest with ``stopped``, close the provider.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import zmq
+
+from bus import messages as m
+from bus.client import DEFERRED
+from bus.protocol import Kind, Message
+from orchestrator.config import LLM, Quotas
+from orchestrator.errors import (
+    InvalidRequest,
+    PeerBusy,
+    PolicyDenied,
+    ProviderError,
+    QuotaExhausted,
+    Stopped,
+    SwarmError,
+)
+from orchestrator.gateway.providers.base import Provider, Request, Result
+from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+
+SUPERVISOR = "supervisor"
+MAX_TOKENS_LIMIT = 32_768
+
+
+@dataclass
+class _Call:
+    msg: Message
+    agent: str
+    request: Request
+    estimate: int
+    held_since: float | None = None  # when the rate buckets first held it
+    status: str = ""  # the gateway-side status last reported for this call
+
+
+@dataclass
+class _Freezes:
+    all: bool = False
+    agents: set[str] = field(default_factory=set)
+    thawed: set[str] = field(default_factory=set)  # exceptions to ``all``
+
+    def apply(self, agent: str, frozen: bool) -> None:
+        if not agent:
+            self.all, self.agents, self.thawed = frozen, set(), set()
+        elif frozen:
+            self.agents.add(agent)
+            self.thawed.discard(agent)
+        else:
+            self.agents.discard(agent)
+            if self.all:
+                self.thawed.add(agent)
+
+    def __contains__(self, agent: str) -> bool:
+        return agent in self.agents or (self.all and agent not in self.thawed)
+
+
+class GatewayService:
+    """Quotas, freezes and concurrency in front of one provider."""
+
+    def __init__(
+        self,
+        client: Any,
+        provider: Provider,
+        quotas: Quotas,
+        llm: LLM,
+        *,
+        log: Any,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        workers: int = 32,
+        max_queued_per_agent: int = 16,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.llm = llm
+        self.book = QuotaBook(quotas)
+        self.log = log
+        self._clock = clock
+        self._wall = wall
+        self._slots = provider.concurrency or workers
+        self._max_queued = max_queued_per_agent
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gateway-call")
+        self._queue: list[_Call] = []
+        self._running: dict[int, _Call] = {}
+        self._freezes = _Freezes()
+        self.stop_reason = ""  # set when asked to stop; the process loop acts on it
+        self._abandoned = False  # stop() left provider calls running on worker threads
+
+    def attach(self) -> None:
+        """Register the handlers on the bus client."""
+        self.client.handle(m.Complete, self.on_complete)
+        self.client.handle(m.Freeze, self.on_freeze)
+        self.client.handle(m.Stop, self.on_stop)
+
+    @property
+    def busy(self) -> bool:
+        """Whether provider calls are still running on worker threads."""
+        return bool(self._running) or self._abandoned
+
+    # ------------------------------------------------------------ handlers
+
+    def on_complete(self, msg: Message) -> Any:
+        """Queue an agent's call; the reply is sent when it has run (DEFERRED)."""
+        if msg.header.kind is not Kind.REQUEST:
+            self.log.warning("complete_not_a_request", src=msg.header.src)
+            return None
+        if self.stop_reason:
+            raise Stopped("the gateway is stopping")
+        body: m.Complete = msg.body
+        agent = msg.header.src
+        if body.agent_id and body.agent_id != agent:
+            self.log.warning("complete_agent_id_mismatch", src=agent, claimed=body.agent_id)
+        if not body.prompt and not body.messages:
+            raise InvalidRequest("a completion request needs a prompt or messages", agent=agent)
+        if not 1 <= body.max_tokens <= MAX_TOKENS_LIMIT:
+            raise InvalidRequest(f"max_tokens must be 1..{MAX_TOKENS_LIMIT}, got {body.max_tokens}",
+                                 agent=agent)
+        if sum(1 for c in self._queue if c.agent == agent) >= self._max_queued:
+            raise PeerBusy(f"agent {agent} already has {self._max_queued} calls waiting", agent=agent)
+        req = Request(
+            agent_id=agent, prompt=body.prompt, commands=tuple(body.commands),
+            max_tokens=body.max_tokens, messages=tuple(body.messages), name=body.name,
+            context=dict(body.context), deadline=msg.header.deadline,
+        )
+        text = body.prompt or " ".join(str(x.get("content", "")) for x in body.messages)
+        self._queue.append(_Call(msg, agent, req, estimate_tokens(text)))
+        self.pump()
+        return DEFERRED
+
+    def on_freeze(self, msg: Message) -> Any:
+        """Freeze or thaw an agent's calls (or every agent's); only the supervisor may."""
+        if msg.header.src != SUPERVISOR:
+            raise PolicyDenied(f"only the supervisor may freeze or thaw, not {msg.header.src}")
+        body: m.Freeze = msg.body
+        self._freezes.apply(body.agent_id, body.frozen)
+        self.log.info("freeze" if body.frozen else "thaw", agent=body.agent_id or "*", reason=body.reason)
+        self.pump()
+        return m.Ok()
+
+    def on_stop(self, msg: Message) -> Any:
+        """Record that the supervisor asked us to stop (the loop stops)."""
+        if msg.header.src != SUPERVISOR:
+            raise PolicyDenied(f"only the supervisor may stop the gateway, not {msg.header.src}")
+        self.stop_reason = msg.body.reason or "stopped"
+        return m.Ok()
+
+    # ------------------------------------------------------------ admission
+
+    def pump(self) -> None:
+        """Admit every queued call that may run now (loop thread; call on each tick)."""
+        now, wall = self._clock(), self._wall()
+        keep: list[_Call] = []
+        for call in self._queue:
+            if self.stop_reason:
+                keep.append(call)
+                continue
+            if call.request.deadline and wall > call.request.deadline:
+                self.log.info("call_abandoned", agent=call.agent, status=call.status or "queued")
+                continue
+            if call.agent in self._freezes:
+                keep.append(call)
+                continue
+            if len(self._running) >= self._slots:
+                self._status(call, "waiting")
+                keep.append(call)
+                continue
+            verdict = self.book.admit(call.agent, now, call.estimate,
+                                      now if call.held_since is None else call.held_since)
+            if isinstance(verdict, Exhausted):
+                self._refuse(call, verdict)
+            elif isinstance(verdict, Hold):
+                if call.held_since is None:
+                    call.held_since = now
+                    self.log.info("call_throttled", agent=call.agent, bucket=verdict.reason,
+                                  wait_s=round(verdict.seconds, 3))
+                self._status(call, "throttled")
+                keep.append(call)
+            else:
+                self._start(call, verdict)
+        self._queue = keep
+
+    def _status(self, call: _Call, status: str) -> None:
+        if call.status == status:
+            return
+        call.status = status
+        self._usage(call.agent, status=status)
+
+    def _refuse(self, call: _Call, verdict: Exhausted) -> None:
+        self.log.warning("budget_exhausted", agent=call.agent, scope=verdict.scope, reason=verdict.reason)
+        self._usage(call.agent, stop_reason="budget_exhausted")
+        self._reply_error(call, QuotaExhausted(f"{call.agent}: {verdict.reason}", agent=call.agent,
+                                               scope=verdict.scope))
+
+    def _start(self, call: _Call, verdict: Admit) -> None:
+        if call.status:
+            self._status(call, "running")
+        if verdict.forced:
+            self.log.info("call_released_after_pause", agent=call.agent)
+        self._running[id(call)] = call
+        self._pool.submit(self._run, call)
+
+    # ------------------------------------------------------ worker / results
+
+    def _run(self, call: _Call) -> None:
+        """Worker thread: call the provider, hand the outcome to the loop thread."""
+        try:
+            outcome: Result | SwarmError = self.provider.complete(call.request)
+        except SwarmError as err:
+            outcome = err
+        except Exception as exc:  # a provider bug must not take the gateway down
+            self.log.exception("provider_crashed", agent=call.agent)
+            outcome = ProviderError(f"{self.provider.name} provider failed: {type(exc).__name__}: {exc}")
+        try:
+            self.client.call_soon_threadsafe(lambda: self._finish(call, outcome))
+        except Exception:  # the client is closed: the process is going away
+            pass
+
+    def _finish(self, call: _Call, outcome: Result | SwarmError) -> None:
+        if self._running.pop(id(call), None) is None:
+            return  # already answered (stopped)
+        if isinstance(outcome, SwarmError):
+            self.log.warning("call_failed", agent=call.agent, code=outcome.code, error=outcome.message)
+            self._reply_error(call, outcome)
+        else:
+            self._completed(call, outcome)
+        self.pump()
+
+    def _completed(self, call: _Call, res: Result) -> None:
+        model = res.model or self.llm.model
+        prices = self.llm.prices
+        cost = cost_usd(prices, model if model in prices else self.llm.model,
+                        res.prompt_tokens, res.completion_tokens)
+        tokens = res.prompt_tokens + res.completion_tokens
+        if not self._expired(call):
+            self._send(lambda: self.client.reply(call.msg, m.Completion(
+                res.text, res.prompt_tokens, res.completion_tokens, model, cost)))
+        else:
+            self.log.info("reply_dropped_after_deadline", agent=call.agent)
+        self.book.record(call.agent, self._clock(), tokens, cost, call.estimate)
+        ex = self.book.exhausted(call.agent)
+        if ex is not None:
+            self.log.warning("budget_exhausted", agent=call.agent, scope=ex.scope, reason=ex.reason)
+        self._usage(call.agent, stop_reason="budget_exhausted" if ex is not None else "")
+
+    # --------------------------------------------------------------- output
+
+    def _expired(self, call: _Call) -> bool:
+        return bool(call.request.deadline) and self._wall() > call.request.deadline
+
+    def _reply_error(self, call: _Call, err: SwarmError) -> None:
+        if not self._expired(call):
+            self._send(lambda: self.client.reply_error(call.msg, err))
+
+    def _usage(self, agent: str, status: str = "", stop_reason: str = "") -> None:
+        t = self.book.agent_totals(agent)
+        usage = m.Usage(agent, t.tokens, t.requests, round(t.cost_usd, 8), status, stop_reason)
+        self._send(lambda: self.client.send(SUPERVISOR, usage))
+
+    def _send(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except (zmq.ZMQError, SwarmError) as exc:  # a full or closed socket: log, go on
+            self.log.warning("send_failed", error=str(exc))
+
+    # ----------------------------------------------------------------- stop
+
+    def stop(self, grace: float = 5.0, hurry: Callable[[], bool] = lambda: False) -> None:
+        """Refuse new calls, answer held ones, let running ones finish for ``grace`` s.
+
+        ``hurry()`` turning true (a second signal) ends the grace early.
+        """
+        self.stop_reason = self.stop_reason or "stopped"
+        self.log.info("gateway_stopping", reason=self.stop_reason, held=len(self._queue),
+                      running=len(self._running))
+        for call in self._queue:
+            self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
+        self._queue = []
+        end = self._clock() + grace
+        while self._running and self._clock() < end and not hurry():
+            self.client.poll(min(0.05, max(0.0, end - self._clock())))
+        for call in list(self._running.values()):
+            self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
+        self._abandoned = bool(self._running)
+        self._running.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if not self._abandoned:
+            self.provider.close()

@@ -1,0 +1,76 @@
+"""Unit tests of swarm YAML validation: every error names file, field and line."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.config import effective_llm, load_config, parse_config
+from orchestrator.errors import ConfigError
+
+GOOD = """\
+name: demo
+goal: "Write a haiku"
+root: manager
+llm: {provider: replay, cassette: demo.cassette.yaml}
+limits: {max_depth: 3}
+agents:
+  manager:
+    role: "Delegate."
+    commands: [start_agent, task_complete]
+    can_start: [writer]
+  writer:
+    role: "Write."
+    commands: [write_to_file, task_complete]
+"""
+
+
+def test_good_config_loads_with_defaults(tmp_path):
+    """A valid file loads, relative paths resolve next to it, defaults fill the rest."""
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD)
+    cfg = load_config(p)
+    assert cfg.limits.max_depth == 3 and cfg.limits.max_agents == 32
+    assert cfg.llm.cassette == str(tmp_path / "demo.cassette.yaml")
+    assert cfg.workspace == str(tmp_path / "workspace")
+
+
+@pytest.mark.parametrize("text,where,what", [
+    (GOOD.replace("max_depth: 3", "max_depth: -1"), ":5:", "limits.max_depth"),
+    (GOOD.replace("root: manager", "root: boss"), "", "root role 'boss'"),
+    (GOOD.replace("[write_to_file, task_complete]", "[write_to_file, hack_the_planet]"), ":13:",
+     "unknown command(s) hack_the_planet"),
+    (GOOD.replace("can_start: [writer]", "can_start: [poet]"), "", "undefined role 'poet'"),
+    (GOOD + "colour: blue\n", ":14:", "colour"),
+    (GOOD.replace('goal: "Write a haiku"', "goal: [unclosed"), ":", "invalid YAML"),
+    ("just a string\n", ":1:", "mapping"),
+    (GOOD.replace("cassette: demo.cassette.yaml", "model: x"), "", "llm.cassette is required"),
+])
+def test_bad_config_one_clear_error(tmp_path, text, where, what):
+    """Each bad config gives a ConfigError naming the file, the line (when known) and the field."""
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as ei:
+        load_config(p)
+    msg = str(ei.value)
+    assert msg.startswith(str(p)), msg
+    assert where in msg and what in msg, msg
+    assert ei.value.exit_code == 2
+    assert "\n" not in msg
+
+
+def test_missing_file():
+    """A missing file is a ConfigError, not an OSError traceback."""
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config("/nonexistent/swarm.yaml")
+
+
+def test_env_overrides_provider():
+    """SWARM_LLM_PROVIDER / SWARM_LLM_BASE_URL / OPENAI_API_KEY select the provider."""
+    cfg = parse_config(GOOD.replace("{provider: replay, cassette: demo.cassette.yaml}", "{provider: local}"))
+    assert effective_llm(cfg, {}).provider == "local"
+    assert effective_llm(cfg, {"OPENAI_API_KEY": "sk-x"}).provider == "openai"
+    llm = effective_llm(cfg, {"SWARM_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert llm.provider == "openai" and llm.base_url == "http://127.0.0.1:9/v1"
+    assert effective_llm(cfg, {"SWARM_LLM_PROVIDER": "replay", "OPENAI_API_KEY": "k"}).provider == "replay"
+    with pytest.raises(ConfigError, match="environment"):
+        effective_llm(cfg, {"SWARM_LLM_PROVIDER": "telepathy"})
