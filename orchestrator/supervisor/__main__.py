@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--liveness", type=int, default=3)
     ap.add_argument("--grace", type=float, default=2.0)
     args = ap.parse_args(argv)
+    # the broker thread shares this process: hand it the GIL quickly when it has work
+    sys.setswitchinterval(0.0005)
     run_dir = Path(args.run_dir).resolve()
     log = swarm_log.configure(role="supervisor", run_dir=run_dir, name="supervisor")
     try:

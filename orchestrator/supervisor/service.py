@@ -58,6 +58,7 @@ class Supervisor:
         self._pending_ready: dict[str, tuple[Message | None, float]] = {}
         self._loops: dict[str, LoopDetector] = {}
         self._restarts: dict[str, list[float]] = {}
+        self._next_wall_check = 0.0
         self._shutdown: str | None = None
         self._sigints = 0
         self._events_thread: threading.Thread | None = None
@@ -149,11 +150,13 @@ class Supervisor:
         self.life.escalate(now)
         if (self.run_dir / STOP_FILE).exists():
             self._emergency_stop()
-        for rec in self.registry.all():
-            if rec.terminal or rec.started_at is None:
-                continue
-            if time.time() - rec.started_at > self.cfg.limits.max_wall_seconds:
-                self.life.stop_subtree(rec.id, "max_wall_seconds")
+        if now >= self._next_wall_check:  # a scan of every agent: once a second is plenty
+            self._next_wall_check = now + 1.0
+            for rec in self.registry.all():
+                if rec.terminal or rec.started_at is None:
+                    continue
+                if time.time() - rec.started_at > self.cfg.limits.max_wall_seconds:
+                    self.life.stop_subtree(rec.id, "max_wall_seconds")
         for agent_id, (msg, deadline) in list(self._pending_ready.items()):
             if now > deadline:
                 del self._pending_ready[agent_id]
@@ -314,6 +317,7 @@ class Supervisor:
         rec = AgentRecord(id=decision.agent_id, name=req.name, role=decision.role, parent=parent.id,
                           depth=decision.depth, task=task)
         self.registry.add(rec)
+        self.log.info("spawn_requested", agent=rec.id, parent=parent.id, t=time.monotonic())
         self._pending_ready[rec.id] = (msg, time.monotonic() + 15)
         self.life.spawn(rec, prompt=req.prompt)
         return DEFERRED
@@ -325,6 +329,7 @@ class Supervisor:
             return
         if rec.status == "starting":
             self.registry.update(rec.id, status="running", started_at=time.time())
+            self.log.info("agent_registered", agent=rec.id, pid=body.pid, t=time.monotonic())
         self.publish(rec.id, "ready", "running")
         pending = self._pending_ready.pop(rec.id, None)
         if pending is not None and pending[0] is not None and self.client is not None:
