@@ -17,6 +17,13 @@ LEAVES_PER_HUB = 19  # 1 root + 10 hubs + 190 leaves = 201 agents
 PINGS = 2000
 
 
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def ping_rtts(run_dir, n: int) -> list[float]:
     from bus import messages as m
     from bus.client import BusClient
@@ -65,7 +72,7 @@ def main() -> None:
         runctl.ask(sw.run_dir, m.KillAll("bench"))
         pids = [a["pid"] for a in agents.values()]
         deadline = time.monotonic() + 30
-        while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+        while not all(gone(p) for p in pids):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.05)

@@ -252,8 +252,6 @@ class BusClient:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._heartbeat(now)
-        if now - self._broker_seen > self.heartbeat_interval * self.liveness:
-            self._reconnect(now)
         wait = min(timeout, max(0.0, self._next_heartbeat - now))
         if self._poller is None:
             raise SwarmError("bus client is not connected")
@@ -278,6 +276,10 @@ class BusClient:
                 self._on_frames(frames)
                 if self._sock is not sock or not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     break
+        elif time.monotonic() - self._broker_seen > self.heartbeat_interval * self.liveness:
+            # judged only when nothing is waiting: what queued up while our owner
+            # did not poll is not silence (and a reconnect would drop it)
+            self._reconnect(time.monotonic())
 
     def _on_frames(self, frames: list[bytes]) -> None:
         self._broker_seen = time.monotonic()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 import os
 import time
 import typing
@@ -87,6 +88,7 @@ class _BodySpec:
     names: tuple[str, ...]
     checks: tuple[_Check, ...]
     required: int  # fields without a default
+    values: Callable[[Any], tuple]  # body -> its field values, in order
 
 
 _REGISTRY: dict[str, _BodySpec] = {}
@@ -146,13 +148,24 @@ def message(cls: type) -> type:
         1 for f in fields
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     )
+    names = tuple(f.name for f in fields)
     _REGISTRY[type_name] = _BodySpec(
         cls=cls,
-        names=tuple(f.name for f in fields),
+        names=names,
         checks=tuple(_check_for(hints[f.name]) for f in fields),
         required=required,
+        values=_values_getter(names),
     )
     return cls
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+    if not names:
+        return lambda body: ()
+    if len(names) == 1:
+        get = operator.attrgetter(names[0])
+        return lambda body: (get(body),)
+    return operator.attrgetter(*names)
 
 
 def registered_types() -> dict[str, type]:
@@ -203,12 +216,18 @@ def make_header(
 _packb = msgpack.Packer(use_bin_type=True).pack
 
 
-def encode_header(h: Header) -> bytes:
-    """Pack a header into its frame."""
+def pack_header(kind: int, type_name: str, msg_id: str, corr_id: str, src: str, dst: str,
+                deadline: float) -> bytes:
+    """Pack header fields into a frame without building a Header (senders' fast path)."""
     return msgpack.packb(
-        [VERSION, int(h.kind), h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline],
+        (VERSION, int(kind), type_name, msg_id, corr_id, src, dst, float(deadline)),
         use_bin_type=True,
     )
+
+
+def encode_header(h: Header) -> bytes:
+    """Pack a header into its frame."""
+    return pack_header(h.kind, h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline)
 
 
 def encode_body(body: Any) -> bytes:
@@ -217,7 +236,7 @@ def encode_body(body: Any) -> bytes:
     if spec is None or type(body) is not spec.cls:
         raise ProtocolError(f"cannot encode unregistered body {type(body).__name__}")
     try:
-        return msgpack.packb([getattr(body, n) for n in spec.names], use_bin_type=True)
+        return msgpack.packb(spec.values(body), use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ProtocolError(f"cannot encode {spec.cls.TYPE} body: {exc}") from None
 
@@ -241,11 +260,44 @@ def _unpack(frame: bytes, what: str, max_bytes: int) -> Any:
         raise ProtocolError(f"malformed {what} frame: {type(exc).__name__}: {exc}") from None
 
 
-def decode_header(frame: bytes) -> Header:
-    """Decode only the header frame (what the broker reads to route)."""
-    raw = _unpack(frame, "header", MAX_HEADER_BYTES)
+_unpackb = msgpack.unpackb
+_KIND_BY_INT = tuple(Kind(i) for i in range(len(Kind)))
+
+RouteInfo = tuple  # (kind, type, msg_id, corr_id, src, dst, deadline)
+
+
+def route_info(frame: bytes) -> RouteInfo:
+    """Validate a header frame and return ``(kind, type, msg_id, corr_id, src, dst, deadline)``.
+
+    The broker's fast path: the same checks as :func:`decode_header` (raises
+    ProtocolError on any bad frame) without building a Header; ``kind`` is
+    a plain int.
+    """
+    if type(frame) is not bytes:
+        if not isinstance(frame, (bytearray, memoryview)):
+            raise ProtocolError("header frame is not bytes")
+        frame = bytes(frame)
+    if len(frame) > MAX_HEADER_BYTES:
+        raise ProtocolError(
+            f"header frame of {len(frame)} bytes exceeds the limit of {MAX_HEADER_BYTES}")
+    try:
+        # unpackb bounds every length by the frame's own size
+        raw = _unpackb(frame, raw=False, strict_map_key=True, max_ext_len=0)
+    except Exception as exc:  # msgpack raises a zoo of types on junk
+        raise ProtocolError(f"malformed header frame: {type(exc).__name__}: {exc}") from None
     if type(raw) is not list or len(raw) != 8:
         raise ProtocolError("header is not an 8-item array")
+    ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
+    if (ver == VERSION and type(ver) is int and type(kind) is int and kind in _KINDS
+            and type(type_name) is str and type(msg_id) is str and type(corr_id) is str
+            and type(src) is str and type(dst) is str
+            and (type(deadline) is float or type(deadline) is int)):
+        return kind, type_name, msg_id, corr_id, src, dst, deadline
+    _raise_header_error(raw)
+    raise ProtocolError("invalid header")  # not reached: _raise_header_error raises
+
+
+def _raise_header_error(raw: list) -> None:
     ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
     if ver != VERSION or type(ver) is not int:
         raise ProtocolError(f"unsupported protocol version {ver!r} (this side speaks {VERSION})")
@@ -255,9 +307,51 @@ def decode_header(frame: bytes) -> Header:
                         ("src", src), ("dst", dst)):
         if type(value) is not str:
             raise ProtocolError(f"header field {name} is not a string")
-    if type(deadline) not in (float, int):
-        raise ProtocolError("header field deadline is not a number")
-    return Header(Kind(kind), type_name, msg_id, corr_id, src, dst, float(deadline))
+    raise ProtocolError("header field deadline is not a number")
+
+
+def request_id_of(frame: bytes) -> str | None:
+    """Best effort, for error replies: the msg_id of a frame that looks like a REQUEST header.
+
+    Used when a header failed validation (say, a wrong version) but is
+    readable enough to tell that its sender waits for an answer. Returns
+    None for anything else; never raises.
+    """
+    try:
+        if not isinstance(frame, (bytes, bytearray, memoryview)) or len(frame) > MAX_HEADER_BYTES:
+            return None
+        raw = _unpackb(frame, raw=False, strict_map_key=True, max_ext_len=0)
+    except Exception:  # junk: nobody to answer
+        return None
+    if type(raw) is list and len(raw) >= 4 and raw[1] == int(Kind.REQUEST) \
+            and type(raw[1]) is int and type(raw[3]) is str and raw[3]:
+        return raw[3]
+    return None
+
+
+# Header's frozen __init__ sets each field through object.__setattr__; the
+# slot descriptors do the same at a third of the cost (decode is a hot path)
+_new = object.__new__
+_set_kind, _set_type, _set_msg_id, _set_corr_id, _set_src, _set_dst, _set_deadline = (
+    getattr(Header, f.name).__set__ for f in dataclasses.fields(Header))
+
+
+def _make_header(kind: int, type_name: str, msg_id: str, corr_id: str, src: str, dst: str,
+                 deadline: float) -> Header:
+    h = _new(Header)
+    _set_kind(h, _KIND_BY_INT[kind])
+    _set_type(h, type_name)
+    _set_msg_id(h, msg_id)
+    _set_corr_id(h, corr_id)
+    _set_src(h, src)
+    _set_dst(h, dst)
+    _set_deadline(h, float(deadline))
+    return h
+
+
+def decode_header(frame: bytes) -> Header:
+    """Decode only the header frame (what the broker reads to route)."""
+    return _make_header(*route_info(frame))
 
 
 def decode_body(type_name: str, frame: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:

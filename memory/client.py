@@ -45,7 +45,7 @@ class MemoryClient:
             metas = [metadata] * len(items)
         else:
             metas = list(metadata or [])
-        vecs = [[float(x) for x in v] for v in vectors] if vectors is not None else []
+        vecs = _float_rows(vectors) if vectors is not None else []
         reply = self._call(m.MemAdd(namespace, items, metas, vecs), timeout)
         return list(reply.ids)
 
@@ -57,7 +57,7 @@ class MemoryClient:
         Each hit has ``id``, ``score``, ``text``, ``namespace``, ``metadata``.
         """
         spaces = [namespaces] if isinstance(namespaces, str) else list(namespaces)
-        vec = [float(x) for x in vector] if vector is not None else []
+        vec = _float_rows([vector])[0] if vector is not None else []
         reply = self._call(m.MemSearch(spaces, query, k, vec), timeout)
         return list(reply.hits)
 
@@ -76,3 +76,10 @@ class MemoryClient:
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         """Counts per namespace, the embedder, the persistence state."""
         return dict(self._call(m.MemStats(), timeout).stats)
+
+
+def _float_rows(rows: Any) -> list[list[float]]:
+    """Plain Python floats for the wire (a numpy array converts in one call)."""
+    if hasattr(rows, "tolist"):
+        return rows.tolist()
+    return [v.tolist() if hasattr(v, "tolist") else [float(x) for x in v] for v in rows]
