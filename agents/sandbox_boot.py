@@ -1,0 +1,178 @@
+"""Child-side bootstrap of ``execute_python_file`` (run as a script, never imported).
+
+``python -I sandbox_boot.py SPEC_JSON`` where SPEC has ``workspace``, ``cpu``,
+``memory``, ``fsize``, ``nofile``, ``fd`` (a descriptor holding the source the
+parent scanned) and ``name``. In this order it:
+
+1. sets its own hard resource limits (address space, CPU with SIGXCPU one
+   second before SIGKILL, file size, open files, no core dumps) — an
+   unprivileged process can never raise them again;
+2. reads and compiles exactly the bytes the parent scanned (no second read
+   of the workspace file, so it cannot be swapped after the scan);
+3. installs an audit hook (PEP 578, cannot be removed) that refuses process
+   creation, signals to other processes, sockets, every ``ctypes`` event but
+   the self-``dlopen`` that ``import ctypes`` does (numpy needs it), code
+   objects built by hand, resource-limit changes, ``chdir``, links, writes
+   outside the workspace, and reads outside the workspace and the Python
+   installation; and neuters ``_posixsubprocess.fork_exec`` (not audited);
+4. runs the code as ``__main__`` with the workspace as the working folder.
+
+A ``MemoryError`` that reaches the top exits with :data:`MEMORY_EXIT`.
+Stdlib only: it runs before anything else in a clean interpreter.
+"""
+
+import builtins
+import json
+import os
+import resource
+import sys
+import traceback
+
+MEMORY_EXIT = 86
+
+_BLOCKED = {
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
+    "os.chdir", "os.symlink", "os.link", "os.startfile", "os.add_dll_directory", "subprocess.Popen",
+    "pty.spawn", "signal.pthread_kill", "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo",
+    "socket.gethostbyname", "socket.sendto", "socket.sethostname", "resource.setrlimit", "resource.prlimit",
+    "code.__new__", "pickle.find_class", "webbrowser.open",
+}
+_BLOCKED_IMPORTS = {"zmq", "psutil", "llama_cpp", "orchestrator", "agents", "bus", "memory"}
+# event -> (indexes of paths written, index of dir_fd or None)
+_WRITE_EVENTS = {
+    "os.remove": ((0,), 1), "os.rmdir": ((0,), 1), "os.mkdir": ((0,), 2), "os.rename": ((0, 1), 2),
+    "os.chmod": ((0,), 2), "os.chown": ((0,), 3), "os.truncate": ((0,), None), "os.utime": ((0,), 3),
+    "shutil.rmtree": ((0,), 1),
+}
+_READ_EVENTS = {"os.listdir": 0, "os.scandir": 0}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _set_limits(spec):
+    cpu = int(spec["cpu"])
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    for name, key in (("RLIMIT_AS", "memory"), ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NOFILE", "nofile")):
+        value = int(spec[key])
+        resource.setrlimit(getattr(resource, name), (value, value))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _read_source(fd):
+    chunks = []
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _make_hook(workspace):
+    workspace = os.path.realpath(workspace)
+    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                           sys.base_exec_prefix, *sys.path) if p}
+    roots.add("/usr/share/zoneinfo")
+    devices = {"/dev/null", "/dev/urandom", "/dev/random"}
+    state = {"busy": False}
+
+    def under(path, base):
+        return path == base or path.startswith(base.rstrip("/") + "/")
+
+    def real(path, dir_fd=None):
+        if isinstance(path, int):
+            return None  # an already-open descriptor: it was checked when it was opened
+        path = os.fsdecode(os.fspath(path))
+        if dir_fd not in (None, -1, getattr(os, "AT_FDCWD", -100)) and not os.path.isabs(path):
+            raise PermissionError("sandbox: paths relative to a directory descriptor are not allowed")
+        return os.path.realpath(path)
+
+    def check_write(path, dir_fd=None, parent_only=False):
+        r = real(path, dir_fd)
+        if r is None or r in devices:
+            return
+        if parent_only:  # remove/rename act on the name itself, not a symlink's target
+            r = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(os.fsdecode(path)))),
+                             os.path.basename(os.fsdecode(path)))
+        if not under(r, workspace):
+            raise PermissionError(f"sandbox: writing outside the workspace is not allowed: {r}")
+
+    def check_read(path):
+        r = real(path)
+        if r is None or r in devices or under(r, workspace) or any(under(r, b) for b in roots):
+            return
+        raise PermissionError(f"sandbox: reading outside the workspace is not allowed: {r}")
+
+    def hook(event, args):
+        if state["busy"]:
+            return
+        if event in _BLOCKED or (event.startswith("ctypes.") and not _self_dlopen(event, args)):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        if event == "import" and args and str(args[0]).split(".")[0] in _BLOCKED_IMPORTS:
+            raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
+        if event not in ("open", "os.listdir", "os.scandir") and event not in _WRITE_EVENTS:
+            return
+        state["busy"] = True
+        try:
+            if event == "open":
+                path, mode, flags = (list(args) + [None, None, None])[:3]
+                writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
+                (check_write if writing else check_read)(path)
+            elif event in _READ_EVENTS:
+                path = args[_READ_EVENTS[event]] if args else None
+                check_read("." if path is None else path)
+            else:
+                paths, fd_at = _WRITE_EVENTS[event]
+                dir_fd = args[fd_at] if fd_at is not None and len(args) > fd_at else None
+                for i in paths:
+                    if i < len(args):
+                        check_write(args[i], dir_fd, parent_only=event in ("os.remove", "os.rename"))
+        finally:
+            state["busy"] = False
+
+    return hook
+
+
+def _self_dlopen(event, args):
+    """``ctypes`` opening the running program itself (``import ctypes`` does): no new code."""
+    return event == "ctypes.dlopen" and bool(args) and args[0] is None
+
+
+def _blocked_fork_exec(*args, **kwargs):
+    raise PermissionError("sandbox: starting processes is not allowed")
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    _set_limits(spec)
+    source = _read_source(int(spec["fd"]))
+    name = spec["name"]
+    code = compile(source, name, "exec", dont_inherit=True)
+    import _posixsubprocess
+    _posixsubprocess.fork_exec = _blocked_fork_exec
+    sys.addaudithook(_make_hook(spec["workspace"]))
+    sys.argv = [name]
+    scope = {"__name__": "__main__", "__file__": name, "__builtins__": builtins, "__doc__": None}
+    try:
+        exec(code, scope)
+    except MemoryError:
+        sys.stderr.write(f"MemoryError: the program exceeded its memory limit "
+                         f"({int(spec['memory']) >> 20} MiB)\n")
+        sys.stderr.flush()
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001 - exiting anyway
+            pass
+        os._exit(MEMORY_EXIT)
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's program failed: show its traceback
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        traceback.print_exception(type(exc), exc, tb)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
