@@ -8,7 +8,10 @@ swapped after the scan) in ``python -I agents/sandbox_boot.py``:
 
 - its own session and process group (``start_new_session``), working folder
   = the workspace, stdin = /dev/null, a minimal environment (``PATH``,
-  ``LANG``, ``HOME`` and ``TMPDIR`` = the workspace);
+  ``LANG``, ``HOME`` and ``TMPDIR`` = the workspace); it gets SIGKILL if
+  the thread that started it dies (``PR_SET_PDEATHSIG``), so killing the
+  agent kills the code it runs even though they are in different groups —
+  call this from a thread that outlives the run (the agent's loop thread);
 - hard limits set by the child on itself before the code runs: CPU seconds
   (SIGXCPU, then SIGKILL a second later), address space, file size, open
   files; plus the runtime audit hook described in ``sandbox_boot``;
@@ -180,7 +183,8 @@ def run_python_source(data: bytes, shown: str, workspace_root: str | os.PathLike
         src.write(data)
         src.flush()
         spec = {"workspace": workspace, "cpu": max(1, int(cpu_seconds)), "memory": int(memory_mb) << 20,
-                "fsize": 64 << 20, "nofile": 64, "fd": src.fileno(), "name": shown}
+                "fsize": 64 << 20, "nofile": 64, "fd": src.fileno(), "name": shown,
+                "parent": os.getpid()}
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
                "HOME": workspace, "TMPDIR": workspace}
         proc = subprocess.Popen(

@@ -2,8 +2,11 @@
 
 ``python -I sandbox_boot.py SPEC_JSON`` where SPEC has ``workspace``, ``cpu``,
 ``memory``, ``fsize``, ``nofile``, ``fd`` (a descriptor holding the source the
-parent scanned) and ``name``. In this order it:
+parent scanned), ``name`` and ``parent`` (the parent's pid). In this order it:
 
+0. asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``;
+   the child has its own process group, so killing the agent's group would
+   not reach it otherwise) and exits at once if the parent is already gone;
 1. sets its own hard resource limits (address space, CPU with SIGXCPU one
    second before SIGKILL, file size, open files, no core dumps) — an
    unprivileged process can never raise them again;
@@ -25,10 +28,12 @@ import builtins
 import json
 import os
 import resource
+import signal
 import sys
 import traceback
 
 MEMORY_EXIT = 86
+PARENT_GONE_EXIT = 87
 
 _BLOCKED = {
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
@@ -46,6 +51,15 @@ _WRITE_EVENTS = {
 }
 _READ_EVENTS = {"os.listdir": 0, "os.scandir": 0}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def _die_with_parent(parent):
+    """SIGKILL this process when the parent (thread) that started it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes  # the bootstrap's own use, before the audit hook exists
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(PARENT_GONE_EXIT)
 
 
 def _set_limits(spec):
@@ -146,6 +160,7 @@ def _blocked_fork_exec(*args, **kwargs):
 
 def main():
     spec = json.loads(sys.argv[1])
+    _die_with_parent(int(spec["parent"]))
     _set_limits(spec)
     source = _read_source(int(spec["fd"]))
     name = spec["name"]

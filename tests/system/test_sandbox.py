@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -282,3 +284,41 @@ def test_keep_alive_failure_kills_the_child(ws, pids_to_reap):
     child = int((ws / "child.pid").read_text())
     pids_to_reap.append(child)
     assert not _alive(child)
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
+    tick = threading.Event()
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        tick.wait(0.02)
+    return True
+
+
+@pytest.fixture
+def helper_procs():
+    """Helper processes a test starts; killed and reaped at the end."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+@pytest.mark.slow
+def test_child_dies_with_the_agent_that_runs_it(ws, helper_procs, pids_to_reap):
+    """SIGKILL of the process running the sandbox (the agent) kills the sandboxed child too."""
+    path = write(ws, "job.py", "import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(300)")
+    code = "import sys\nfrom agents.sandbox import run_python_file\nrun_python_file(sys.argv[1], sys.argv[2], wall_seconds=300)"
+    agent = subprocess.Popen([sys.executable, "-c", code, str(path), str(ws)],
+                             cwd=Path(__file__).resolve().parents[2])
+    helper_procs.append(agent)
+    assert _wait_for(lambda: (ws / "child.pid").exists() and (ws / "child.pid").read_text(), 30)
+    child = int((ws / "child.pid").read_text())
+    pids_to_reap.append(child)
+    agent.kill()
+    agent.wait()
+    assert _wait_for(lambda: not _alive(child), 10)
