@@ -27,8 +27,10 @@ from bus import messages as m
 from bus.client import DEFERRED, BusClient
 from bus.protocol import Message
 from orchestrator.errors import (
+    BusError,
     CassetteExhausted,
     DeadlineExceeded,
+    PolicyDenied,
     ProviderError,
     QuotaExhausted,
     Stopped,
@@ -36,6 +38,7 @@ from orchestrator.errors import (
 )
 
 GATEWAY = "gateway"
+HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
 SUPERVISOR = "supervisor"
 
 
@@ -157,7 +160,7 @@ class AgentRuntime:
             memories=self._memories(), examples=list(self.spec.examples),
         ))
         for note in inbox:
-            self.history.append({"command": "(inbox)", "args": {}, "result": note})
+            self._remember({"command": "(inbox)", "args": {}, "result": note})
         try:
             completion = self.client.request(
                 GATEWAY,
@@ -179,18 +182,31 @@ class AgentRuntime:
             return False, f"the model gave no answer within {self.spec.llm_timeout:g}s"
         except Stopped:
             return None
+        except PolicyDenied as exc:
+            # the bus refused the call (e.g. this agent floods it): the step is lost, go on;
+            # an agent that keeps pushing is stopped by the supervisor
+            self._remember({"command": "(refused)", "args": {}, "result": exc.message})
+            return None
+        except BusError as exc:
+            # the gateway is restarting or the broker came back: try the step again shortly
+            self.log.warning("model_call_lost", code=exc.code, error=exc.message)
+            self.client.poll(1.0, until=lambda: self.stop_reason is not None)
+            return None
+        except SwarmError as exc:
+            self.log.error("model_call_failed", code=exc.code, error=exc.message)
+            return False, f"{exc.code}: {exc.message}"
         try:
             decision = parse_decision(completion.text)
         except ParseError as exc:
             self._invalid += 1
-            self.history.append({"command": "(invalid answer)", "args": {}, "result": exc.message})
+            self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
             self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
-            self._report_step("(invalid answer)", {})
+            self._report_step("(invalid answer)", {}, output=completion.text)
             if self._invalid >= self.spec.max_invalid:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
-        self._report_step(decision.command, decision.args, decision.thoughts)
+        self._report_step(decision.command, decision.args, decision.thoughts, output=completion.text)
         obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
@@ -200,17 +216,24 @@ class AgentRuntime:
 
     # ------------------------------------------------------------ helpers
 
+    def _remember(self, entry: dict[str, Any]) -> None:
+        self.history.append(entry)
+        del self.history[:-HISTORY_KEEP]
+
     def _record(self, obs: Observation, args: dict[str, Any]) -> None:
-        self.history.append({"command": obs.command, "args": args, "result": obs.text})
+        self._remember({"command": obs.command, "args": args, "result": obs.text})
         self.log.info("command_done", command=obs.command, ok=obs.ok, result=obs.text[:500],
                       step=self.steps)
 
-    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> None:
-        detail = json.dumps({"command": command, "args": args,
-                             "speak": _speak(thoughts or {})}, ensure_ascii=False, default=str)
+    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None,
+                     output: str = "") -> None:
+        """Tell the supervisor what this step decided (loop detection and the breaker live there)."""
+        args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
+        detail = json.dumps({"command": command, "args_json": args_text,
+                             "speak": _speak(thoughts or {})[:500], "output": output[:4000]},
+                            ensure_ascii=False, default=str)
         try:
-            self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps,
-                                                       detail[:4000]))
+            self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps, detail))
         except SwarmError:
             pass
 

@@ -364,6 +364,18 @@ class BusClient:
         self._broker_seen = now + self._backoff
         self._backoff = min(self._backoff * 2, self._reconnect_max)
         self._heartbeat(now)
+        self._fail_pending("the connection to the broker was lost; the request may not have arrived")
+
+    def _fail_pending(self, why: str) -> None:
+        """Answer every pending request with a bus_error: its reply can no longer come."""
+        for msg_id, cb in list(self._pending.items()):
+            fail = Message(Header(Kind.ERROR, m.ErrorReply.TYPE, new_id(), msg_id, BROKER, self.identity, 0.0),
+                           m.ErrorReply("bus_error", why, {}))
+            if cb is None:
+                self._replies[msg_id] = fail
+            else:
+                del self._pending[msg_id]
+                cb(fail)
 
 
 def _unwrap(msg: Message) -> Any:

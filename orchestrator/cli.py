@@ -57,10 +57,11 @@ def cli(ctx: click.Context, run_dir: str) -> None:
 @click.option("--heartbeat", type=float, default=1.0, hidden=True)
 @click.option("--liveness", type=int, default=3, hidden=True)
 @click.option("--grace", type=float, default=2.0, hidden=True)
+@click.option("--resume", is_flag=True, help="Take over the agents of a crashed supervisor.")
 @click.option("--start-timeout", type=float, default=900.0, hidden=True)
 @click.pass_context
 def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbeat: float,
-       liveness: int, grace: float, start_timeout: float) -> None:
+       liveness: int, grace: float, resume: bool, start_timeout: float) -> None:
     """Start the swarm defined in CONFIG; in the foreground, show progress until the root finishes."""
     from orchestrator.config import load_config
 
@@ -71,9 +72,14 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
         raise UsageError(f"a swarm is already running in {run_dir} (supervisor pid {pid}); "
                          "stop it with: swarm down")
     run_dir.mkdir(parents=True, exist_ok=True)
-    runctl.kill_leftovers(run_dir)
-    runctl.clean_previous_run(run_dir)
     extra = ["--heartbeat", str(heartbeat), "--liveness", str(liveness), "--grace", str(grace)]
+    if resume:
+        if not (run_dir / runctl.REGISTRY).exists():
+            raise UsageError(f"nothing to resume in {run_dir}: no registry")
+        extra.append("--resume")
+    else:
+        runctl.kill_leftovers(run_dir)
+        runctl.clean_previous_run(run_dir)
     if cfg.llm.provider == "local":
         click.echo("Gemma is provided under and subject to the Gemma Terms of Use found at "
                    "ai.google.dev/gemma/terms", err=True)

@@ -104,11 +104,12 @@ def wait_running(run_dir: Path, proc: subprocess.Popen, timeout: float) -> None:
         code = proc.poll()
         if code is not None:
             raise SwarmError(f"the supervisor exited during start-up (code {code}): "
-                             f"{last_error(run_dir)}", exit_code=code)
+                             f"{last_error(run_dir)}")
         if (run_dir / REGISTRY).exists():
             reg = Registry(run_dir / REGISTRY, readonly=True)
             try:
-                if reg.meta("state") == "running":
+                # the pid check matters on --resume: the old run's state still says running
+                if reg.meta("state") == "running" and reg.meta("supervisor_pid") == proc.pid:
                     return
             finally:
                 reg.close()

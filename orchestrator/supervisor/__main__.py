@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=float, default=1.0)
     ap.add_argument("--liveness", type=int, default=3)
     ap.add_argument("--grace", type=float, default=2.0)
+    ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)
     # the broker thread shares this process: hand it the GIL quickly when it has work
     sys.setswitchinterval(0.0005)
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config)
         sup = Supervisor(cfg, run_dir, log, goal=args.goal, heartbeat_interval=args.heartbeat,
-                         liveness=args.liveness, grace=args.grace)
+                         liveness=args.liveness, grace=args.grace, resume=args.resume)
         sup.install_signal_handlers()
     except SwarmError as exc:
         print(f"error: {exc}", file=sys.stderr)

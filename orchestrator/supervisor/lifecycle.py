@@ -45,6 +45,7 @@ class Lifecycle:
         self.hard = False  # set by a second Ctrl-C: every stop becomes a kill
         self._kills: dict[int, tuple[str, float]] = {}  # pgid -> (stage, next action at)
         self._by_pid: dict[int, str] = {}
+        self._adopted: set[int] = set()  # agents of a previous supervisor: not our zygote's children
 
     # ------------------------------------------------------------ spawning
 
@@ -126,6 +127,24 @@ class Lifecycle:
                 pass
         self._kills[pid] = ("stop", time.monotonic() + self.grace)
 
+    def adopt(self, agent_id: str, pid: int) -> None:
+        """Take over an agent process left by a previous supervisor (resume)."""
+        self._by_pid[pid] = agent_id
+        self._adopted.add(pid)
+
+    def poll_adopted(self) -> None:
+        """Adopted agents are not reaped by our zygote: notice their exit by looking."""
+        import psutil
+
+        for pid in list(self._adopted):
+            try:
+                gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                self._adopted.discard(pid)
+                self.on_exit(pid, None)
+
     def escalate(self, now: float) -> None:
         """Move pending stops along: stop → SIGTERM → SIGKILL (called every tick)."""
         for pgid, (stage, at) in list(self._kills.items()):
@@ -148,7 +167,7 @@ class Lifecycle:
 
     # ------------------------------------------------------------ reaping
 
-    def on_exit(self, pid: int, code: int) -> None:
+    def on_exit(self, pid: int, code: int | None) -> None:
         """The zygote reaped ``pid``: a live agent that exits on its own has crashed."""
         self._kills.pop(pid, None)
         agent_id = self._by_pid.pop(pid, None)
@@ -160,7 +179,7 @@ class Lifecycle:
         self.sup.log.info("agent_exited", agent=agent_id, pid=pid, code=code, status=rec.status)
         if rec.terminal:
             return
-        reason = describe_exit(code)
+        reason = describe_exit(code) if code is not None else "exited (adopted process; exit code unknown)"
         self.sup.registry.update(agent_id, status="crashed", reason=reason, ended_at=time.time())
         self.sup.block(agent_id)
         self.sup.publish(agent_id, "crashed", "crashed", reason)
@@ -172,7 +191,7 @@ class Lifecycle:
                 self.stop_subtree(child.id, "parent_crashed")
         if rec.parent is None:
             self.sup.registry.set_meta("root_status", "crashed")
-        self.sup.on_crash(rec, code)
+        self.sup.on_crash(rec, code if code is not None else -1)
 
     # ------------------------------------------------------------ freeze
 
@@ -193,6 +212,7 @@ class Lifecycle:
                 reg.update(rec.id, status="frozen", reason=f"frozen: {reason}")
             elif rec.status == "frozen":
                 reg.update(rec.id, status="running", reason=None)
+                self.sup.reset_breaker(rec.id)
             self.sup.publish(rec.id, "frozen" if frozen else "thawed", "frozen" if frozen else "running",
                              reason)
         if self.sup.client is not None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.loopdetect import LoopDetector, Verdict
+from agents.loopdetect import Breaker, LoopDetector, Verdict
 from bus import messages as m
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
@@ -26,12 +26,14 @@ from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
 from orchestrator.errors import NotFound, PolicyDenied, SwarmError
 from orchestrator.supervisor import policy
+from orchestrator.supervisor.floodgate import FloodGate
 from orchestrator.supervisor.lifecycle import Lifecycle
 from orchestrator.supervisor.registry import TERMINAL, AgentRecord, Registry, ps_view
 from orchestrator.supervisor.services import Services
 from orchestrator.supervisor.spawner import Spawner
 
 TICK = 0.1
+SERVICE_PEERS = frozenset({"supervisor", "gateway", "memory"})
 STOP_FILE = "STOP"
 
 
@@ -39,7 +41,8 @@ class Supervisor:
     """One swarm's supervisor."""
 
     def __init__(self, cfg: SwarmConfig, run_dir: Path, log: Any, *, goal: str | None = None,
-                 heartbeat_interval: float = 1.0, liveness: int = 3, grace: float = 2.0) -> None:
+                 heartbeat_interval: float = 1.0, liveness: int = 3, grace: float = 2.0,
+                 resume: bool = False) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.log = log
@@ -59,11 +62,14 @@ class Supervisor:
         self._loops: dict[str, LoopDetector] = {}
         self._restarts: dict[str, list[float]] = {}
         self._next_wall_check = 0.0
+        self._breakers: dict[str, Breaker] = {}
+        self.flood = FloodGate(cfg.limits.bus_messages_per_second)
         self._shutdown: str | None = None
         self._sigints = 0
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
         self.started = time.time()
+        self.resume = resume
 
     # ------------------------------------------------------------ start-up
 
@@ -71,6 +77,8 @@ class Supervisor:
         """Start zygote, broker, services and the root agent."""
         secure_dir(self.run_dir)
         reg = self.registry
+        reg.set_meta("state", "starting")
+        adopted = self._recover() if self.resume else []
         reg.set_meta("name", self.cfg.name)
         reg.set_meta("config", self.cfg.source)
         reg.set_meta("goal", self.goal)
@@ -92,7 +100,24 @@ class Supervisor:
         self.services.start_all()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         reg.set_meta("state", "running")
-        self._spawn_root()
+        if self.registry.get(self.cfg.root) is None:
+            self._spawn_root()
+        else:
+            self.log.info("swarm_resumed", adopted=adopted)
+
+    def _recover(self) -> list[str]:
+        """After a supervisor crash: kill old services, adopt live agents, mark the rest honestly."""
+        from orchestrator.supervisor.recovery import recover
+
+        adopted = recover(self.registry, self.log)
+        for rec in self.registry.all():
+            if rec.terminal:
+                self.block(rec.id)
+        for agent_id in adopted:
+            rec = self.registry.get(agent_id)
+            if rec is not None and rec.pid:
+                self.life.adopt(rec.id, rec.pid)
+        return adopted
 
     def _register_handlers(self) -> None:
         c = self.client
@@ -148,8 +173,15 @@ class Supervisor:
         """Reconcile: kills, limits, stop file, services, spawn timeouts."""
         now = time.monotonic()
         self.life.escalate(now)
+        if now >= self._next_wall_check:
+            self.life.poll_adopted()
         if (self.run_dir / STOP_FILE).exists():
             self._emergency_stop()
+        for agent_id in self.flood.offenders():
+            rec = self.registry.get(agent_id)
+            if rec is not None and not rec.terminal:
+                self.log.warning("agent_flooding", agent=agent_id)
+                self.life.stop_subtree(agent_id, "flood", hard=True)
         if now >= self._next_wall_check:  # a scan of every agent: once a second is plenty
             self._next_wall_check = now + 1.0
             for rec in self.registry.all():
@@ -202,10 +234,13 @@ class Supervisor:
     # ------------------------------------------------------------ plumbing
 
     def _gate(self, header: Header) -> str | None:
-        """Broker interceptor: requests and events of stopped agents are refused."""
-        if header.src in self._blocked and header.kind in (Kind.REQUEST, Kind.EVENT):
-            return f"agent {header.src} was stopped"
-        return None
+        """Broker interceptor (broker thread): stopped agents and floods are refused."""
+        src = header.src
+        if src in self._blocked and header.kind in (Kind.REQUEST, Kind.EVENT):
+            return f"agent {src} was stopped"
+        if src in SERVICE_PEERS or src.startswith("cli-"):
+            return None
+        return self.flood.check(src, time.monotonic())
 
     def block(self, agent_id: str) -> None:
         self._blocked = self._blocked | {agent_id}
@@ -348,18 +383,41 @@ class Supervisor:
             self.life.stop_subtree(rec.id, "max_steps")
             return
         if body.detail:
-            self._check_loop(rec, body.detail)
+            self._check_step(rec, body.detail)
 
-    def _check_loop(self, rec: AgentRecord, detail: str) -> None:
+    def _check_breaker(self, rec: AgentRecord, output: str) -> bool:
+        br = self._breakers.get(rec.id)
+        if br is None:
+            br = self._breakers[rec.id] = Breaker(self.cfg.safety.breaker_words,
+                                                  self.cfg.safety.breaker_threshold)
+        if not br.observe(output):
+            return False
+        words = ", ".join(br.last_matches)
+        self.log.warning("breaker_tripped", agent=rec.id, words=words, streak=br.streak)
+        self.registry.log_event(rec.id, "breaker_tripped", f"risky words in {br.streak} outputs: {words}")
+        self.life.freeze(rec.id, True, f"breaker: {words}")
+        return True
+
+    def reset_breaker(self, agent_id: str) -> None:
+        br = self._breakers.get(agent_id)
+        if br is not None:
+            br.reset()
+
+    def _check_step(self, rec: AgentRecord, detail: str) -> None:
+        """Loop detection and the circuit breaker on one reported step."""
         try:
             d = json.loads(detail)
         except ValueError:
+            return
+        if not isinstance(d, dict):
+            return
+        if self.cfg.safety.breaker_words and self._check_breaker(rec, str(d.get("output", ""))):
             return
         if d.get("command") == "do_nothing":
             return  # waiting for the inbox is not a loop; max_steps and wall time bound it
         det = self._loops.setdefault(rec.id, LoopDetector(self.cfg.limits.loop_threshold,
                                                           self.cfg.limits.loop_window))
-        verdict = det.observe(d.get("command"), d.get("args"))
+        verdict = det.observe(d.get("command"), d.get("args_json"))
         if verdict is Verdict.WARN:
             self.registry.log_event(rec.id, "loop_warning", d.get("command", ""))
             self.tell(rec.id, "supervisor",

@@ -74,6 +74,9 @@ class Services:
             out.close()
         svc.started.append(time.monotonic())
         self.sup.log.info("service_started", service=svc.name, pid=svc.proc.pid)
+        pids = dict(self.sup.registry.meta("service_pids", {}) or {})
+        pids[svc.name] = [svc.proc.pid, time.time()]
+        self.sup.registry.set_meta("service_pids", pids)
 
     def start_all(self) -> None:
         """Start every service and wait until each answers on the bus."""
