@@ -29,14 +29,16 @@ class BenchSwarm:
     """A replay swarm for a benchmark; ``close()`` brings it down and kills leftovers."""
 
     def __init__(self, cassette: dict[str, Any], *, max_agents: int = 64, max_children: int = 64,
-                 idle_wait: float = 600) -> None:
+                 idle_wait: float = 600, limits: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
         self.run_dir = self.tmp / "run"
         cfg = {
             "name": "bench", "goal": "benchmark", "root": "manager",
             "llm": {"provider": "replay", "cassette": "cassette.yaml"}, "memory": False,
             "limits": {"max_depth": 5, "max_agents": max_agents, "max_children": max_children,
-                       "max_steps": 10_000, "max_wall_seconds": 3600, "idle_wait_seconds": idle_wait},
+                       "max_steps": 10_000, "max_wall_seconds": 3600, "idle_wait_seconds": idle_wait,
+                       **(limits or {})},
             "agents": {
                 "manager": {"role": "m", "commands": ["start_agent", "do_nothing", "task_complete"],
                             "can_start": ["worker"]},
@@ -44,6 +46,7 @@ class BenchSwarm:
                            "can_start": ["worker"]},
             },
         }
+        cfg.update(extra or {})
         (self.tmp / "swarm.yaml").write_text(yaml.safe_dump(cfg))
         (self.tmp / "cassette.yaml").write_text(yaml.safe_dump(cassette))
         self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -53,17 +56,26 @@ class BenchSwarm:
                                *args], env=self.env, capture_output=True, text=True, timeout=timeout,
                               cwd=self.tmp)
 
-    def up(self) -> None:
-        p = self.cli("up", str(self.tmp / "swarm.yaml"), "--detach")
+    def up(self, *extra: str) -> None:
+        p = self.cli("up", str(self.tmp / "swarm.yaml"), "--detach", *extra)
         if p.returncode:
             raise SystemExit(f"swarm up failed: {p.stderr}")
 
     def agents(self) -> dict[str, dict[str, Any]]:
-        from orchestrator.supervisor.registry import Registry, ps_view
+        from orchestrator.supervisor.registry import Registry
 
         reg = Registry(self.run_dir / "registry.db", readonly=True)
         try:
-            return {r.id: ps_view(r) for r in reg.all()}
+            return {r.id: r.public() for r in reg.all()}
+        finally:
+            reg.close()
+
+    def events(self, agent_id: str | None = None) -> list[dict[str, Any]]:
+        from orchestrator.supervisor.registry import Registry
+
+        reg = Registry(self.run_dir / "registry.db", readonly=True)
+        try:
+            return reg.events(agent_id)
         finally:
             reg.close()
 
