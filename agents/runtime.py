@@ -152,12 +152,15 @@ class AgentRuntime:
         self.set_status("running")
         inbox, self.inbox = self.inbox, []
         questions = list(self.questions)
+        memories = self._memories()
+        self.log.debug("step_started", step=self.steps, inbox=len(inbox), questions=len(questions),
+                       memories=len(memories))
         prompt, context = build_prompt(PromptInput(
             name=self.spec.agent_id, role=self.spec.role, task=self.spec.task,
             goals=list(self.spec.goals), commands=list(self.spec.commands),
             can_start=list(self.spec.can_start), extra=self.spec.prompt, history=self.history,
             inbox=inbox, questions=[q.body.text for q in questions],
-            memories=self._memories(), examples=list(self.spec.examples),
+            memories=memories, examples=list(self.spec.examples),
         ))
         for note in inbox:
             self._remember({"command": "(inbox)", "args": {}, "result": note})

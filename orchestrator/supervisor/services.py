@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bus import messages as m
+from orchestrator.config import effective_llm
 from orchestrator.errors import DeadlineExceeded, SwarmError, UnknownDestination
 from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, group_alive, signal_group
 
@@ -55,8 +56,12 @@ class Services:
         ]
         if sup.cfg.memory:
             argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", sup.endpoint]
-            if sup.cfg.llm.embeddings == "openai":
-                argv += ["--embedder", "openai"]
+            llm = effective_llm(sup.cfg)
+            if llm.embeddings == "openai":
+                argv += ["--embedder", "openai", "--embedding-model", llm.embedding_model,
+                         "--api-key-env", llm.api_key_env]
+                if llm.base_url:
+                    argv += ["--base-url", llm.base_url]
             self._services.append(_Service("memory", argv, 120.0))
 
     def _env(self) -> dict[str, str]:
