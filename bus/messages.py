@@ -361,13 +361,18 @@ class Embeddings:
 @message
 @dataclass(frozen=True, slots=True)
 class MemAdd:
-    """Add texts (embedded by the service unless vectors are given)."""
+    """Add texts (embedded by the service unless vectors are given).
+
+    Vectors travel either as lists of floats or, faster, as ``vectors_f32``:
+    the rows packed as little-endian float32 bytes (``len(texts) * dim * 4``).
+    """
 
     TYPE = "mem_add"
     namespace: str
     texts: list[str]
     metadata: list[dict[str, Any]] = field(default_factory=list)
     vectors: list[list[float]] = field(default_factory=list)
+    vectors_f32: bytes = b""
 
 
 @message
@@ -382,13 +387,18 @@ class MemAdded:
 @message
 @dataclass(frozen=True, slots=True)
 class MemSearch:
-    """Search one or more namespaces; best ``k`` hits across all of them."""
+    """Search one or more namespaces; best ``k`` hits across all of them.
+
+    A query vector replaces the query text, as a list or as little-endian
+    float32 bytes (``vector_f32``, ``dim * 4`` bytes).
+    """
 
     TYPE = "mem_search"
     namespaces: list[str]
     query: str
     k: int = 5
     vector: list[float] = field(default_factory=list)
+    vector_f32: bytes = b""
 
 
 @message

@@ -38,15 +38,19 @@ class MemoryClient:
         """Store one text or many; return the new ids in order.
 
         ``metadata`` is one object for a single text or one per text;
-        ``vectors`` (optional) skips the service's embedder.
+        ``vectors`` (optional) skips the service's embedder; a numpy array
+        travels packed as float32 bytes, lists as lists of floats.
         """
         items = [texts] if isinstance(texts, str) else list(texts)
         if isinstance(metadata, dict):
             metas = [metadata] * len(items)
         else:
             metas = list(metadata or [])
-        vecs = _float_rows(vectors) if vectors is not None else []
-        reply = self._call(m.MemAdd(namespace, items, metas, vecs), timeout)
+        if _is_array(vectors):
+            body = m.MemAdd(namespace, items, metas, vectors_f32=_packed(vectors))
+        else:
+            body = m.MemAdd(namespace, items, metas, _float_rows(vectors) if vectors is not None else [])
+        reply = self._call(body, timeout)
         return list(reply.ids)
 
     def search(self, query: str, k: int = 5, namespaces: Sequence[str] | str = (SHARED,),
@@ -57,8 +61,11 @@ class MemoryClient:
         Each hit has ``id``, ``score``, ``text``, ``namespace``, ``metadata``.
         """
         spaces = [namespaces] if isinstance(namespaces, str) else list(namespaces)
-        vec = _float_rows([vector])[0] if vector is not None else []
-        reply = self._call(m.MemSearch(spaces, query, k, vec), timeout)
+        if _is_array(vector):
+            body = m.MemSearch(spaces, query, k, vector_f32=_packed(vector))
+        else:
+            body = m.MemSearch(spaces, query, k, _float_rows([vector])[0] if vector is not None else [])
+        reply = self._call(body, timeout)
         return list(reply.hits)
 
     def delete(self, ids: int | Sequence[int], namespace: str = SHARED, *,
@@ -76,6 +83,16 @@ class MemoryClient:
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         """Counts per namespace, the embedder, the persistence state."""
         return dict(self._call(m.MemStats(), timeout).stats)
+
+
+def _is_array(value: Any) -> bool:
+    """A numpy array (duck-typed: this module does not import numpy)."""
+    return hasattr(value, "astype") and hasattr(value, "tobytes")
+
+
+def _packed(array: Any) -> bytes:
+    """Rows of a numpy array as little-endian float32 bytes, the fast wire form."""
+    return array.astype("<f4", copy=False).tobytes()
 
 
 def _float_rows(rows: Any) -> list[list[float]]:

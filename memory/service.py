@@ -3,7 +3,8 @@
 Contract (requests, replies from ``bus/messages.py``):
 
 * ``MemAdd`` → ``MemAdded(ids)``: texts are embedded (``passage``) unless
-  vectors are given; the reply is sent only after the change is on disk.
+  vectors are given (as float lists or packed float32 bytes); the reply is
+  sent only after the change is on disk.
 * ``MemSearch`` → ``MemHits(hits)``: the best ``k`` across the namespaces,
   best first; each hit is ``{id, score, text, namespace, metadata}``. The
   query is embedded (``query``) unless a vector is given. A valid namespace
@@ -43,7 +44,7 @@ from memory.index import single_thread
 from memory.namespaces import check_namespace
 from memory.store import DEFAULT_SNAPSHOT_BYTES, Store
 from memory.validate import (Limits, check_ids, check_k, check_metadata, check_namespaces,
-                             check_text, check_texts, check_vector, check_vectors)
+                             check_text, check_texts, vectors_of)
 from memory.worker import EmbedWorker
 from orchestrator.errors import InternalError, ProviderError, Stopped, SwarmError
 
@@ -66,6 +67,8 @@ class MemoryService:
         self.tick = tick
         self.drain_seconds = drain_seconds
         self.stop_reason = ""
+        self._searches = 0
+        self._search_seconds = 0.0  # inside store.search: the rest of a round trip is transport
         self._worker = EmbedWorker(embedder, client.call_soon_threadsafe, log)
         for body_cls, fn in ((m.MemAdd, self._on_add), (m.MemSearch, self._on_search),
                              (m.MemDelete, self._on_delete), (m.MemClear, self._on_clear),
@@ -117,8 +120,9 @@ class MemoryService:
             self._log.info("memory_added", namespace=ns, count=len(ids), first_id=ids[0], src=msg.src)
             return m.MemAdded(ids)
 
-        if body.vectors:
-            return add(check_vectors(body.vectors, len(texts), self.store.dim))
+        vectors = vectors_of(body.vectors, body.vectors_f32, len(texts), self.store.dim)
+        if vectors is not None:
+            return add(vectors)
         self._worker.submit(texts, "passage", self._then(msg, add))
         return DEFERRED
 
@@ -129,10 +133,16 @@ class MemoryService:
         k = check_k(body.k, self.limits)
 
         def search(vector: np.ndarray) -> m.MemHits:
-            return m.MemHits([h.as_dict() for h in self.store.search(namespaces, vector, k)])
+            t0 = time.perf_counter()
+            hits = self.store.search(namespaces, vector, k)
+            self._search_seconds += time.perf_counter() - t0
+            self._searches += 1
+            return m.MemHits([h.as_dict() for h in hits])
 
-        if body.vector:
-            return search(check_vector(body.vector, self.store.dim))
+        vectors = vectors_of([body.vector] if body.vector else [], body.vector_f32, 1,
+                             self.store.dim, "vector")
+        if vectors is not None:
+            return search(vectors[0])
         query = check_text(body.query, self.limits, "query")
         self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
         return DEFERRED
@@ -155,6 +165,8 @@ class MemoryService:
     def _on_stats(self, msg: Message) -> m.MemStatsReply:
         stats = self.store.stats()
         stats["pending_embeddings"] = self._worker.pending
+        stats["searches"] = self._searches
+        stats["search_seconds"] = self._search_seconds
         stats["limits"] = {"max_text_bytes": self.limits.max_text_bytes, "max_k": self.limits.max_k,
                            "max_texts": self.limits.max_texts}
         return m.MemStatsReply(stats)

@@ -283,6 +283,7 @@ class Store:
             "namespaces": {name: len(ns.items) for name, ns in sorted(self._ns.items())},
             "next_id": self._next_id, "snapshot": self.covers,
             "log_segment": self._wal.segment, "log_bytes": self._wal.bytes,
+            "snapshot_running": self._snap_thread is not None and self._snap_thread.is_alive(),
             "snapshot_error": "" if self._snap_error is None else str(self._snap_error),
         }
 

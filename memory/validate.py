@@ -86,13 +86,14 @@ def check_vectors(vectors: Sequence[Sequence[Any]], n: int, dim: int,
     """One vector of ``dim`` finite numbers, not all zero, per text: an ``(n, dim)`` float32 array."""
     if len(vectors) != n:
         raise InvalidRequest(f"{len(vectors)} vectors for {n} texts", field=what)
-    name = (lambda i: what) if what == "vector" else (lambda i: f"{what}[{i}]")
+    single = what.startswith("vector") and not what.startswith("vectors")
+    name = (lambda i: what) if single else (lambda i: f"{what}[{i}]")
     for i, v in enumerate(vectors):
         if len(v) != dim:
             raise InvalidRequest(f"{name(i)} has dimension {len(v)}, expected {dim}",
                                  field=what, dim=dim, got=len(v))
     try:
-        arr = np.asarray(vectors, dtype=np.float32).reshape(n, dim)
+        arr = np.asarray(vectors, dtype=np.float32).reshape(n, dim)  # no copy for a float32 array
     except (TypeError, ValueError):
         raise InvalidRequest(f"{what} must hold numbers only", field=what) from None
     with np.errstate(over="ignore"):
@@ -105,6 +106,27 @@ def check_vectors(vectors: Sequence[Sequence[Any]], n: int, dim: int,
         raise InvalidRequest(f"{name(int(np.argmin(nonzero)))} is all zeros (it has no direction)",
                              field=what)
     return arr
+
+
+def check_packed(data: bytes, n: int, dim: int, what: str = "vectors_f32") -> np.ndarray:
+    """``n`` vectors packed as little-endian float32 bytes, checked like :func:`check_vectors`."""
+    want = n * dim * 4
+    if len(data) != want:
+        raise InvalidRequest(f"{what} has {len(data)} bytes, expected {want} ({n} x {dim} float32)",
+                             field=what, dim=dim)
+    return check_vectors(np.frombuffer(data, dtype="<f4").reshape(n, dim), n, dim, what)
+
+
+def vectors_of(listed: Sequence[Any], packed: bytes, n: int, dim: int,
+               what: str = "vectors") -> np.ndarray | None:
+    """The request's vectors from its list or its packed field (None when it has neither)."""
+    if listed and packed:
+        raise InvalidRequest(f"give {what} or {what}_f32, not both", field=what)
+    if packed:
+        return check_packed(packed, n, dim, f"{what}_f32")
+    if listed:
+        return check_vectors(listed, n, dim, what)
+    return None
 
 
 def check_k(k: Any, limits: Limits) -> int:

@@ -124,6 +124,10 @@ def test_metadata_and_clear_and_stats(swarm):
     (m.MemAdd("shared", ["a"], vectors=[[1e39] * DIM]), "not a finite"),
     (m.MemDelete("shared", []), "no ids"),
     (m.MemClear("nope"), "unknown memory namespace 'nope'"),
+    (m.MemAdd("shared", ["a", "b"], vectors_f32=b"\0" * (DIM * 4)), "1536 bytes, expected 3072"),
+    (m.MemAdd("shared", ["a"], vectors=[[1.0] * DIM], vectors_f32=b"\1" * (DIM * 4)), "not both"),
+    (m.MemSearch(["shared"], "", 5, vector_f32=b"\1" * 100), "vector_f32 has 100 bytes, expected 1536"),
+    (m.MemSearch(["shared"], "", 5, vector_f32=np.full(DIM, np.nan, "<f4").tobytes()), "not a finite"),
 ])
 def test_bad_input_gets_an_error_reply_and_the_service_keeps_answering(swarm, body, message):
     """Each bad request gets an InvalidRequest naming the problem; the service then still answers."""
@@ -148,10 +152,11 @@ def test_concurrent_thread_clients(swarm):
             vecs = _unit(40, seed=100 + n)
             got = []
             for i in range(0, 40, 4):
+                # numpy arrays travel packed as float32 bytes
                 ids = mc.add([f"t{n}-{j}" for j in range(i, i + 4)], namespace=f"agent:thr{n}",
-                             vectors=vecs[i:i + 4].tolist())
+                             vectors=vecs[i:i + 4])
                 got += list(zip(ids, vecs[i:i + 4]))
-                mc.search("", k=3, namespaces=["shared", f"agent:thr{n}"], vector=vecs[i].tolist())
+                mc.search("", k=3, namespaces=["shared", f"agent:thr{n}"], vector=vecs[i])
             results[n] = got
         except BaseException as exc:  # reported to the test thread below
             errors.append(exc)
@@ -169,6 +174,7 @@ def test_concurrent_thread_clients(swarm):
     mc = swarm[1]
     for n, got in results.items():
         for item_id, vec in got[::7]:
+            assert mc.search("", k=1, namespaces=[f"agent:thr{n}"], vector=vec)[0]["id"] == item_id
             assert mc.search("", k=1, namespaces=[f"agent:thr{n}"], vector=vec.tolist())[0]["id"] == item_id
 
 
