@@ -22,7 +22,7 @@ Printed:
 Exit status 0 either way (absolute times drift on shared machines); the
 verdicts are printed.
 
-    .venv/bin/python bench/memory.py [--queries 2000] [--big 100000]
+    .venv/bin/python bench/memory.py [--queries 2000] [--big 100000]   (BENCH_KEEP=1 keeps the temp dir and its logs)
 """
 
 from __future__ import annotations
