@@ -30,6 +30,7 @@ import zmq
 from bus import messages as m
 from bus.protocol import (
     DEFAULT_MAX_BYTES,
+    Header,
     Kind,
     Message,
     decode,
@@ -51,6 +52,13 @@ from orchestrator.errors import (
 BROKER = "broker"
 BROADCAST = "*"
 DEFERRED = object()
+
+# plain ints: pyzmq's enum flags cost an Enum construction per use in the hot path
+_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
 
 Handler = Callable[[Message], Any]
 
@@ -176,7 +184,7 @@ class BusClient:
             raise ProtocolError(f"message of {size} bytes exceeds the limit of {self.max_bytes}",
                                 type=body.TYPE)
         # two plain sends cost a third of send_multipart's Python-level loop
-        sock.send(header, zmq.SNDMORE)
+        sock.send(header, _SNDMORE)
         sock.send(payload, copy=size <= 65536)
         return msg_id
 
@@ -268,13 +276,17 @@ class BusClient:
         if sock is not None and sock in events:
             # drain what is there without blocking, bounded to stay fair; asking
             # EVENTS costs less than the zmq.Again an empty recv raises
+            recv, getsockopt = sock.recv, sock.getsockopt
             for _ in range(256):
                 try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
+                    frames = [recv(_NOBLOCK)]
                 except zmq.Again:
                     break
+                # the parts of a message arrive together: these recvs never wait
+                while getsockopt(_RCVMORE):
+                    frames.append(recv(_NOBLOCK))
                 self._on_frames(frames)
-                if self._sock is not sock or not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if self._sock is not sock or not getsockopt(_EVENTS) & _POLLIN:
                     break
         elif time.monotonic() - self._broker_seen > self.heartbeat_interval * self.liveness:
             # judged only when nothing is waiting: what queued up while our owner
