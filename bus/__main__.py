@@ -1,0 +1,43 @@
+"""``python -m bus`` (or ``python -m bus.broker``): run a broker in the foreground.
+
+For benchmarks and manual tests; in a swarm the supervisor hosts the broker
+in a thread. SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+
+from bus.broker import Broker
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a broker in the foreground until SIGTERM/SIGINT (benchmarks, manual tests)."""
+    ap = argparse.ArgumentParser(prog="python -m bus.broker", description=main.__doc__)
+    ap.add_argument("--endpoint", required=True, help="ROUTER endpoint (ipc://... or tcp://...)")
+    ap.add_argument("--pub", required=True, help="PUB endpoint for events")
+    ap.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval, seconds")
+    ap.add_argument("--liveness", type=int, default=3, help="missed heartbeats before a peer is dead")
+    ap.add_argument("--peer-queue", type=int, default=1000, help="per-peer send queue (messages)")
+    ap.add_argument("--run-dir", help="with a tcp endpoint: the run dir holding the CurveZMQ keys")
+    args = ap.parse_args(argv)
+    curve = None
+    if args.endpoint.startswith("tcp://"):
+        if not args.run_dir:
+            ap.error("a tcp:// endpoint needs --run-dir (CurveZMQ keys)")
+        from bus.auth import CurveServer
+
+        curve = CurveServer.from_run_dir(args.run_dir)
+    broker = Broker(args.endpoint, args.pub, heartbeat_interval=args.heartbeat,
+                    liveness=args.liveness, peer_queue=args.peer_queue, curve=curve)
+    broker.bind()
+    # signal handlers record intent; the loop acts on it
+    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
+    signal.signal(signal.SIGINT, lambda *_: broker.stop())
+    broker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,455 @@
+"""The bus broker: a ROUTER that routes ``[header, body]`` by peer id.
+
+Contract:
+
+* Peers are DEALERs whose identity is their peer id; a header's ``src`` must
+  equal the sender's identity (no spoofing). The broker reads only the
+  header frame and forwards ``[dst, header, body]`` unchanged; it never
+  decodes a routed body.
+* Sends are non-blocking with ``ROUTER_MANDATORY``: an unknown (or declared
+  dead) destination is answered with an ``unknown_destination`` error reply,
+  a full per-peer queue (``peer_queue`` = SNDHWM) with ``peer_busy``. Error
+  replies go only to REQUESTs; anything else undeliverable is logged. One
+  slow peer never stalls the loop.
+* Liveness: any message from a peer marks it alive; the broker heartbeats
+  every known peer each ``heartbeat_interval``; a peer silent for
+  ``interval * liveness`` is declared dead and forgotten. Joins and leaves
+  are published as ``PeerEvent`` on the PUB socket (topic = message type).
+* ``dst == "broker"``: heartbeats, Bye and Ping (answered with Pong) are
+  handled here. ``dst == "*"``: the message is published on PUB.
+* ``interceptor(header) -> None | str``: a policy gate on every routed or
+  published message; a reason string denies it (a REQUEST gets a
+  ``policy_denied`` error reply, anything else is dropped and logged).
+* Bad input (frame count, junk or oversized header, wrong version, ...) is
+  counted, logged (rate limited) and dropped, with an error reply when the
+  header still shows a request id. The broker never crashes on input.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable
+
+import zmq
+
+from bus import messages as m
+from bus.outbox import BROADCAST, BROKER, Outbox
+from bus.peers import PeerTable
+from bus.protocol import DEFAULT_MAX_BYTES, Header, Kind, decode_body, request_id_of, route_info
+from bus.sockets import configure_socket
+from orchestrator.errors import (
+    InvalidRequest,
+    PeerBusy,
+    PolicyDenied,
+    ProtocolError,
+    SwarmError,
+    UnknownDestination,
+)
+
+_REQUEST = int(Kind.REQUEST)
+_HEARTBEAT = int(Kind.HEARTBEAT)
+_KINDS = tuple(Kind(i) for i in range(len(Kind)))
+# frames bigger than this are refused by libzmq itself (the connection is dropped);
+# between max_bytes and this the broker answers with an error
+_MAXMSGSIZE_HEADROOM = 64 * 1024
+_DRAIN_BATCH = 512
+# plain ints: pyzmq's enum flags cost an Enum construction per use in the hot path
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
+
+Interceptor = Callable[[Header], "str | None"]
+
+
+class Broker:
+    """ROUTER broker with heartbeats, a PUB socket for events and a policy hook."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        pub_endpoint: str,
+        *,
+        heartbeat_interval: float = 1.0,
+        liveness: int = 3,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        peer_queue: int = 1000,
+        curve: Any = None,
+        interceptor: Interceptor | None = None,
+        log: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.table = PeerTable(heartbeat_interval, liveness)
+        if peer_queue < 1:
+            raise ValueError("peer_queue must be >= 1")
+        self.endpoint = endpoint
+        self.pub_endpoint = pub_endpoint
+        # what bind() resolved (a tcp://host:* endpoint gets its port here)
+        self.bound_endpoint = endpoint
+        self.bound_pub_endpoint = pub_endpoint
+        self.heartbeat_interval = heartbeat_interval
+        self.liveness = liveness
+        self.max_bytes = max_bytes
+        self.peer_queue = peer_queue
+        self.interceptor = interceptor
+        self._curve = curve
+        self._clock = clock
+        if log is None:
+            import structlog
+
+            log = structlog.get_logger("swarm.bus.broker")
+        self._log = log
+        self._own_ctx = context is None
+        self._ctx = context if context is not None else zmq.Context()
+        self._router: zmq.Socket | None = None
+        self._pub: zmq.Socket | None = None
+        self._out: Outbox | None = None
+        self._auth: Any = None
+        # stop() wakes a blocked loop with a message from this (unguessable) identity
+        self._wake_id = b"\x00stop-" + os.urandom(12)
+        self._wake_endpoint = f"inproc://swarm-broker-wake-{self._wake_id[6:].hex()}"
+        self._next_tick = 0.0
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._running = False
+        self._closed = False
+        self._warned: dict[str, list[float]] = {}  # event -> [last logged at, suppressed count]
+        # counters (read from any thread; written only by the loop)
+        self.routed = 0
+        self.published = 0
+        self.bad_frames = 0
+        self.denied = 0
+        self.undeliverable = 0
+        self.errors_sent = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def bind(self) -> "Broker":
+        """Create and bind the sockets (idempotent); errors surface to the caller."""
+        if self._router is not None:
+            return self
+        if self._closed:
+            raise SwarmError("broker is closed")
+        router = self._ctx.socket(zmq.ROUTER)
+        pub = self._ctx.socket(zmq.PUB)
+        try:
+            configure_socket(router, sndhwm=self.peer_queue)
+            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            router.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + _MAXMSGSIZE_HEADROOM)
+            configure_socket(pub)
+            if self._curve is not None:
+                self._auth = self._curve.start_authenticator(self._ctx)
+                self._curve.apply_server(router)
+                self._curve.apply_server(pub)
+            router.bind(self.endpoint)
+            self.bound_endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+            router.bind(self._wake_endpoint)
+            pub.bind(self.pub_endpoint)
+            self.bound_pub_endpoint = pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        except Exception:
+            router.close(linger=0)
+            pub.close(linger=0)
+            self._stop_auth()
+            raise
+        self._router, self._pub = router, pub
+        self._out = Outbox(router, pub, self._warn)
+        self._next_tick = self._clock() + self.heartbeat_interval
+        self._log.info("broker_bound", endpoint=self.bound_endpoint, pub=self.bound_pub_endpoint,
+                       curve=self._curve is not None)
+        return self
+
+    def run(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Route until ``stop()`` (any thread) or ``should_stop()``; then close everything.
+
+        ``should_stop`` is checked at every heartbeat tick and whenever the
+        bus is idle for a receive timeout (at most 0.1 s).
+        """
+        self.bind()
+        self._running = True
+        self._loop_thread = threading.current_thread()
+        router: zmq.Socket = self._router  # type: ignore[assignment]  # bind() set it
+        # a blocking receive with a timeout (not poll + NOBLOCK): the cheapest
+        # wait pyzmq offers, and the timeout bounds how late a tick can be
+        router.setsockopt(zmq.RCVTIMEO, max(1, min(100, int(self.heartbeat_interval * 200))))
+        recv, getsockopt, handle, clock = router.recv, router.getsockopt, self._handle, self._clock
+        RCVMORE, Again = _RCVMORE, zmq.Again
+        try:
+            while not self._stopping:
+                try:
+                    ident = recv()
+                except Again:  # idle for a receive timeout
+                    if should_stop is not None and should_stop():
+                        break
+                    now = clock()
+                    if now >= self._next_tick:
+                        self.tick(now)
+                    continue
+                # a ROUTER identity is always followed by at least one frame, and
+                # parts of a message arrive together: these recvs never wait
+                hdr = recv()
+                if getsockopt(RCVMORE):
+                    body = recv()
+                    frames = [ident, hdr, body]
+                    while getsockopt(RCVMORE):
+                        frames.append(recv())
+                else:
+                    frames = [ident, hdr]
+                now = clock()
+                try:
+                    handle(frames, now)
+                except zmq.ContextTerminated:
+                    raise
+                except Exception:  # a bug on one message must not take the bus down
+                    self.bad_frames += 1
+                    self._log.exception("broker_handle_failed")
+                if now >= self._next_tick:
+                    self.tick(now)
+                    if should_stop is not None and should_stop():
+                        break
+        except zmq.ContextTerminated:
+            pass  # someone terminated our context: nothing left to route
+        except Exception:  # process boundary: the loop must say why it died
+            self._log.exception("broker_loop_failed")
+            raise
+        finally:
+            self._running = False
+            self._close()
+
+    def step(self, timeout: float) -> int:
+        """Handle what arrives within ``timeout`` seconds, without ticking (tests drive ticks).
+
+        For a broker driven by its owner instead of ``run()`` (a fake clock
+        in tests): returns the number of messages handled.
+        """
+        router = self._router
+        if router is None:
+            return 0
+        n = 0
+        if router.poll(int(timeout * 1000), zmq.POLLIN):
+            while n < _DRAIN_BATCH and router.poll(0, zmq.POLLIN):
+                self._handle(router.recv_multipart(), self._clock())
+                n += 1
+        return n
+
+    def start_thread(self) -> threading.Thread:
+        """Bind here (so bind errors raise now), then run the loop in a daemon thread."""
+        self.bind()
+        t = threading.Thread(target=self.run, name="bus-broker", daemon=True)
+        self._thread = t
+        t.start()
+        return t
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the loop to stop (any thread, a signal handler too) and wait for it; idempotent."""
+        self._stopping = True
+        me = threading.current_thread()
+        if self._running and self._loop_thread is not me:
+            self._wake()
+        t = self._thread
+        if t is not None and t is not me:
+            t.join(timeout)
+        elif not self._running:
+            self._close()
+
+    def _wake(self) -> None:
+        # the loop also sees the flag within one receive timeout; this is only faster
+        try:
+            sock = self._ctx.socket(zmq.DEALER)
+        except zmq.ZMQError:
+            return  # the context is gone: the loop has stopped
+        try:
+            sock.setsockopt(zmq.IDENTITY, self._wake_id)
+            sock.setsockopt(zmq.LINGER, 100)
+            sock.connect(self._wake_endpoint)
+            sock.send(b"stop", zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+        finally:
+            sock.close()
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for sock in (self._router, self._pub):
+            if sock is not None:
+                sock.close(linger=0)
+        self._router = self._pub = None
+        self._stop_auth()
+        if self._own_ctx:
+            self._ctx.term()
+        self._log.info("broker_closed", routed=self.routed, bad_frames=self.bad_frames,
+                       denied=self.denied)
+
+    def _stop_auth(self) -> None:
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+    def peers(self) -> list[str]:
+        """A snapshot of the live peer ids (any thread)."""
+        return self.table.ids()
+
+    # ------------------------------------------------------------- routing
+
+    def _handle(self, frames: list[bytes], now: float) -> None:
+        if len(frames) != 3:
+            if frames[0] == self._wake_id:
+                return  # stop() woke us; the loop sees the flag
+            self._bad(frames[0], frames[1] if len(frames) > 1 else None,
+                      f"expected 2 frames (header, body), got {len(frames) - 1}")
+            return
+        ident, hdr, body = frames
+        if len(hdr) + len(body) > self.max_bytes:
+            self._bad(ident, hdr, f"message of {len(hdr) + len(body)} bytes exceeds "
+                                  f"the limit of {self.max_bytes}")
+            return
+        try:
+            info = route_info(hdr)
+        except ProtocolError as exc:
+            self._bad(ident, hdr, exc.message)
+            return
+        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        table = self.table
+        name = table.names.get(ident)
+        if name is None or src != name:
+            if src.encode() != ident:
+                self._bad(ident, hdr, f"header src {src!r} does not match the sender's identity "
+                                      f"{ident.decode('utf-8', 'backslashreplace')!r}")
+                return
+            self._join(ident, src, now)
+        table.last_seen[ident] = now
+        if dst == BROKER:
+            self._for_broker(ident, kind, type_name, msg_id, body)
+            return
+        if self.interceptor is not None:
+            reason = self._intercept(info)
+            if reason is not None:
+                self.denied += 1
+                if kind == _REQUEST:
+                    self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
+                self._warn("message_denied", src=src, dst=dst, type=type_name, reason=reason)
+                return
+        if dst == BROADCAST:
+            self._pub.send_multipart((type_name.encode(), hdr, body))  # type: ignore[union-attr]
+            self.published += 1
+            return
+        dst_b = dst.encode()
+        if dst_b in table.dead:
+            self._undeliverable(ident, src, kind, msg_id, dst, type_name, "dead")
+            return
+        send = self._router.send  # type: ignore[union-attr]
+        try:
+            # ROUTER checks the destination and its queue on the first part only
+            send(dst_b, _SNDMORE_NOBLOCK)
+        except zmq.Again:
+            self._undeliverable(ident, src, kind, msg_id, dst, type_name, "busy")
+            return
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            self._undeliverable(ident, src, kind, msg_id, dst, type_name, "unknown")
+            return
+        send(hdr, _SNDMORE_NOBLOCK)
+        send(body, _NOBLOCK)
+        self.routed += 1
+
+    def _intercept(self, info: tuple) -> str | None:
+        kind, type_name, msg_id, corr_id, src, dst, deadline = info
+        header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline))
+        try:
+            reason = self.interceptor(header)  # type: ignore[misc]
+        except Exception as exc:  # the policy is a boundary: fail closed, keep routing
+            self._log.exception("interceptor_failed", src=src, dst=dst, type=type_name)
+            return f"policy check failed: {type(exc).__name__}"
+        return None if reason is None else str(reason)
+
+    def _undeliverable(self, ident: bytes, src: str, kind: int, msg_id: str, dst: str,
+                       type_name: str, why: str) -> None:
+        self.undeliverable += 1
+        if why == "busy":
+            err: SwarmError = PeerBusy(f"the queue of {dst} is full", dst=dst, type=type_name)
+        else:
+            err = UnknownDestination(f"no live peer {dst!r}", dst=dst, type=type_name)
+        if kind == _REQUEST:
+            self._reply_error(ident, src, msg_id, err)
+        else:
+            self._warn("message_undeliverable", src=src, dst=dst, type=type_name, code=err.code)
+
+    # -------------------------------------------------------- broker itself
+
+    def _for_broker(self, ident: bytes, kind: int, type_name: str, msg_id: str, body: bytes) -> None:
+        if kind == _HEARTBEAT:
+            return
+        src = self.table.names[ident]
+        if type_name == m.Bye.TYPE:
+            self.table.leave(ident)
+            self._log.info("peer_left", peer=src, reason="bye")
+            self._out.publish(m.PeerEvent("left", src, "bye"))
+            return
+        if kind != _REQUEST:
+            return  # other events for the broker carry nothing it acts on
+        if type_name == m.Ping.TYPE:
+            try:
+                ping = decode_body(m.Ping.TYPE, body, self.max_bytes)
+            except ProtocolError as exc:
+                self.bad_frames += 1
+                self._reply_error(ident, src, msg_id, exc)
+                return
+            self._out.send(ident, Kind.REPLY, m.Pong(ping.payload), src, corr_id=msg_id)
+            return
+        self._reply_error(ident, src, msg_id,
+                          InvalidRequest(f"the broker does not handle {type_name}", type=type_name))
+
+    # ------------------------------------------------------------ liveness
+
+    def tick(self, now: float | None = None) -> None:
+        """Expire silent peers and heartbeat the others (the loop calls it each interval)."""
+        if now is None:
+            now = self._clock()
+        self._next_tick = now + self.heartbeat_interval
+        for _ident, peer, silent in self.table.expire(now):
+            self._log.warning("peer_dead", peer=peer, silent_s=round(silent, 3))
+            self._out.publish(m.PeerEvent("left", peer, "dead"))
+        for ident, peer in self.table.live():
+            self._out.send(ident, Kind.HEARTBEAT, m.Heartbeat(), peer, quiet=True)
+
+    def _join(self, ident: bytes, name: str, now: float) -> None:
+        self.table.join(ident, name, now)
+        self._log.info("peer_joined", peer=name)
+        self._out.publish(m.PeerEvent("joined", name))
+
+    def _reply_error(self, ident: bytes, src: str, msg_id: str, err: SwarmError) -> None:
+        if self._out is not None and self._out.reply_error(ident, src, msg_id, err):
+            self.errors_sent += 1
+
+    # ---------------------------------------------------------- bad input
+
+    def _bad(self, ident: bytes, hdr: bytes | None, reason: str) -> None:
+        self.bad_frames += 1
+        peer = ident.decode("utf-8", "backslashreplace")
+        self._warn("bad_frame_dropped", peer=peer, reason=reason)
+        msg_id = request_id_of(hdr) if hdr is not None else None
+        if msg_id is not None:
+            self._reply_error(ident, peer, msg_id, ProtocolError(reason))
+
+    def _warn(self, event: str, **fields: Any) -> None:
+        """Log a warning at most once a second per event, with the count suppressed since."""
+        now = time.monotonic()
+        state = self._warned.get(event)
+        if state is not None and now - state[0] < 1.0:
+            state[1] += 1
+            return
+        suppressed = int(state[1]) if state is not None else 0
+        self._warned[event] = [now, 0]
+        self._log.warning(event, suppressed=suppressed, **fields)
+
+
+if __name__ == "__main__":  # python -m bus.broker: the same as python -m bus
+    from bus.__main__ import main
+
+    raise SystemExit(main())
