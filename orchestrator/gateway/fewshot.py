@@ -9,12 +9,15 @@ cache reuses them from one step to the next.
 
 The situation comes from ``Complete.context``: ``name``, ``role``, ``task``,
 ``goals`` (list), ``history`` (list of ``{command, args, result}``),
-``inbox`` (list of str) and ``examples`` — the role's own worked examples
+``inbox`` (list of str), optionally ``can_start`` (the roles it may start:
+the delegation example then starts the first of them) and ``examples`` —
+the role's own worked examples
 from the swarm YAML, each either a full example ``{task?, history?, inbox?,
 answer: {thoughts, command}}`` or just an answer ``{thoughts?, command}``
 (shown with the agent's own task). Generic examples per command fill the
-rest: one short episode of the role's main command, step by step, ending
-with ``task_complete``.
+rest: short episodes of the role's first two commands, step by step, ending
+with ``task_complete`` (two episodes teach "work done → finish" far better
+than one), ranked so the example closest to the agent's state comes last.
 """
 
 from __future__ import annotations
@@ -58,20 +61,25 @@ def _finish(reason: str) -> Step:
     return Step("task_complete", {"reason": reason}, "The task is done, so I finish with the result.")
 
 
-EPISODES: dict[str, Episode] = {
-    "start_agent": Episode("lead", "Break the goal into subtasks and delegate them.",
-                           "Get a short poem about rain written into rain.txt", (
-        Step("start_agent", {"name": "poet", "task": "Write a short poem about rain into rain.txt",
+def delegation(child: str = "poet") -> Episode:
+    """The manager's episode: start ``child``, wait for its result, finish with it."""
+    return Episode("lead", "Break the goal into subtasks and delegate them.",
+                   "Get a short poem about rain written into rain.txt", (
+        Step("start_agent", {"name": child, "task": "Write a short poem about rain into rain.txt",
                              "prompt": "Write the poem into rain.txt, then finish."},
-             "A poet agent should write the poem.", "started agent poet"),
-        Step("do_nothing", {}, "poet is working; I wait for its result.",
+             f"A {child} agent should write the poem.", f"started agent {child}"),
+        Step("do_nothing", {}, f"{child} is working; I wait for its result.",
              "No action performed. New messages are in your INBOX.",
-             instead=(Step("list_agents", {}, "I check how poet is doing.",
-                           '[{"id": "poet", "status": "done"}]'),)),
-        Step("task_complete", {"reason": "poet wrote the poem into rain.txt"},
-             "poet finished the poem, so the goal is reached.",
-             inbox=("poet finished: the poem is in rain.txt",)),
-    )),
+             instead=(Step("list_agents", {}, f"I check how {child} is doing.",
+                           f'[{{"id": "{child}", "status": "done"}}]'),)),
+        Step("task_complete", {"reason": f"{child} wrote the poem into rain.txt"},
+             f"{child} finished the poem, so the goal is reached.",
+             inbox=(f"{child} finished: the poem is in rain.txt",)),
+    ))
+
+
+EPISODES: dict[str, Episode] = {
+    "start_agent": delegation(),
     "write_to_file": Episode("writer", "Write what you are asked into the workspace.",
                              "Write a haiku about autumn into autumn.txt", (
         Step("write_to_file", {"file": "autumn.txt",
@@ -105,7 +113,7 @@ EPISODES: dict[str, Episode] = {
         _finish("I will remember that the demo is on Friday"),
     )),
     "memory_search": Episode("archivist", "Recall facts from memory.", "When is the demo?", (
-        Step("memory_search", {"query": "demo date", "k": 3}, "I search my memory.",
+        Step("memory_search", {"query": "demo date", "k": "3"}, "I search my memory.",
              '[{"score": 0.91, "text": "The demo is on Friday"}]'),
         _finish("The demo is on Friday"),
     )),
@@ -230,9 +238,10 @@ def build_prompt(ctx: dict[str, Any], commands: list[str] | tuple[str, ...], fal
     """The whole completion prompt for one step of the agent described by ``ctx``."""
     text = commands_line(commands)
     examples = role_examples(list(ctx.get("examples") or ()), ctx, text)
-    main = next((c for c in commands if c in EPISODES), None)
-    if main is not None:
-        examples += episode_examples(EPISODES[main], commands, text)
+    can_start = [str(r) for r in ctx.get("can_start") or () if isinstance(r, str) and r]
+    for main in [c for c in commands if c in EPISODES][:2]:
+        ep = delegation(can_start[0]) if main == "start_agent" and can_start else EPISODES[main]
+        examples += episode_examples(ep, commands, text)
     chosen = rank(examples, len(ctx.get("history") or ()), bool(ctx.get("inbox")), max_examples)
     blocks = [HEADER] + [f"Example:\n{e.text}\n" for e in chosen]
     blocks.append("Now:\n" + situation(

@@ -51,15 +51,28 @@ def _arg_type(spec: registry.CommandSpec, arg: str) -> str:
     return _JSON_TYPES.get(ann, "string")  # type: ignore[arg-type]
 
 
-def command_schema(name: str, arg_max_len: int = 200) -> dict[str, Any] | None:
-    """The ``command`` branch for one registered command, or None if it is unknown."""
+Choices = dict[str, dict[str, list[str]]]  # command -> argument -> the only values allowed
+
+
+def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = None) -> dict[str, Any] | None:
+    """The ``command`` branch for one registered command, or None if it is unknown.
+
+    ``choices`` narrows string arguments to fixed values (e.g. ``start_agent``'s
+    ``name`` to the roles the agent may start).
+    """
     spec = registry.get(name)
     if spec is None:
         return None
+    fixed = (choices or {}).get(name, {})
     props: dict[str, Any] = {}
     for arg in spec.args:
         kind = _arg_type(spec, arg)
-        props[arg] = {"type": kind, "maxLength": arg_max_len} if kind == "string" else {"type": kind}
+        if fixed.get(arg):
+            props[arg] = {"enum": list(dict.fromkeys(fixed[arg]))}
+        elif kind == "string":
+            props[arg] = {"type": kind, "maxLength": arg_max_len}
+        else:
+            props[arg] = {"type": kind}
     return {
         "type": "object",
         "properties": {
@@ -77,12 +90,12 @@ def command_schema(name: str, arg_max_len: int = 200) -> dict[str, Any] | None:
 
 
 def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
-                  thought_max_len: int = 120) -> dict[str, Any]:
+                  thought_max_len: int = 120, choices: Choices | None = None) -> dict[str, Any]:
     """The schema of an answer naming one of ``commands`` (unknown names are left out).
 
     Raises ValueError when none of ``commands`` is a registered command.
     """
-    branches = [b for b in (command_schema(c, arg_max_len) for c in dict.fromkeys(commands)) if b]
+    branches = [b for b in (command_schema(c, arg_max_len, choices) for c in dict.fromkeys(commands)) if b]
     if not branches:
         raise ValueError(f"none of the commands {list(commands)} is registered")
     return {
@@ -102,13 +115,14 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
 
 
 def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
-                   thought_max_len: int = 80) -> dict[str, Any]:
+                   thought_max_len: int = 80, choices: Choices | None = None) -> dict[str, Any]:
     """The short answer a small model writes: ``{"command": {...}, "thought": "..."}``.
 
     The command comes first so the model picks it before it can ramble;
     :func:`expand_compact` turns the answer into the full format.
     """
-    full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len)
+    full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len,
+                         choices=choices)
     return {
         "type": "object",
         "properties": {
@@ -147,6 +161,8 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
     """Errors of ``value`` against ``schema`` (the subset built here); [] when valid."""
     if "const" in schema and value != schema["const"]:
         return [f"{path} must be {schema['const']!r}, not {value!r}"]
+    if "enum" in schema and value not in schema["enum"]:
+        return [f"{path} must be one of {', '.join(map(repr, schema['enum']))}, not {value!r}"]
     if "anyOf" in schema:
         return _validate_any(value, schema["anyOf"], path)
     kind = schema.get("type")

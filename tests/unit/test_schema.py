@@ -1,0 +1,146 @@
+"""The answer schema built from a role's commands accepts its commands only, with their exact args."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from agents.commands import registry
+from orchestrator.gateway import schema
+
+schema.load_commands()
+
+WRITER = ["write_to_file", "read_file", "task_complete"]
+MANAGER = ["start_agent", "message_agent", "list_agents", "delete_agent", "task_complete"]
+THOUGHTS = {"text": "t", "reasoning": "r", "plan": "- p", "criticism": "c", "speak": "s"}
+
+
+def _answer(command, **args):
+    return {"thoughts": dict(THOUGHTS), "command": {"name": command, "args": args}}
+
+
+def _both(value, sch):
+    """Our validator's verdict, checked against the reference jsonschema implementation."""
+    ours = schema.validate(value, sch)
+    ref = list(jsonschema.Draft202012Validator(sch).iter_errors(value))
+    assert bool(ours) == bool(ref), (ours, [e.message for e in ref])
+    return ours
+
+
+def test_schema_is_valid_json_schema():
+    """The generated schema is itself valid JSON Schema (draft 2020-12) and JSON-serialisable."""
+    sch = schema.answer_schema(MANAGER)
+    jsonschema.Draft202012Validator.check_schema(sch)
+    json.dumps(sch)
+
+
+@pytest.mark.parametrize("answer", [
+    _answer("write_to_file", file="a.txt", text="hello"),
+    _answer("read_file", file="a.txt"),
+    _answer("task_complete", reason="done"),
+])
+def test_valid_writer_answers_pass(answer):
+    """Each allowed command with exactly its arguments is accepted."""
+    assert _both(answer, schema.answer_schema(WRITER)) == []
+
+
+def test_command_outside_the_role_is_rejected_by_name():
+    """A command the role may not use is rejected, naming the allowed ones."""
+    errors = _both(_answer("delete_file", file="a.txt"), schema.answer_schema(WRITER))
+    assert errors and "write_to_file" in errors[0] and "'delete_file'" in errors[0]
+
+
+def test_unknown_and_missing_arguments_are_rejected():
+    """Wrong argument names (extra or missing) fail for the named command."""
+    sch = schema.answer_schema(WRITER)
+    extra = _both(_answer("read_file", file="a", mode="r"), sch)
+    assert any("unexpected 'mode'" in e for e in extra)
+    missing = _both(_answer("write_to_file", file="a"), sch)
+    assert any("misses 'text'" in e for e in missing)
+
+
+def test_argument_names_come_from_the_registry():
+    """Each branch lists exactly the registered argument names, required unless optional."""
+    sch = schema.answer_schema(MANAGER)
+    branches = {b["properties"]["name"]["const"]: b["properties"]["args"]
+                for b in sch["properties"]["command"]["anyOf"]}
+    assert set(branches) == set(MANAGER)
+    for name, args in branches.items():
+        spec = registry.get(name)
+        assert list(args["properties"]) == list(spec.args)
+        assert set(args["required"]) == set(spec.args) - spec.optional
+        assert args["additionalProperties"] is False
+    assert "role" not in branches["start_agent"]["required"]  # optional in the function
+
+
+def test_strings_have_a_max_length():
+    """Long argument strings are rejected (they would not fit a small model's token budget)."""
+    sch = schema.answer_schema(WRITER, arg_max_len=20)
+    assert _both(_answer("write_to_file", file="a", text="x" * 21), sch)
+    assert not _both(_answer("write_to_file", file="a", text="x" * 20), sch)
+
+
+def test_thoughts_and_command_are_required_and_nothing_else():
+    """The answer needs thoughts and command, with no extra keys."""
+    sch = schema.answer_schema(WRITER)
+    assert _both({"command": {"name": "read_file", "args": {"file": "a"}}}, sch)
+    assert _both({**_answer("read_file", file="a"), "extra": 1}, sch)
+    assert _both("not an object", sch)
+    bad_thoughts = _answer("read_file", file="a")
+    del bad_thoughts["thoughts"]["plan"]
+    assert _both(bad_thoughts, sch)
+
+
+@registry.command("_schema_test_count", "Count (test only)", {"what": "what", "n": "how many"})
+def _count(ctx: registry.CommandContext, what: str, n: int = 1) -> str:
+    return what * n
+
+
+def test_integer_arguments_are_integers():
+    """An argument annotated int must be a JSON integer, not a string or a bool; others are strings."""
+    sch = schema.answer_schema(["_schema_test_count"])
+    args = sch["properties"]["command"]["properties"]["args"]
+    assert args["properties"]["n"] == {"type": "integer"}
+    assert args["properties"]["what"]["type"] == "string"
+    assert args["required"] == ["what"]
+    assert not _both(_answer("_schema_test_count", what="a", n=3), sch)
+    assert not _both(_answer("_schema_test_count", what="a"), sch)
+    assert _both(_answer("_schema_test_count", what="a", n="3"), sch)
+    assert _both(_answer("_schema_test_count", what="a", n=True), sch)
+
+
+def test_a_single_command_needs_no_anyof():
+    """With one command the command schema is that command's branch directly."""
+    sch = schema.answer_schema(["task_complete"])
+    assert "anyOf" not in sch["properties"]["command"]
+    assert _both(_answer("read_file", file="a"), sch)
+    assert not _both(_answer("task_complete", reason="ok"), sch)
+
+
+def test_unknown_commands_are_left_out_and_none_known_is_an_error():
+    """Unregistered names are skipped; a list with no registered command raises ValueError."""
+    sch = schema.answer_schema(["task_complete", "no_such_command"])
+    assert "anyOf" not in sch["properties"]["command"]
+    with pytest.raises(ValueError, match="none of the commands"):
+        schema.answer_schema(["no_such_command"])
+
+
+def test_choices_narrow_an_argument_to_fixed_values():
+    """choices restrict start_agent's name to the roles the agent may start."""
+    sch = schema.answer_schema(["start_agent"], choices={"start_agent": {"name": ["writer"]}})
+    jsonschema.Draft202012Validator.check_schema(sch)
+    assert not _both(_answer("start_agent", name="writer", task="t"), sch)
+    errors = _both(_answer("start_agent", name="poet", task="t"), sch)
+    assert errors and "'writer'" in errors[0]
+
+
+def test_compact_answer_expands_to_a_valid_full_answer():
+    """The small model's {command, thought} becomes a full answer the full schema accepts."""
+    compact = {"command": {"name": "read_file", "args": {"file": "a"}}, "thought": "read it"}
+    assert _both(compact, schema.compact_schema(WRITER)) == []
+    full = schema.expand_compact(compact)
+    assert _both(full, schema.answer_schema(WRITER)) == []
+    assert full["thoughts"]["text"] == "read it"
+    assert list(schema.compact_schema(WRITER)["properties"]) == ["command", "thought"]
