@@ -59,6 +59,7 @@ class _Call:
     estimate: int
     held_since: float | None = None  # when the rate buckets first held it
     status: str = ""  # the gateway-side status last reported for this call
+    frozen_seen: bool = False
 
 
 @dataclass
@@ -186,6 +187,9 @@ class GatewayService:
                 self.log.info("call_abandoned", agent=call.agent, status=call.status or "queued")
                 continue
             if call.agent in self._freezes:
+                if not call.frozen_seen:
+                    call.frozen_seen = True
+                    self.log.info("call_frozen", agent=call.agent)
                 keep.append(call)
                 continue
             if len(self._running) >= self._slots:
@@ -303,9 +307,9 @@ class GatewayService:
         for call in self._queue:
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
         self._queue = []
-        end = self._clock() + grace
-        while self._running and self._clock() < end and not hurry():
-            self.client.poll(min(0.05, max(0.0, end - self._clock())))
+        end = time.monotonic() + grace  # a real wait for real threads, not the quota clock
+        while self._running and time.monotonic() < end and not hurry():
+            self.client.poll(min(0.05, max(0.0, end - time.monotonic())))
         for call in list(self._running.values()):
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
         self._abandoned = bool(self._running)

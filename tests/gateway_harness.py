@@ -1,0 +1,216 @@
+"""Helpers for gateway tests: a broker thread, the gateway process, agent and supervisor peers.
+
+:class:`GatewayRig` records everything it starts (broker, processes, bus
+clients, serving threads) and ``close()`` tears all of it down, even after a
+failure. Waits poll a condition until a deadline; nothing sleeps to
+synchronise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import structlog
+import yaml
+
+from bus import messages as m
+from bus.broker import Broker
+from bus.client import BusClient
+from bus.sockets import ipc_endpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.01,
+               pump: Callable[[], None] | None = None) -> Any:
+    """Poll ``cond`` (running ``pump`` between tries) until it is truthy, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        if pump is not None:
+            pump()
+        else:
+            time.sleep(step)  # the polling interval of a deadline wait
+
+
+def swarm_yaml(llm: dict[str, Any], quotas: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A minimal swarm config: the gateway reads only ``llm`` and ``quotas`` from it."""
+    return {"name": "gwtest", "goal": "test the gateway", "root": "a", "llm": llm,
+            "quotas": quotas or {}, "agents": {"a": {"role": "test", "commands": ["task_complete"]}}}
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL after ``grace``; reap it."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+
+
+class Supervisor:
+    """A bus peer named ``supervisor`` that keeps every Usage event (served in a thread)."""
+
+    def __init__(self, client: BusClient) -> None:
+        self.client = client
+        self.usage: list[m.Usage] = []
+        self._lock = threading.Lock()
+        self._todo: list[Callable[[], None]] = []
+        client.handle(m.Usage, self._on_usage)
+
+    def _on_usage(self, msg: Any) -> None:
+        with self._lock:
+            self.usage.append(msg.body)
+
+    def of(self, agent: str) -> list[m.Usage]:
+        with self._lock:
+            return [u for u in self.usage if u.agent_id == agent]
+
+    def send(self, body: Any) -> None:
+        """Send an event to the gateway from the serving thread (the client is not thread-safe)."""
+        done = threading.Event()
+
+        def go() -> None:
+            self.client.send("gateway", body)
+            done.set()
+
+        self.client.call_soon_threadsafe(go)
+        if not done.wait(10):
+            raise AssertionError("the supervisor peer did not send")
+
+
+class GatewayRig:
+    """A broker thread, a gateway process on a written config, and bus peers."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.run_dir = tmp_path / "run"
+        self.run_dir.mkdir(exist_ok=True)
+        self.endpoint = ipc_endpoint(self.run_dir, "bus")
+        quiet = structlog.wrap_logger(structlog.ReturnLogger())
+        self.broker = Broker(self.endpoint, ipc_endpoint(self.run_dir, "pub"), log=quiet)
+        self.broker.start_thread()
+        self.procs: list[subprocess.Popen] = []
+        self.clients: list[BusClient] = []
+        self._threads: list[tuple[threading.Thread, threading.Event]] = []
+        self.proc: subprocess.Popen | None = None
+
+    # ---------------------------------------------------------------- setup
+
+    def write_config(self, llm: dict[str, Any], quotas: dict[str, Any] | None = None,
+                     cassette: dict[str, Any] | None = None) -> Path:
+        if cassette is not None:
+            (self.tmp / "cassette.yaml").write_text(yaml.safe_dump(cassette, allow_unicode=True))
+            llm = {"provider": "replay", "cassette": "cassette.yaml", **llm}
+        path = self.tmp / "swarm.yaml"
+        path.write_text(yaml.safe_dump(swarm_yaml(llm, quotas)))
+        return path
+
+    def launch(self, config: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start the gateway process (output to run/gateway.out) without waiting for it."""
+        out = open(self.run_dir / "gateway.out", "ab")  # noqa: SIM115 - handed to the child
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("SWARM_LLM_PROVIDER", "SWARM_LLM_BASE_URL", "SWARM_LLM_MODEL", "OPENAI_API_KEY")}
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.gateway", "--run-dir", str(self.run_dir),
+                 "--config", str(config), "--endpoint", self.endpoint],
+                cwd=ROOT, stdout=out, stderr=out, start_new_session=True,
+                env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
+        finally:
+            out.close()
+        self.procs.append(proc)
+        return proc
+
+    def start(self, llm: dict[str, Any] | None = None, quotas: dict[str, Any] | None = None,
+              cassette: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+              timeout: float = 30.0) -> subprocess.Popen:
+        """Write the config, start the gateway and wait until it is on the bus."""
+        self.proc = self.launch(self.write_config(llm or {}, quotas, cassette), env)
+        wait_until(lambda: "gateway" in self.broker.peers() or self.proc.poll() is not None,
+                   timeout, "the gateway to join the bus")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the gateway exited {self.proc.returncode}: {self.output()}")
+        return self.proc
+
+    def output(self) -> str:
+        p = self.run_dir / "gateway.out"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def log_events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The gateway's JSON log events (those named ``name``)."""
+        p = self.run_dir / "logs" / "gateway.jsonl"
+        if not p.exists():
+            return []
+        events = []
+        for line in p.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue  # a line being written
+        return [e for e in events if name is None or e.get("event") == name]
+
+    # ---------------------------------------------------------------- peers
+
+    def client(self, identity: str) -> BusClient:
+        c = BusClient(self.endpoint, identity, heartbeat_interval=0.5)
+        self.clients.append(c)
+        return c.connect()
+
+    def serve(self, client: BusClient) -> None:
+        """Run ``client``'s loop in a thread until close()."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                client.poll(0.01)
+
+        t = threading.Thread(target=loop, name=f"serve-{client.identity}", daemon=True)
+        self._threads.append((t, stop))
+        t.start()
+
+    def supervisor(self) -> Supervisor:
+        sup = Supervisor(self.client("supervisor"))
+        self.serve(sup.client)
+        wait_until(lambda: "supervisor" in self.broker.peers(), 10, "the supervisor peer to join")
+        return sup
+
+    # ------------------------------------------------------------- teardown
+
+    def close(self) -> None:
+        for t, stop in self._threads:
+            stop.set()
+        for t, _ in self._threads:
+            t.join(5)
+        for proc in self.procs:
+            stop_process(proc)
+        for c in self.clients:
+            c.close()
+        self.broker.stop()
+
+
+def complete(agent: str, prompt: str = "Decide the next command.", commands: tuple[str, ...] = ("task_complete",),
+             max_tokens: int = 64, name: str = "", context: dict[str, Any] | None = None) -> m.Complete:
+    """A Complete request body as an agent sends it."""
+    return m.Complete(agent, prompt, list(commands), max_tokens, [], name or agent, context or {})

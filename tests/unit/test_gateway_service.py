@@ -1,0 +1,266 @@
+"""The gateway service's admission logic with fake ports: waiting, throttling, deadlines, cost, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import pytest
+
+from bus import messages as m
+from bus.client import DEFERRED
+from bus.protocol import Kind, Message, make_header
+from orchestrator.config import LLM, Bucket, Price, Quotas
+from orchestrator.errors import PeerBusy, ProviderError, Stopped, SwarmError
+from orchestrator.gateway.providers.base import Result
+from orchestrator.gateway.service import GatewayService
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class NullLog:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+class FakeClient:
+    """The bus-client port: records what the service sends; runs handed-back calls on poll."""
+
+    def __init__(self):
+        self.handlers = {}
+        self.replies = []  # (request msg, body)
+        self.errors = []  # (request msg, SwarmError)
+        self.sent = []  # (dst, body)
+        self.calls = deque()
+        self._lock = threading.Lock()
+
+    def handle(self, cls, fn):
+        self.handlers[cls.TYPE] = fn
+
+    def call_soon_threadsafe(self, fn):
+        with self._lock:
+            self.calls.append(fn)
+
+    def poll(self, timeout=0.0):
+        end = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                fn = self.calls.popleft() if self.calls else None
+            if fn is not None:
+                fn()
+                continue
+            if time.monotonic() >= end:
+                return
+            time.sleep(0.001)
+
+    def reply(self, msg, body):
+        self.replies.append((msg, body))
+
+    def reply_error(self, msg, err):
+        self.errors.append((msg, err))
+
+    def send(self, dst, body):
+        self.sent.append((dst, body))
+
+    def usage(self, agent):
+        return [b for d, b in self.sent if d == "supervisor" and b.agent_id == agent]
+
+
+class GatedProvider:
+    """A provider whose calls block until the test releases them (one gate per call)."""
+
+    name = "gated"
+
+    def __init__(self, concurrency=0):
+        self.concurrency = concurrency
+        self.started = []
+        self.gates = {}
+        self.fail = None
+
+    def complete(self, req):
+        gate = threading.Event()
+        self.gates[req.agent_id] = gate
+        self.started.append(req.agent_id)
+        gate.wait(10)
+        if self.fail is not None:
+            raise self.fail
+        return Result(f"answer for {req.agent_id}", 10, 5, "m1")
+
+    def release(self, agent):
+        wait_for(lambda: agent in self.gates)
+        self.gates.pop(agent).set()
+
+    def close(self):
+        pass
+
+
+def wait_for(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.001)  # polling interval of a deadline wait
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def _msg(agent, body=None, deadline=0.0, src=None):
+    body = body or m.Complete(agent, "p" * 40, ["task_complete"], 64, [], agent, {})
+    h = make_header(Kind.REQUEST, body.TYPE, src or agent, "gateway", deadline=deadline)
+    return Message(h, body)
+
+
+def _service(provider, quotas=None, llm=None, clock=None, wall=time.time, **kw):
+    client = FakeClient()
+    svc = GatewayService(client, provider, quotas or Quotas(), llm or LLM(provider="replay", cassette="x"),
+                         log=NullLog(), clock=clock or Clock(), wall=wall, **kw)
+    svc.attach()
+    return svc, client
+
+
+def _settle(client, cond):
+    wait_for(lambda: (client.poll(0), cond())[1])
+
+
+def test_single_slot_provider_queues_calls_and_reports_waiting():
+    """With one slot (local) the second agent waits (Usage waiting), then runs when the first is done."""
+    provider = GatedProvider(concurrency=1)
+    svc, client = _service(provider)
+    assert svc.on_complete(_msg("a")) is DEFERRED
+    assert svc.on_complete(_msg("b")) is DEFERRED
+    wait_for(lambda: provider.started == ["a"])
+    assert [u.status for u in client.usage("b")] == ["waiting"]
+    provider.release("a")
+    _settle(client, lambda: provider.started == ["a", "b"])
+    assert [u.status for u in client.usage("b")] == ["waiting", "running"]
+    provider.release("b")
+    _settle(client, lambda: len(client.replies) == 2)
+    assert [body.text for _, body in client.replies] == ["answer for a", "answer for b"]
+
+
+def test_throttled_call_is_released_by_the_clock():
+    """A call over the rate is held (Usage throttled) and admitted when the fake clock passes the pause."""
+    provider = GatedProvider()
+    clock = Clock()
+    svc, client = _service(provider, Quotas(agent=Bucket(requests_per_minute=1), pause_seconds=0.5),
+                           clock=clock)
+    svc.on_complete(_msg("a"))
+    provider.release("a")
+    _settle(client, lambda: len(client.replies) == 1)
+    svc.on_complete(_msg("a"))
+    assert client.usage("a")[-1].status == "throttled"
+    clock.t += 0.4
+    svc.pump()
+    assert client.usage("a")[-1].status == "throttled"  # still held: nothing more was sent
+    clock.t += 0.1
+    svc.pump()
+    wait_for(lambda: len(provider.started) == 2)
+    assert client.usage("a")[-1].status == "running"
+    provider.release("a")
+    _settle(client, lambda: len(client.replies) == 2)
+
+
+def test_cost_comes_from_the_price_table():
+    """The Completion and the Usage carry the cost of the provider's reported tokens."""
+    provider = GatedProvider()
+    llm = LLM(provider="replay", cassette="x", prices={"m1": Price(prompt=1.0, completion=2.0)})
+    svc, client = _service(provider, llm=llm)
+    svc.on_complete(_msg("a"))
+    provider.release("a")
+    _settle(client, lambda: client.replies)
+    body = client.replies[0][1]
+    assert (body.prompt_tokens, body.completion_tokens, body.model) == (10, 5, "m1")
+    assert body.cost_usd == pytest.approx((10 * 1.0 + 5 * 2.0) / 1000)
+    last = client.usage("a")[-1]
+    assert (last.tokens, last.requests, last.cost_usd) == (15, 1, pytest.approx(0.02))
+
+
+def test_answer_after_the_deadline_is_not_sent_but_usage_counts():
+    """A call finishing after its caller's deadline gets no reply; its tokens are still counted."""
+    now = [1000.0]
+    provider = GatedProvider()
+    svc, client = _service(provider, wall=lambda: now[0])
+    svc.on_complete(_msg("a", deadline=1001.0))
+    now[0] = 1002.0
+    provider.release("a")
+    _settle(client, lambda: client.usage("a"))
+    assert client.replies == [] and client.errors == []
+    assert client.usage("a")[-1].tokens == 15
+
+
+def test_provider_crash_becomes_a_provider_error_reply():
+    """An unexpected exception in a provider is answered as provider_error; the service goes on."""
+    provider = GatedProvider()
+    provider.fail = KeyError("boom")
+    svc, client = _service(provider)
+    svc.on_complete(_msg("a"))
+    provider.release("a")
+    _settle(client, lambda: client.errors)
+    err = client.errors[0][1]
+    assert isinstance(err, ProviderError) and "KeyError" in err.message
+    provider.fail = None
+    svc.on_complete(_msg("b"))
+    provider.release("b")
+    _settle(client, lambda: client.replies)
+
+
+def test_too_many_queued_calls_of_one_agent_are_refused():
+    """An agent flooding the gateway gets peer_busy beyond its queue limit."""
+    provider = GatedProvider()
+    svc, client = _service(provider, max_queued_per_agent=2)
+    svc.on_freeze(_msg("", m.Freeze("a", True, "t"), src="supervisor"))
+    svc.on_complete(_msg("a"))
+    svc.on_complete(_msg("a"))
+    with pytest.raises(PeerBusy):
+        svc.on_complete(_msg("a"))
+
+
+def test_freeze_of_all_with_one_agent_thawed():
+    """Freeze all then thaw one: only that agent's calls run."""
+    provider = GatedProvider()
+    svc, client = _service(provider)
+    svc.on_freeze(_msg("", m.Freeze("", True, "t"), src="supervisor"))
+    svc.on_freeze(_msg("", m.Freeze("b", False, "t"), src="supervisor"))
+    svc.on_complete(_msg("a"))
+    svc.on_complete(_msg("b"))
+    wait_for(lambda: provider.started == ["b"])
+    provider.release("b")
+    svc.on_freeze(_msg("", m.Freeze("", False, "t"), src="supervisor"))
+    wait_for(lambda: "a" in provider.started)
+    provider.release("a")
+    _settle(client, lambda: len(client.replies) == 2)
+
+
+def test_stop_answers_held_and_running_calls_with_stopped():
+    """stop() answers held calls at once and running calls after the grace, and says it is busy."""
+    provider = GatedProvider()
+    svc, client = _service(provider)
+    svc.on_freeze(_msg("", m.Freeze("b", True, "t"), src="supervisor"))
+    svc.on_complete(_msg("a"))
+    svc.on_complete(_msg("b"))
+    wait_for(lambda: provider.started == ["a"])
+    svc.stop(grace=0.05)
+    assert sorted(msg.header.src for msg, err in client.errors if isinstance(err, Stopped)) == ["a", "b"]
+    assert svc.busy
+    with pytest.raises(Stopped):
+        svc.on_complete(_msg("c"))
+    provider.release("a")
+
+
+def test_control_messages_only_from_the_supervisor():
+    """Freeze and Stop from anyone but the supervisor are refused."""
+    svc, _ = _service(GatedProvider())
+    with pytest.raises(SwarmError, match="only the supervisor"):
+        svc.on_freeze(_msg("x", m.Freeze("a", True, "t")))
+    with pytest.raises(SwarmError, match="only the supervisor"):
+        svc.on_stop(_msg("x", m.Stop("t")))
+    assert svc.stop_reason == ""
+    svc.on_stop(_msg("", m.Stop("bye"), src="supervisor"))
+    assert svc.stop_reason == "bye"
