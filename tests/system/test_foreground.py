@@ -31,7 +31,7 @@ def test_foreground_up_prints_result_and_exits_0(swarm):
 
 def test_foreground_failure_exits_nonzero(swarm):
     """A root whose cassette runs out fails: the foreground run says so and exits 1."""
-    run = swarm(base_config(), {"manager": [cmd("do_nothing")]})
+    run = swarm(base_config(), {"manager": [cmd("read_file", file="x.txt")]})
     p = run.cli("up", str(run.config_path), timeout=90)
     assert p.returncode == 1
     assert "manager ended failed" in p.stderr and "cassette" in p.stderr
