@@ -214,3 +214,62 @@ def complete(agent: str, prompt: str = "Decide the next command.", commands: tup
              max_tokens: int = 64, name: str = "", context: dict[str, Any] | None = None) -> m.Complete:
     """A Complete request body as an agent sends it."""
     return m.Complete(agent, prompt, list(commands), max_tokens, [], name or agent, context or {})
+
+
+# ------------------------------------------------------------ llama.cpp server
+
+
+def llama_available() -> bool:
+    """Whether llama-cpp-python (the local extra) is importable."""
+    import importlib.util
+
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def free_port() -> int:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_llama_server(model: Path, log: Path, port: int | None = None,
+                       timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
+    """``python -m llama_cpp.server`` on 127.0.0.1 in its own process group; returns (proc, base_url).
+
+    Polls ``/v1/models`` until the server answers; the caller stops it with
+    :func:`stop_process` (the whole group).
+    """
+    import urllib.error
+    import urllib.request
+
+    port = port or free_port()
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+             "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        out.close()
+    base_url = f"http://127.0.0.1:{port}/v1"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"llama_cpp.server exited {proc.returncode}: "
+                                 f"{log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(base_url + "/models", timeout=2) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    try:
+        wait_until(up, timeout, "llama_cpp.server to answer /v1/models", step=0.1)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, base_url

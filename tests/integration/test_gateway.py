@@ -14,10 +14,11 @@ from orchestrator.errors import (
     CassetteExhausted,
     InvalidRequest,
     PolicyDenied,
+    ProviderError,
     QuotaExhausted,
     Stopped,
 )
-from tests.gateway_harness import GatewayRig, complete, wait_until
+from tests.gateway_harness import GatewayRig, complete, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -262,6 +263,17 @@ def test_openai_without_a_key_is_one_line_and_exit_7(rig):
     assert proc.wait(30) == 7
     out = rig.output().strip().splitlines()
     assert len(out) == 1 and "SWARM_TEST_NO_SUCH_KEY" in out[0]
+
+
+def test_refused_openai_server_is_a_clear_error_to_the_agent(rig):
+    """A base_url nobody listens on gives the agent a one-line provider_error; the gateway goes on."""
+    proc = rig.start(llm={"provider": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+                          "model": "m", "max_retries": 0})
+    agent = rig.client("a")
+    with pytest.raises(ProviderError,
+                       match=r"^openai: cannot connect to http://127\.0\.0\.1:\d+/v1 \(connection refused\)$"):
+        agent.request("gateway", complete("a"), 30)
+    assert proc.poll() is None
 
 
 def test_many_concurrent_calls_are_all_answered(rig):
