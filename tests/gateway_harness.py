@@ -237,7 +237,7 @@ def free_port() -> int:
 
 
 def start_llama_server(model: Path, log: Path, port: int | None = None,
-                       timeout: float = 180.0) -> tuple[subprocess.Popen, str]:
+                       timeout: float = 180.0, threads: int = 2) -> tuple[subprocess.Popen, str]:
     """``python -m llama_cpp.server`` on 127.0.0.1 in its own process group; returns (proc, base_url).
 
     Polls ``/v1/models`` until the server answers; the caller stops it with
@@ -251,7 +251,7 @@ def start_llama_server(model: Path, log: Path, port: int | None = None,
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+             "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads)],
             stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         out.close()
