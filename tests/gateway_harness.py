@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -273,3 +274,87 @@ def start_llama_server(model: Path, log: Path, port: int | None = None,
         stop_process(proc)
         raise
     return proc, base_url
+
+
+# ------------------------------------------------------------ scripted upstream
+
+
+def upstream_completion(text="hello", model="served-model"):
+    """An OpenAI chat.completion body."""
+    return {"id": "c1", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+
+
+def _lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def upstream_error(status, message, code="x"):
+    """(status, headers, body) of an OpenAI-style error answer."""
+    return status, {}, {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+
+
+class Upstream:
+    """A scripted OpenAI-compatible HTTP server on 127.0.0.1: queued answers first, then a success.
+
+    It plays the upstream of the openai provider where a real server cannot
+    be made to fail on demand (401, 404, 429 with Retry-After, 5xx, 400).
+    """
+
+    def __init__(self):
+        self.queue = []  # (status, headers, body, delay_s)
+        self.requests = []  # (method, path, headers, json body)
+        self.models = ["first-model", "second-model"]
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, headers, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                upstream.requests.append(("GET", self.path, _lower(self.headers), None))
+                self._send(200, {}, {"object": "list",
+                                     "data": [{"id": m, "object": "model"} for m in upstream.models]})
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(n) or b"{}")
+                upstream.requests.append(("POST", self.path, _lower(self.headers), body))
+                if upstream.queue:
+                    status, headers, answer, delay = upstream.queue.pop(0)
+                else:
+                    status, headers, answer, delay = 200, {}, upstream_completion(), 0
+                if delay:
+                    time.sleep(delay)  # the upstream being slow is the behaviour under test
+                try:
+                    self._send(status, headers, answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def push(self, status, headers=None, body=None, delay=0.0):
+        self.queue.append((status, headers or {}, body if body is not None else upstream_completion(), delay))
+
+    def posts(self):
+        return [r for r in self.requests if r[0] == "POST"]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -185,6 +185,8 @@ class GatewayService:
                 continue
             if call.request.deadline and wall > call.request.deadline:
                 self.log.info("call_abandoned", agent=call.agent, status=call.status or "queued")
+                if call.status:
+                    self._status(call, "running")  # no longer held here: clear throttled/waiting
                 continue
             if call.agent in self._freezes:
                 if not call.frozen_seen:

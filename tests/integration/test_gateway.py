@@ -18,7 +18,15 @@ from orchestrator.errors import (
     QuotaExhausted,
     Stopped,
 )
-from tests.gateway_harness import GatewayRig, complete, free_port, wait_until
+from tests.gateway_harness import (
+    GatewayRig,
+    Upstream,
+    complete,
+    free_port,
+    stop_process,
+    upstream_completion,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -274,6 +282,28 @@ def test_refused_openai_server_is_a_clear_error_to_the_agent(rig):
                        match=r"^openai: cannot connect to http://127\.0\.0\.1:\d+/v1 \(connection refused\)$"):
         agent.request("gateway", complete("a"), 30)
     assert proc.poll() is None
+
+
+def test_record_mode_writes_a_cassette_that_replays_the_run(rig, tmp_path):
+    """A gateway in record mode over an OpenAI-compatible server writes a cassette a replay gateway plays back."""
+    answers = [json.dumps(DONE), "plain text, verbatim", json.dumps({"command": {"name": "do_nothing", "args": {}}})]
+    cassette = tmp_path / "recorded.yaml"
+    upstream = Upstream()
+    try:
+        for text in answers:
+            upstream.push(200, body=upstream_completion(text=text))
+        proc = rig.start(llm={"provider": "record", "record_provider": "openai", "base_url": upstream.url,
+                              "model": "m", "max_retries": 0, "record_to": str(cassette)})
+        a = rig.client("a")
+        assert [a.request("gateway", complete("a"), 10).text for _ in answers] == answers
+    finally:
+        upstream.close()
+    stop_process(proc)
+    wait_until(lambda: "gateway" not in rig.broker.peers(), 10, "the recording gateway to leave")
+    rig.start(llm={"provider": "replay", "cassette": str(cassette)})
+    assert [a.request("gateway", complete("a"), 10).text for _ in answers] == answers
+    with pytest.raises(CassetteExhausted):
+        a.request("gateway", complete("a"), 10)
 
 
 def test_many_concurrent_calls_are_all_answered(rig):

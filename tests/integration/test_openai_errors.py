@@ -9,11 +9,8 @@ checked without waiting.
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,6 +19,7 @@ from orchestrator.errors import ProviderError
 from orchestrator.gateway import schema
 from orchestrator.gateway.providers.base import Request
 from orchestrator.gateway.providers.openai import USER_TURN, OpenAIProvider
+from tests.gateway_harness import Upstream, upstream_error
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,81 +29,6 @@ schema.load_commands()
 class NullLog:
     def __getattr__(self, name):
         return lambda *a, **k: None
-
-
-def _completion(text="hello", model="served-model"):
-    return {"id": "c1", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
-
-
-def _lower(headers):
-    return {k.lower(): v for k, v in headers.items()}
-
-
-def _error(status, message, code="x"):
-    return status, {}, {"error": {"message": message, "type": "invalid_request_error", "code": code}}
-
-
-class Upstream:
-    """A scripted OpenAI-compatible server: queued answers first, then a default success."""
-
-    def __init__(self):
-        self.queue = []  # (status, headers, body, delay_s)
-        self.requests = []  # (method, path, headers, json body)
-        self.models = ["first-model", "second-model"]
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _send(self, status, headers, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self):
-                upstream.requests.append(("GET", self.path, _lower(self.headers), None))
-                self._send(200, {}, {"object": "list",
-                                     "data": [{"id": m, "object": "model"} for m in upstream.models]})
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(n) or b"{}")
-                upstream.requests.append(("POST", self.path, _lower(self.headers), body))
-                if upstream.queue:
-                    status, headers, answer, delay = upstream.queue.pop(0)
-                else:
-                    status, headers, answer, delay = 200, {}, _completion(), 0
-                if delay:
-                    time.sleep(delay)  # the upstream being slow is the behaviour under test
-                try:
-                    self._send(status, headers, answer)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def push(self, status, headers=None, body=None, delay=0.0):
-        self.queue.append((status, headers or {}, body if body is not None else _completion(), delay))
-
-    def posts(self):
-        return [r for r in self.requests if r[0] == "POST"]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -170,7 +93,7 @@ def test_refused_connection_is_retried_with_backoff():
 
 def test_unknown_model_is_a_clear_404(upstream):
     """A 404 for the model names the model and the server."""
-    upstream.push(*_error(404, "The model `nope` does not exist", "model_not_found"))
+    upstream.push(*upstream_error(404, "The model `nope` does not exist", "model_not_found"))
     with pytest.raises(ProviderError) as err:
         _provider(upstream.url, model="nope").complete(_req(commands=()))
     assert err.value.message.startswith(f"openai: model 'nope' not found at {upstream.url} (404)")
