@@ -92,6 +92,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
         return
     from orchestrator.progress import follow
 
+    started = time.time() - 1.0
     try:
         status, result = follow(run_dir, cfg.root, _console())
     except KeyboardInterrupt:
@@ -104,9 +105,21 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     if status == "done":
         click.echo(f"\n{cfg.root} completed: {result}")
         click.echo(f"workspace: {workspace}")
+        for line in _recent_files(Path(workspace), since=started):
+            click.echo(f"  {line}")
         return
     click.echo(f"\n{cfg.root} ended {status}: {result or ''}".rstrip(), err=True)
     ctx.exit(1)
+
+
+def _recent_files(workspace: Path, since: float, limit: int = 10) -> list[str]:
+    """Files of the workspace written during this run, newest first."""
+    try:
+        files = [p for p in workspace.rglob("*") if p.is_file() and p.stat().st_mtime >= since]
+    except OSError:
+        return []
+    files.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [f"{p.relative_to(workspace)} ({p.stat().st_size} bytes)" for p in files[:limit]]
 
 
 def _down(run_dir: Path, timeout: float = 60.0) -> str:
