@@ -13,6 +13,10 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   request the handler's return value is the reply body; a raised SwarmError
   becomes an error reply; returning ``DEFERRED`` means the handler will call
   ``reply`` later. Handlers must not call ``request``.
+* Sends never block for ever: when nothing takes messages (broker down, a
+  CurveZMQ handshake refused, our queue full) a send waits at most until the
+  request's deadline (else the liveness window) and raises BusError;
+  heartbeats and Bye are not waited for at all.
 * If the broker goes silent for ``liveness`` heartbeat intervals the client
   reconnects with backoff (the broker restarts; the identity stays).
 """
@@ -41,6 +45,7 @@ from bus.protocol import (
 )
 from bus.sockets import configure_socket
 from orchestrator.errors import (
+    BusError,
     DeadlineExceeded,
     InternalError,
     ProtocolError,
@@ -54,8 +59,8 @@ BROADCAST = "*"
 DEFERRED = object()
 
 # plain ints: pyzmq's enum flags cost an Enum construction per use in the hot path
-_SNDMORE = int(zmq.SNDMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
@@ -137,7 +142,7 @@ class BusClient:
         if self._sock is not None:
             if bye:
                 try:
-                    self._raw_send(Kind.EVENT, m.Bye(), BROKER)
+                    self._raw_send(Kind.EVENT, m.Bye(), BROKER, wait=0)
                 except (zmq.ZMQError, SwarmError):
                     pass
             self._sock.close(linger=0)
@@ -172,7 +177,9 @@ class BusClient:
     # -------------------------------------------------------------- sending
 
     def _raw_send(self, kind: Kind, body: Any, dst: str, *, corr_id: str = "",
-                  deadline: float = 0.0, msg_id: str | None = None) -> str:
+                  deadline: float = 0.0, msg_id: str | None = None, wait: float | None = None) -> str:
+        """Send one message; never blocks past ``wait`` seconds (default: the request's
+        deadline, else the liveness window), raising BusError instead."""
         sock = self._sock
         if sock is None:
             raise SwarmError("bus client is not connected")
@@ -184,9 +191,27 @@ class BusClient:
             raise ProtocolError(f"message of {size} bytes exceeds the limit of {self.max_bytes}",
                                 type=body.TYPE)
         # two plain sends cost a third of send_multipart's Python-level loop
-        sock.send(header, _SNDMORE)
-        sock.send(payload, copy=size <= 65536)
+        try:
+            sock.send(header, _SNDMORE_NOBLOCK)
+        except zmq.Again:
+            self._send_when_writable(sock, header, body, dst, deadline, wait)
+        sock.send(payload, copy=size <= 65536)  # once the first part is in, the rest never waits
         return msg_id
+
+    def _send_when_writable(self, sock: zmq.Socket, header: bytes, body: Any, dst: str,
+                            deadline: float, wait: float | None) -> None:
+        # no connection takes messages (broker down, handshake refused) or our queue
+        # is full: wait a bounded time, never for ever, then say so
+        if wait is None:
+            wait = deadline - time.time() if deadline else self.heartbeat_interval * self.liveness
+        if wait > 0 and sock.poll(int(wait * 1000), zmq.POLLOUT):
+            try:
+                sock.send(header, _SNDMORE_NOBLOCK)
+                return
+            except zmq.Again:
+                pass
+        raise BusError(f"cannot send {body.TYPE} to {dst}: the bus is not accepting messages "
+                       "(broker unreachable or our send queue full)", dst=dst, type=body.TYPE)
 
     def send(self, dst: str, body: Any) -> None:
         """Fire-and-forget event to ``dst`` (``"*"`` publishes to every subscriber)."""
@@ -351,9 +376,9 @@ class BusClient:
         self._next_heartbeat = now + self.heartbeat_interval
         if self._sock is not None:
             try:
-                self._raw_send(Kind.HEARTBEAT, m.Heartbeat(), BROKER)
-            except zmq.Again:
-                pass
+                self._raw_send(Kind.HEARTBEAT, m.Heartbeat(), BROKER, wait=0)
+            except BusError:
+                pass  # nothing takes messages now; the liveness check handles a lost broker
 
     def _reconnect(self, now: float) -> None:
         if self._log is not None:
