@@ -1,0 +1,600 @@
+"""Integration tests of the bus: a real Broker, real BusClients and raw sockets on ipc:// (tcp:// for curve).
+
+Every socket, client, broker and serving thread a test creates is recorded
+by the ``bus`` fixture and torn down at the end, even when the test fails.
+Waits poll a condition until a deadline; nothing sleeps to synchronise.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import msgpack  # to craft raw frames a well-behaved client never sends
+import pytest
+import zmq
+
+from bus import messages as m
+from bus import protocol as p
+from bus.auth import CurveClient, CurveServer
+from bus.broker import Broker
+from bus.client import DEFERRED, BusClient
+from bus.events import EventSubscriber
+from bus.sockets import ipc_endpoint
+from orchestrator.errors import (
+    BusError,
+    DeadlineExceeded,
+    InvalidRequest,
+    PeerBusy,
+    PolicyDenied,
+    ProtocolError,
+    UnknownDestination,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
+             pump: Callable[[], None] | None = None) -> Any:
+    """Poll ``cond`` until it is truthy (calling ``pump`` between tries) or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        if pump is not None:
+            pump()
+        else:
+            time.sleep(0.005)  # polling interval of a deadline wait, not a synchronisation
+
+
+class RecordingLog:
+    """A structlog-shaped logger port that keeps every event (the broker logs through it)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def log(event: str, **fields: Any) -> None:
+            self.events.append((level, event, fields))
+        return log
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [f for _, e, f in list(self.events) if e == event]
+
+
+class Bus:
+    """Factory for brokers, clients, raw sockets and subscribers; closes all of them at teardown."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.endpoint = ipc_endpoint(tmp_path, "bus")
+        self.pub_endpoint = ipc_endpoint(tmp_path, "pub")
+        self.ctx = zmq.Context()
+        self.brokers: list[Broker] = []
+        self.clients: list[BusClient] = []
+        self.raws: list[zmq.Socket] = []
+        self.subs: list[EventSubscriber] = []
+        self.servers: list[tuple[threading.Thread, threading.Event]] = []
+
+    def broker(self, **kw: Any) -> Broker:
+        kw.setdefault("log", RecordingLog())
+        kw.setdefault("heartbeat_interval", 0.25)  # clients judge the broker on the same interval
+        b = Broker(kw.pop("endpoint", self.endpoint), kw.pop("pub_endpoint", self.pub_endpoint), **kw)
+        self.brokers.append(b)
+        b.start_thread()
+        return b
+
+    def client(self, identity: str, **kw: Any) -> BusClient:
+        kw.setdefault("heartbeat_interval", 0.25)
+        c = BusClient(kw.pop("endpoint", self.endpoint), identity, context=self.ctx, **kw)
+        self.clients.append(c)
+        return c.connect()
+
+    def serve(self, client: BusClient, each: Callable[[], None] | None = None) -> None:
+        """Run ``client``'s loop in a thread until teardown (``each`` runs every turn, in that thread)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                client.poll(0.01)
+                if each is not None:
+                    each()
+
+        t = threading.Thread(target=loop, name=f"serve-{client.identity}", daemon=True)
+        self.servers.append((t, stop))
+        t.start()
+
+    def worker(self, identity: str = "worker", **kw: Any) -> BusClient:
+        """A served client answering Ping with Pong."""
+        w = self.client(identity, **kw)
+        w.handle(m.Ping, lambda msg: m.Pong(msg.body.payload))
+        self.serve(w)
+        return w
+
+    def raw(self, identity: str, endpoint: str | None = None, **opts: int) -> zmq.Socket:
+        """A bare DEALER with ``identity`` (for junk, spoofing and peers that never read)."""
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.IDENTITY, identity.encode())
+        for name, value in opts.items():
+            s.setsockopt(getattr(zmq, name), value)
+        s.connect(endpoint or self.endpoint)
+        self.raws.append(s)
+        return s
+
+    def subscriber(self, topics: tuple[str, ...] = ()) -> EventSubscriber:
+        s = EventSubscriber(self.pub_endpoint, topics, context=self.ctx)
+        self.subs.append(s)
+        return s
+
+    def synced_subscriber(self, via: BusClient, topics: tuple[str, ...] = ()) -> EventSubscriber:
+        """A subscriber proven connected: ``via`` publishes probes until one arrives."""
+        sub = self.subscriber(topics + ((m.Ping.TYPE,) if topics else ()))
+
+        def probe() -> bool:
+            via.send("*", m.Ping(b"probe"))
+            msg = sub.recv(0.05)
+            return msg is not None and msg.body == m.Ping(b"probe")
+
+        wait_for(probe, what="the subscription to reach the broker")
+        return sub
+
+    def close(self) -> None:
+        for _, stop in self.servers:
+            stop.set()
+        for t, _ in self.servers:
+            t.join(5)
+        for c in self.clients:
+            c.close()
+        for s in self.subs:
+            s.close()
+        for s in self.raws:
+            s.close(linger=0)
+        for b in self.brokers:
+            b.stop()
+        self.ctx.term()
+
+
+@pytest.fixture
+def bus(tmp_path: Path):
+    b = Bus(tmp_path)
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def next_event(sub: EventSubscriber, pred: Callable[[p.Message], bool], timeout: float = 10.0,
+               pump: Callable[[], None] | None = None) -> p.Message:
+    """The first event satisfying ``pred`` (others are skipped)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = sub.recv(0.02)
+        if msg is not None and pred(msg):
+            return msg
+        if pump is not None:
+            pump()
+    raise AssertionError("expected event was not published")
+
+
+def raw_request(sock: zmq.Socket, header: bytes, body: bytes, timeout: float = 5.0) -> p.Message:
+    """Send raw frames and return the decoded answer."""
+    sock.send_multipart([header, body])
+    if not sock.poll(int(timeout * 1000)):
+        raise AssertionError("no answer to a raw request")
+    return p.decode(sock.recv_multipart())
+
+
+def header_bytes(kind: p.Kind, type_name: str, src: str, dst: str, msg_id: str = "", **kw: Any) -> bytes:
+    return p.encode_header(p.make_header(kind, type_name, src, dst, msg_id=msg_id or None, **kw))
+
+
+# ------------------------------------------------------------------ routing
+
+def test_events_are_routed_between_peers(bus: Bus) -> None:
+    """An event sent to a peer id reaches that peer's handler, with the sender as src."""
+    bus.broker()
+    got: list[p.Message] = []
+    b = bus.client("bob")
+    b.handle(m.InboxMessage, got.append)
+    a = bus.client("alice")
+    wait_for(lambda: "bob" in bus.brokers[0].peers(), what="bob to join")
+    a.send("bob", m.InboxMessage("alice", "hello bob"))
+    wait_for(lambda: got, pump=lambda: b.poll(0.01), what="bob to receive the event")
+    assert got[0].body == m.InboxMessage("alice", "hello bob")
+    assert got[0].header.src == "alice" and got[0].header.kind is p.Kind.EVENT
+
+
+def test_request_reply(bus: Bus) -> None:
+    """A request to a serving peer returns its reply body; the broker itself answers Ping."""
+    broker = bus.broker()
+    bus.worker()
+    c = bus.client("client")
+    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    assert c.request("worker", m.Ping(b"x" * 4096), 5) == m.Pong(b"x" * 4096)
+    assert c.request("broker", m.Ping(b"hi"), 5) == m.Pong(b"hi")
+    assert broker.routed >= 2
+
+
+def test_many_pipelined_requests_all_answered(bus: Bus) -> None:
+    """Hundreds of requests in flight are each answered once, matched by correlation id."""
+    broker = bus.broker()
+    bus.worker()
+    c = bus.client("client")
+    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    replies: dict[str, bytes] = {}
+    sent = {}
+    for i in range(500):
+        payload = str(i).encode()
+        msg_id = c.send_request("worker", m.Ping(payload), 10,
+                                lambda msg: replies.__setitem__(msg.header.corr_id, msg.body.payload))
+        sent[msg_id] = payload
+    wait_for(lambda: len(replies) == len(sent), pump=lambda: c.poll(0.01), what="all replies")
+    assert replies == sent
+
+
+def test_broker_handles_unknown_request_types_with_an_error(bus: Bus) -> None:
+    """A request to the broker of a type it does not serve gets invalid_request, not silence."""
+    bus.broker()
+    c = bus.client("client")
+    with pytest.raises(InvalidRequest, match="does not handle list_agents"):
+        c.request("broker", m.ListAgents(), 5)
+
+
+def test_star_messages_are_published_by_topic(bus: Bus) -> None:
+    """A message sent to "*" is published with its type as topic; subscribers filter on it."""
+    bus.broker()
+    c = bus.client("supervisor")
+    sub = bus.synced_subscriber(c, topics=(m.Lifecycle.TYPE,))
+    c.send("*", m.InboxMessage("x", "not subscribed"))
+    c.send("*", m.Lifecycle("a1", "spawned", "running"))
+    msg = next_event(sub, lambda e: e.type != m.Ping.TYPE)
+    assert msg.body == m.Lifecycle("a1", "spawned", "running")
+    assert msg.header.src == "supervisor"
+
+
+# --------------------------------------------------------- deadlines, errors
+
+def test_deadline_expires_and_late_reply_is_discarded(bus: Bus) -> None:
+    """A request raises DeadlineExceeded at its deadline even while stale replies keep arriving; late replies are dropped."""
+    broker = bus.broker()
+    held: list[p.Message] = []
+    w = bus.client("slow")
+    w.handle(m.Ping, lambda msg: held.append(msg) or DEFERRED)
+    w.handle(m.AgentMessage, lambda msg: m.AgentReply("prompt " + msg.body.text))
+
+    def answer_stale() -> None:
+        # answer the first (already expired) request again and again: a client that
+        # restarted its wait on every message would never reach its deadline
+        if len(held) >= 2:
+            w.reply(held[0], m.Pong(b"late"))
+
+    bus.serve(w, answer_stale)
+    c = bus.client("client")
+    wait_for(lambda: "slow" in broker.peers(), what="the slow peer to join")
+    with pytest.raises(DeadlineExceeded):
+        c.request("slow", m.Ping(b"first"), 0.2)
+    with pytest.raises(DeadlineExceeded):
+        c.request("slow", m.Ping(b"second"), 0.5)
+    assert len(held) == 2
+    # the next request gets its own reply, never a stale Pong
+    assert c.request("slow", m.AgentMessage("hi"), 5) == m.AgentReply("prompt hi")
+    assert c._replies == {} and c._pending == {}
+
+
+def test_unknown_destination_gets_an_error_reply(bus: Bus) -> None:
+    """A request to an id no peer has raises UnknownDestination; an event to it is logged, not delivered."""
+    broker = bus.broker()
+    c = bus.client("client")
+    with pytest.raises(UnknownDestination, match="ghost"):
+        c.request("ghost", m.Ping(), 5)
+    c.send("ghost", m.InboxMessage("client", "anyone?"))
+    wait_for(lambda: broker.undeliverable >= 2, what="the event to be counted undeliverable")
+    assert broker._log.named("message_undeliverable")[0]["dst"] == "ghost"
+
+
+def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None:
+    """A peer that never reads fills its bounded queue: senders get PeerBusy and other routes keep working."""
+    broker = bus.broker(peer_queue=4)
+    sink = bus.raw("sink", RCVHWM=1)
+    sink.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "sink", "broker"),
+                                 m.Heartbeat()))
+    wait_for(lambda: "sink" in broker.peers(), what="the sink to join")
+    bus.worker()
+    c = bus.client("client")
+    errors: list[str] = []
+
+    def on_reply(msg: p.Message) -> None:
+        if msg.header.kind is p.Kind.ERROR:
+            errors.append(msg.body.code)
+
+    payload = b"x" * 65536  # fills the socket buffers between broker and sink quickly
+
+    def push() -> None:
+        for _ in range(8):
+            c.send_request("sink", m.Ping(payload), 30, on_reply)
+        c.poll(0.01)
+
+    wait_for(lambda: PeerBusy.code in errors, pump=push, timeout=30, what="a peer_busy reply")
+    assert set(errors) == {PeerBusy.code}, errors
+
+    def request_refused_busy() -> bool:
+        try:
+            c.request("sink", m.Ping(), 0.5)
+        except PeerBusy:
+            return True
+        except DeadlineExceeded:
+            return False  # the queue had drained by one; this request fills it again
+        raise AssertionError("a sink that never reads answered")
+
+    wait_for(request_refused_busy, timeout=30, what="request() to raise PeerBusy")
+    assert c.request("worker", m.Ping(b"still flowing"), 5) == m.Pong(b"still flowing")
+
+
+def test_oversized_message_is_refused_with_an_error(bus: Bus) -> None:
+    """A request above the broker's max_bytes gets a protocol_error reply and is not routed."""
+    broker = bus.broker(max_bytes=10_000)
+    bus.worker()
+    c = bus.client("client", max_bytes=1 << 20)
+    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    with pytest.raises(ProtocolError, match="exceeds the limit of 10000"):
+        c.request("worker", m.Ping(b"x" * 20_000), 5)
+    assert c.request("worker", m.Ping(b"small"), 5) == m.Pong(b"small")
+
+
+# ----------------------------------------------------------------- liveness
+
+def test_dead_peer_detected_within_liveness_window(bus: Bus) -> None:
+    """A peer that goes silent is declared dead after interval*liveness, published, and then refused."""
+    broker = bus.broker(heartbeat_interval=0.05, liveness=3)
+    c = bus.client("client", heartbeat_interval=0.05)
+    bus.serve(c)
+    sub = bus.synced_subscriber(bus.client("prober", heartbeat_interval=0.05), (m.PeerEvent.TYPE,))
+    zombie = bus.raw("zombie")
+    zombie.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "zombie", "broker"),
+                                   m.Heartbeat()))
+    joined = next_event(sub, lambda e: e.body == m.PeerEvent("joined", "zombie"))
+    left = next_event(sub, lambda e: e.body == m.PeerEvent("left", "zombie", "dead"))
+    assert left.header.src == "broker"
+    assert "zombie" not in broker.peers() and "client" in broker.peers()
+    dead = [f for f in broker._log.named("peer_dead") if f["peer"] == "zombie"]
+    assert len(dead) == 1 and dead[0]["silent_s"] > 0.15  # never before interval * liveness
+    # the broker heartbeated the zombie while it was alive
+    assert zombie.poll(5000) and p.decode(zombie.recv_multipart()).header.kind is p.Kind.HEARTBEAT
+    assert joined.header.kind is p.Kind.EVENT
+
+
+def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
+    """With a fake clock: alive up to interval*liveness of silence, dead just after, alive again when it speaks."""
+    now = [1000.0]
+    log = RecordingLog()
+    broker = Broker(ipc_endpoint(tmp_path, "bus"), ipc_endpoint(tmp_path, "pub"),
+                    heartbeat_interval=1.0, liveness=3, clock=lambda: now[0], log=log)
+    ctx = zmq.Context()
+    peer = ctx.socket(zmq.DEALER)
+    try:
+        broker.bind()
+        peer.setsockopt(zmq.LINGER, 0)
+        peer.setsockopt(zmq.IDENTITY, b"p1")
+        peer.connect(broker.bound_endpoint)
+        hb = p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "p1", "broker"), m.Heartbeat())
+        peer.send_multipart(hb)
+        wait_for(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to join")
+        now[0] += 3.0
+        broker.tick()
+        assert broker.peers() == ["p1"]  # exactly the window: still alive
+        assert peer.poll(1000) and p.decode(peer.recv_multipart()).header.kind is p.Kind.HEARTBEAT
+        now[0] += 0.01
+        broker.tick()
+        assert broker.peers() == []
+        assert log.named("peer_dead")[0]["peer"] == "p1"
+        assert broker.table.is_dead(b"p1")
+        peer.send_multipart(hb)
+        wait_for(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to rejoin")
+        assert not broker.table.is_dead(b"p1")
+        assert [f["peer"] for f in log.named("peer_joined")] == ["p1", "p1"]
+    finally:
+        peer.close(linger=0)
+        broker.stop()
+        ctx.term()
+
+
+def test_bye_publishes_left_bye(bus: Bus) -> None:
+    """A client closing with Bye is forgotten at once and a PeerEvent("left", id, "bye") is published."""
+    broker = bus.broker()
+    sub = bus.synced_subscriber(bus.client("prober"), (m.PeerEvent.TYPE,))
+    leaver = BusClient(bus.endpoint, "leaver", context=bus.ctx).connect()
+    try:
+        next_event(sub, lambda e: e.body == m.PeerEvent("joined", "leaver"))
+    finally:
+        leaver.close()
+    next_event(sub, lambda e: e.body == m.PeerEvent("left", "leaver", "bye"))
+    assert "leaver" not in broker.peers()
+
+
+# --------------------------------------------------------------- robustness
+
+def _garbage(rng: random.Random, i: int) -> list[bytes]:
+    """Junk frames of many shapes: random bytes, bad frame counts, near-valid headers."""
+    body = p.encode_body(m.Ping(b"junk"))
+    shapes = [
+        lambda: [rng.randbytes(rng.randint(0, 64))],
+        lambda: [rng.randbytes(rng.randint(0, 64)) for _ in range(rng.randint(2, 5))],
+        lambda: [msgpack.packb([p.VERSION + 1, 0, "ping", f"v{i}", "", "junk", "worker", 0.0]), body],
+        lambda: [msgpack.packb([p.VERSION, 42, "ping", f"k{i}", "", "junk", "worker", 0.0]), body],
+        lambda: [msgpack.packb([p.VERSION, 0, "ping", f"s{i}", "", "worker", "client", 0.0]), body],
+        lambda: [msgpack.packb([p.VERSION, 0, "ping", f"t{i}", "", "junk", "worker"]), body],
+        lambda: [msgpack.packb({"not": "an array"}), body],
+        lambda: [b"\xdd\xff\xff\xff\xff", body],  # an array claiming 4 billion items
+        # over max_bytes but under the socket's hard MAXMSGSIZE: answered, not disconnected
+        lambda: [header_bytes(p.Kind.REQUEST, "ping", "junk", "worker", msg_id=f"o{i}"),
+                 b"x" * ((1 << 20) + 100)],
+        lambda: [],
+    ]
+    frames = rng.choice(shapes)()
+    return frames or [b""]
+
+
+@pytest.mark.slow
+def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
+    """Ten thousand junk messages are counted and dropped; the broker keeps routing correctly."""
+    broker = bus.broker(max_bytes=1 << 20)
+    bus.worker()
+    c = bus.client("client")
+    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    junk = bus.raw("junk", SNDHWM=100_000)
+    rng = random.Random(1234)
+    n = 10_000
+    for i in range(n):
+        junk.send_multipart(_garbage(rng, i))
+    wait_for(lambda: broker.bad_frames >= n, timeout=60, what="every junk message to be handled")
+    assert broker.bad_frames == n
+    assert broker.routed == 0 and "junk" not in broker.peers()
+    # answers went back for what looked like requests; nothing junk sent reached the worker
+    answers = 0
+    while junk.poll(0):
+        msg = p.decode(junk.recv_multipart())
+        assert msg.header.kind is p.Kind.ERROR and msg.body.code == ProtocolError.code
+        answers += 1
+    assert answers > 0
+    for i in range(20):
+        assert c.request("worker", m.Ping(str(i).encode()), 5) == m.Pong(str(i).encode())
+    assert broker._thread is not None and broker._thread.is_alive()
+
+
+def test_spoofed_src_is_rejected(bus: Bus) -> None:
+    """A message whose header src differs from the sender's identity is refused with protocol_error."""
+    broker = bus.broker()
+    got: list[p.Message] = []
+    victim = bus.client("victim")
+    victim.handle(m.InboxMessage, got.append)
+    mallory = bus.raw("mallory")
+    wait_for(lambda: "victim" in broker.peers(), what="the victim to join")
+    forged = header_bytes(p.Kind.REQUEST, "inbox", "supervisor", "victim", msg_id="forged-1")
+    answer = raw_request(mallory, forged, p.encode_body(m.InboxMessage("supervisor", "obey")))
+    assert answer.header.kind is p.Kind.ERROR and answer.header.corr_id == "forged-1"
+    assert answer.body.code == ProtocolError.code and "does not match" in answer.body.message
+    # an honest event sent after the forged one arrives; the forged one never did
+    mallory.send_multipart(p.encode(p.make_header(p.Kind.EVENT, "inbox", "mallory", "victim"),
+                                    m.InboxMessage("mallory", "honest")))
+    wait_for(lambda: got, pump=lambda: victim.poll(0.01), what="the honest event")
+    assert [g.body.text for g in got] == ["honest"]
+    assert broker.bad_frames == 1 and "supervisor" not in broker.peers()
+
+
+def test_wrong_version_request_gets_an_error_reply(bus: Bus) -> None:
+    """A request-shaped header of another version is answered with protocol_error naming the version."""
+    bus.broker()
+    raw = bus.raw("old-client")
+    hdr = msgpack.packb([p.VERSION + 1, int(p.Kind.REQUEST), "ping", "v-1", "", "old-client", "broker", 0.0])
+    answer = raw_request(raw, hdr, p.encode_body(m.Ping()))
+    assert answer.header.corr_id == "v-1" and answer.body.code == ProtocolError.code
+    assert "version" in answer.body.message
+
+
+# ------------------------------------------------------------------ restart
+
+def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
+    """After the broker stops and a new one binds the same endpoint, requests work again."""
+    first = bus.broker()
+    bus.worker()
+    c = bus.client("client")
+    wait_for(lambda: "worker" in first.peers(), what="the worker to join")
+    assert c.request("worker", m.Ping(b"before"), 5) == m.Pong(b"before")
+    first.stop()
+    # silence: the client notices within its liveness window and reconnects itself
+    wait_for(lambda: c.reconnects >= 1, pump=lambda: c.poll(0.02), what="the client to reconnect")
+    second = bus.broker()
+
+    def works() -> bool:
+        try:
+            return c.request("worker", m.Ping(b"after"), 1) == m.Pong(b"after")
+        except (UnknownDestination, DeadlineExceeded):
+            return False
+
+    wait_for(works, timeout=20, what="a request through the new broker")
+    assert {"client", "worker"} <= set(second.peers())
+
+
+# ----------------------------------------------------------------- policy
+
+def test_interceptor_denies_requests_and_drops_events(bus: Bus) -> None:
+    """A denied request raises PolicyDenied with the reason; a denied event is dropped and logged."""
+    def gate(h: p.Header) -> str | None:
+        return "agent frozen" if h.src == "frozen" and h.type != m.AgentMessage.TYPE else None
+
+    broker = bus.broker(interceptor=gate)
+    got: list[p.Message] = []
+    target = bus.client("target")
+    target.handle(m.InboxMessage, got.append)
+    target.handle(m.AgentMessage, lambda msg: m.AgentReply("ok"))
+    f = bus.client("frozen")
+    wait_for(lambda: "target" in broker.peers(), what="the target to join")
+    with pytest.raises(PolicyDenied, match="agent frozen"):
+        f.request("target", m.InboxMessage("frozen", "let me through"), 5)
+    f.send("target", m.InboxMessage("frozen", "dropped"))
+    bus.serve(target)
+    # an allowed message sent after the denied event arrives; the denied one never does
+    assert f.request("target", m.AgentMessage("allowed"), 5) == m.AgentReply("ok")
+    assert got == []
+    assert broker.denied == 2
+    assert broker._log.named("message_denied")[0]["reason"] == "agent frozen"
+
+
+def test_failing_interceptor_fails_closed(bus: Bus) -> None:
+    """An interceptor that raises denies the message (fail closed) and the broker keeps running."""
+    def gate(h: p.Header) -> str | None:
+        raise RuntimeError("policy bug")
+
+    broker = bus.broker(interceptor=gate)
+    bus.worker()
+    c = bus.client("client")
+    with pytest.raises(PolicyDenied, match="policy check failed"):
+        c.request("worker", m.Ping(), 5)
+    assert c.request("broker", m.Ping(b"alive"), 5) == m.Pong(b"alive")
+    assert broker._log.named("interceptor_failed")
+
+
+# ------------------------------------------------------------------ curve
+
+def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -> None:
+    """On tcp with CurveZMQ, an allowed client key is served; an unknown key or no curve gets nothing."""
+    run_dir = tmp_path / "run"
+    server = CurveServer.from_run_dir(run_dir)
+    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", curve=server)
+    ep = broker.bound_endpoint
+    assert ep.startswith("tcp://127.0.0.1:") and not ep.endswith("*")
+    assert (run_dir / "keys").stat().st_mode & 0o777 == 0o700
+    assert (run_dir / "keys" / "server.key_secret").stat().st_mode & 0o077 == 0
+
+    known = bus.client("known", endpoint=ep, curve=CurveClient.from_run_dir(run_dir))
+    assert known.request("broker", m.Ping(b"hi"), 10) == m.Pong(b"hi")
+    assert "known" in broker.peers()
+
+    stranger_keys = CurveClient.generate(tmp_path / "stranger", "stranger", server.public)
+    # refused in the handshake: the request is not even accepted for sending, or never answered
+    stranger = bus.client("stranger", endpoint=ep, curve=stranger_keys)
+    with pytest.raises(BusError):
+        stranger.request("broker", m.Ping(b"let me in"), 1.0)
+    plain = bus.client("plain", endpoint=ep)
+    with pytest.raises(BusError):
+        plain.request("broker", m.Ping(b"no curve"), 1.0)
+    assert "stranger" not in broker.peers() and "plain" not in broker.peers()
+    assert broker.routed == 0 and broker.bad_frames == 0  # nothing of theirs got in
+
+    # the event socket is protected too: a subscriber with the known key gets events
+    sub = EventSubscriber(broker.bound_pub_endpoint, curve=CurveClient.from_run_dir(run_dir), context=bus.ctx)
+    bus.subs.append(sub)
+
+    def probe() -> bool:
+        known.send("*", m.Ping(b"probe"))
+        msg = sub.recv(0.05)
+        return msg is not None and msg.body == m.Ping(b"probe")
+
+    wait_for(probe, what="an event over curve")
