@@ -441,7 +441,6 @@ def _garbage(rng: random.Random, i: int) -> list[bytes]:
     return frames or [b""]
 
 
-@pytest.mark.slow
 def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
     """Ten thousand junk messages are counted and dropped; the broker keeps routing correctly."""
     broker = bus.broker(max_bytes=1 << 20)
