@@ -172,7 +172,29 @@ def kill_leftovers(run_dir: Path) -> int:
                 n += 1
             except (ProcessLookupError, PermissionError):
                 pass
+    for pid in swarm_processes(run_dir):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     return n
+
+
+_OUR_MODULES = ("orchestrator.supervisor", "orchestrator.gateway", "memory.service")
+
+
+def swarm_processes(run_dir: Path) -> list[int]:
+    """Supervisor, zygote (and its agents), gateway and memory processes of ``run_dir``."""
+    marker = str(run_dir)
+    out = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = proc.info["cmdline"] or []
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.info["pid"] != os.getpid() and marker in cmd and any(m in cmd for m in _OUR_MODULES):
+            out.append(proc.info["pid"])
+    return out
 
 
 def live_pids(run_dir: Path, ids: list[str] | None = None) -> list[int]:

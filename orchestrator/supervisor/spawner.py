@@ -51,7 +51,8 @@ class Spawner:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.supervisor.zygote"],
+            # the run dir in the command line names the swarm in `ps` (agents inherit it)
+            [sys.executable, "-m", "orchestrator.supervisor.zygote", "--run-dir", str(self.run_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
             start_new_session=True, env=env, close_fds=True,
         )

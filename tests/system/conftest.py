@@ -136,8 +136,20 @@ class SwarmRun:
                 self.cli("down", timeout=90)
         finally:
             sup = self.supervisor_pid()
-            for pid in list(self.seen_pids) + ([sup] if sup else []):
+            for pid in list(self.seen_pids) + ([sup] if sup else []) + self.stray_pids():
                 _kill_group(pid)
+
+    def stray_pids(self) -> list[int]:
+        """Every live process whose command line names this run directory (supervisor, services, agents)."""
+        marker = str(self.run_dir)
+        out = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if any(marker in part for part in proc.info["cmdline"] or ()):
+                    out.append(proc.info["pid"])
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return out
 
 
 def _kill_group(pid: int) -> None:

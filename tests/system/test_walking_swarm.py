@@ -166,3 +166,19 @@ def test_down_leaves_no_process(swarm):
     gone, still = psutil.wait_procs(procs, timeout=10)
     assert not [q for q in still if q.status() != psutil.STATUS_ZOMBIE]
     assert run.cli("ps", "--json").returncode == 0  # the registry outlives the run
+
+
+def test_down_after_supervisor_crash_leaves_no_process(swarm):
+    """With the supervisor killed -9, swarm down still ends its orphaned agents and services."""
+    run = swarm(base_config(), chain_cassette(2))
+    run.up()
+    run.wait_for(lambda a: a.get("a2", {}).get("status") in ("running", "waiting"), what="a2 up")
+    sup = run.supervisor_pid()
+    procs = psutil.Process(sup).children(recursive=True)
+    assert len(procs) >= 4  # zygote, gateway, 3 agents
+    os.kill(sup, signal.SIGKILL)
+    wait_until(lambda: not alive(sup), what="supervisor gone")
+    p = run.cli("down")
+    assert p.returncode == 0, p.stderr
+    _, still = psutil.wait_procs(procs, timeout=10)
+    assert not [q for q in still if q.status() != psutil.STATUS_ZOMBIE]
