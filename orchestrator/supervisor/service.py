@@ -121,7 +121,8 @@ class Supervisor:
 
     def _register_handlers(self) -> None:
         c = self.client
-        assert c is not None  # noqa: S101 - set in start()
+        if c is None:
+            raise SwarmError("the supervisor's bus client is not connected")
         for body, fn in (
             (m.StartAgent, self._on_start_agent), (m.AgentReady, self._on_ready),
             (m.AgentStatus, self._on_status), (m.AgentDone, self._on_done),
@@ -161,7 +162,8 @@ class Supervisor:
 
     def run(self) -> None:
         """Loop until a shutdown is requested, then tear everything down in order."""
-        assert self.client is not None  # noqa: S101 - start() first
+        if self.client is None:
+            raise SwarmError("start() the supervisor before run()")
         try:
             while self._shutdown is None:
                 self.client.poll(TICK, until=lambda: self._shutdown is not None)

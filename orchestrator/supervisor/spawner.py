@@ -64,8 +64,10 @@ class Spawner:
             raise SpawnError(f"the zygote did not start within {timeout:g}s; see {logs / 'zygote.out'}")
 
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None  # noqa: S101 - set in start()
-        for raw in self._proc.stdout:
+        stdout = self._proc.stdout if self._proc is not None else None
+        if stdout is None:
+            return
+        for raw in stdout:
             try:
                 msg = json.loads(raw)
             except ValueError:
@@ -97,7 +99,8 @@ class Spawner:
             self._waiting[req] = (ev, answer)
         try:
             line = json.dumps({"op": "spawn", "req": req, "spec": spec}) + "\n"
-            assert self._proc.stdin is not None  # noqa: S101 - Popen(stdin=PIPE)
+            if self._proc.stdin is None:
+                raise SpawnError("the zygote has no stdin")
             self._proc.stdin.write(line.encode())
             self._proc.stdin.flush()
             if not ev.wait(timeout) or "pid" not in answer:
