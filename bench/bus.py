@@ -1,18 +1,21 @@
 """Bus round trip and throughput: our Broker + BusClient against a raw pyzmq ROUTER forwarder.
 
 Three processes per stack, as in a swarm: this process is the client, a
-broker and a worker run as subprocesses. Both stacks run side by side and
-are measured in alternating rounds on the same machine:
+broker and a worker run as subprocesses. Both stacks run side by side on
+the same machine, so load from elsewhere hits both alike:
 
-* raw: client DEALER -> ROUTER forwarder -> worker DEALER -> back; the body
+* raw: client DEALER -> ROUTER forwarder -> worker DEALER -> back, the
+  idiomatic pyzmq loop (blocking recv_multipart/send_multipart); the body
   is msgpack ``[seq, payload]``, unpacked and packed again by the worker.
-* ours: ``BusClient.request("worker", Ping(payload))`` through ``Broker``;
+* ours: ``BusClient.request("worker", Ping(payload))`` through ``Broker``
+  (header check, src check, liveness, non-blocking ROUTER_MANDATORY sends);
   the worker's BusClient answers Pong(payload).
 
-Printed per body size (100 B, 4 KiB): sequential round trip p50/p99 (µs),
-pipelined throughput with 256 in flight (round trips/s), and ours/raw.
-Targets: p50 <= 1.3x raw, throughput >= 0.7x raw. Exit status 0 either way
-(figures drift on shared machines); the verdict is printed.
+Sequential round trips alternate raw/ours request by request; throughput
+runs (256 in flight) alternate in slices. Printed per body size (100 B,
+4 KiB): p50/p99 round trip (µs), round trips/s, and ours/raw. Targets:
+p50 <= 1.3x raw, throughput >= 0.7x raw. Exit status 0 either way (shared
+machines drift); the verdict line says whether the targets were met.
 
     .venv/bin/python bench/bus.py [--rounds 3] [--seq 2000] [--pipelined 20000]
 """
@@ -239,7 +242,6 @@ def main() -> int:
             c.wait_ready(time.monotonic() + 20)
         seq = {s: {k: [] for k in clients} for s in SIZES}
         tput = {(k, s): [] for k in clients for s in SIZES}
-        # alternate the stacks in small slices so both see the same machine load
         for size in SIZES:
             payload = os.urandom(size)
             measure_seq(clients, payload, 200, {k: [] for k in clients})  # warm up

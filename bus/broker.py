@@ -64,7 +64,13 @@ Interceptor = Callable[[Header], "str | None"]
 
 
 class Broker:
-    """ROUTER broker with heartbeats, a PUB socket for events and a policy hook."""
+    """ROUTER broker with heartbeats, a PUB socket for events and a policy hook.
+
+    ``bind()`` then ``run()`` (blocking) or ``start_thread()``; ``stop()``
+    from any thread. ``peers()`` and the counters (``routed``, ``published``,
+    ``bad_frames``, ``denied``, ``undeliverable``, ``errors_sent``) may be
+    read from any thread. The broker owns its zmq context unless given one.
+    """
 
     def __init__(
         self,
