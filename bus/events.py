@@ -1,7 +1,8 @@
 """Subscribe to what the broker publishes (peer joins/leaves, lifecycle events, ``"*"`` sends).
 
 Each published message is ``[topic, header, body]`` with topic = the message
-type as bytes. ``EventSubscriber.recv(timeout)`` returns the next decoded
+type as bytes; only the exact types asked for are returned (all when none
+are given). ``EventSubscriber.recv(timeout)`` returns the next decoded
 :class:`~bus.protocol.Message` or None when nothing arrived in time; a bad
 frame is counted (``bad_frames``) and skipped, never raised. Like any SUB
 socket it misses what is published before its subscription reaches the
@@ -40,6 +41,9 @@ class EventSubscriber:
         if curve is not None:
             curve.apply_client(sock)
         topics = list(topics)
+        # ZeroMQ matches topic prefixes ("mem_stats" also matches "mem_stats_reply"):
+        # recv() keeps only the exact types asked for
+        self._types = frozenset(topics)
         for t in topics or [""]:
             sock.setsockopt(zmq.SUBSCRIBE, t.encode())
         sock.connect(pub_endpoint)
@@ -59,11 +63,14 @@ class EventSubscriber:
             try:
                 if len(frames) != 3:
                     raise ProtocolError(f"expected 3 frames (topic, header, body), got {len(frames)}")
-                return decode(frames[1:], self.max_bytes)
+                msg = decode(frames[1:], self.max_bytes)
             except ProtocolError:
                 self.bad_frames += 1
-                if time.monotonic() >= deadline:
-                    return None
+            else:
+                if not self._types or msg.header.type in self._types:
+                    return msg
+            if time.monotonic() >= deadline:
+                return None  # a stream of skipped messages must not hold us past the deadline
 
     def close(self) -> None:
         """Close the socket (linger 0); idempotent."""

@@ -597,3 +597,14 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
         return msg is not None and msg.body == m.Ping(b"probe")
 
     wait_for(probe, what="an event over curve")
+
+
+def test_subscriber_topics_match_exactly(bus: Bus) -> None:
+    """A subscriber to "mem_stats" does not get "mem_stats_reply" although ZeroMQ matches prefixes."""
+    bus.broker()
+    c = bus.client("publisher")
+    sub = bus.synced_subscriber(c, topics=(m.MemStats.TYPE,))
+    c.send("*", m.MemStatsReply({"n": 1}))
+    c.send("*", m.MemStats())
+    msg = next_event(sub, lambda e: e.type != m.Ping.TYPE)
+    assert msg.body == m.MemStats()
