@@ -54,10 +54,12 @@ def test_freeze_holds_calls_and_thaw_releases(swarm):
     run.cli("freeze", "w", check=True)
     assert run.agents()["w"]["status"] == "frozen"
     run.cli("send", "w", "wake up", check=True)  # wakes do_nothing: its next model call is held
-    wait_until(lambda: [e for e in run.log_events("gateway") if "held" in e.get("event", "")
-                        or e.get("status") == "frozen"] or True, what="gateway saw the call")
+    wait_until(lambda: [e for e in run.log_events("gateway")
+                        if e.get("event") == "call_frozen" and e.get("agent") == "w"],
+               what="the gateway holding w's next call")
     agents = run.agents()
-    assert agents["w"]["status"] == "frozen" and agents["w"]["steps"] <= 2
+    assert agents["w"]["status"] == "frozen" and agents["w"]["requests"] == 1
+    assert [e["command"] for e in run.log_events("w") if e.get("event") == "command_done"] == ["do_nothing"]
     run.cli("thaw", "w", check=True)
     agents = run.wait_for(lambda a: a["w"]["status"] == "done", what="w done after thaw")
     assert agents["w"]["steps"] == 4
