@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         provider = make_provider(llm, log)
     except SwarmError as err:
         log.error("gateway_setup_failed", code=err.code, error=err.message)
-        print(f"gateway: {err.message}", file=sys.stderr)
+        sys.stderr.write(f"gateway: {err.message}\n")
         return err.exit_code
 
     signals: list[int] = []
