@@ -63,3 +63,33 @@ def test_freeze_holds_calls_and_thaw_releases(swarm):
     run.cli("thaw", "w", check=True)
     agents = run.wait_for(lambda a: a["w"]["status"] == "done", what="w done after thaw")
     assert agents["w"]["steps"] == 4
+
+
+def test_cost_budget_stops_agent_and_inspect_shows_cost(swarm):
+    """With a price table, cost is counted per agent (inspect) and a dollar budget stops the agent."""
+    cas = {"manager": {"responses": [cmd("start_agent", name="w", task="write", role="worker"),
+                                     cmd("do_nothing")], "repeat": True},
+           "w": steps_of("w", 50)}
+    run = swarm(base_config(llm={"prices": {"replay": {"prompt": 0.01, "completion": 0.02}}},
+                            quotas={"agent": {"max_cost_usd": 0.05}}), cas)
+    run.up()
+    agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
+    assert agents["w"]["reason"] == "budget_exhausted"
+    import json
+
+    info = json.loads(run.cli("inspect", "w", "--json", check=True).stdout)
+    assert info["cost_usd"] >= 0.04 and info["steps"] < 50
+    manager = json.loads(run.cli("inspect", "manager", "--json", check=True).stdout)
+    assert 0 < manager["cost_usd"] < 0.05
+
+
+def test_max_wall_seconds_stops_agent(swarm):
+    """An agent alive longer than max_wall_seconds is stopped with that reason."""
+    cas = {"manager": {"responses": [cmd("start_agent", name="w", task="wait", role="worker"),
+                                     cmd("do_nothing")], "repeat": True},
+           "w": {"responses": [cmd("do_nothing")], "repeat": True}}
+    cfg = base_config(limits={"max_wall_seconds": 2})
+    run = swarm(cfg, cas)
+    run.up()
+    agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
+    assert agents["w"]["reason"] == "max_wall_seconds"
