@@ -1,8 +1,8 @@
 """The zygote: a preloaded fork server for agent processes.
 
 The supervisor starts it once (``python -m orchestrator.supervisor.zygote``)
-before any thread or ZeroMQ context exists in it. It imports zmq, msgpack,
-structlog and the agent runtime once, freezes the GC (so forked children do
+before any thread or ZeroMQ context exists in it. It imports zmq, the wire
+protocol (msgpack), structlog and the agent runtime once, freezes the GC (so forked children do
 not copy those pages by touching them) and then forks one child per spawn
 request. Each child gets its own session and process group, its rlimits, its
 stdout/stderr in ``logs/<id>.out``, and runs the agent.
@@ -168,11 +168,11 @@ def _handle(line: bytes, out_fd: int, keep: set[int]) -> None:
 
 def preload() -> None:
     """Import what every agent needs, once, before the first fork."""
-    import msgpack  # noqa: F401
     import structlog  # noqa: F401
     import zmq  # noqa: F401
 
     import agents.process  # noqa: F401
+    import bus.protocol  # noqa: F401 - brings msgpack (only the protocol module imports it)
     from agents.commands import registry
 
     registry.load_builtin_commands()
