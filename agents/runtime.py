@@ -204,12 +204,12 @@ class AgentRuntime:
             self._invalid += 1
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
             self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
-            self._report_step("(invalid answer)", {}, output=completion.text)
+            self._report_step("(invalid answer)", {})
             if self._invalid >= self.spec.max_invalid:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
-        self._report_step(decision.command, decision.args, decision.thoughts, output=completion.text)
+        self._report_step(decision.command, decision.args, decision.thoughts)
         obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
@@ -228,13 +228,11 @@ class AgentRuntime:
         self.log.info("command_done", command=obs.command, ok=obs.ok, result=obs.text[:500],
                       step=self.steps)
 
-    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None,
-                     output: str = "") -> None:
-        """Tell the supervisor what this step decided (loop detection and the breaker live there)."""
+    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> None:
+        """Tell the supervisor what this step decided (loop detection lives there)."""
         args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
         detail = json.dumps({"command": command, "args_json": args_text,
-                             "speak": _speak(thoughts or {})[:500], "output": output[:4000]},
-                            ensure_ascii=False, default=str)
+                             "speak": _speak(thoughts or {})[:500]}, ensure_ascii=False, default=str)
         try:
             self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps, detail))
         except SwarmError:

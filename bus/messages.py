@@ -339,6 +339,17 @@ class Usage:
 
 @message
 @dataclass(frozen=True, slots=True)
+class BreakerTripped:
+    """Gateway → supervisor: risky words in consecutive outputs; the agent's calls are now held."""
+
+    TYPE = "breaker_tripped"
+    agent_id: str
+    words: list[str]
+    streak: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
 class Embed:
     """Ask the gateway's provider for embeddings of texts."""
 

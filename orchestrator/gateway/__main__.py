@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     client = BusClient(args.endpoint, args.identity, log=log)
-    service = GatewayService(client, provider, cfg.quotas, llm, log=log, workers=args.workers)
+    service = GatewayService(client, provider, cfg.quotas, llm, log=log, workers=args.workers,
+                             safety=cfg.safety)
     service.attach()
     client.connect()
     log.info("gateway_started", provider=llm.provider, model=llm.model, pid=os.getpid())

@@ -34,7 +34,8 @@ import zmq
 from bus import messages as m
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message
-from orchestrator.config import LLM, Quotas
+from agents.loopdetect import Breaker
+from orchestrator.config import LLM, Quotas, Safety
 from orchestrator.errors import (
     InvalidRequest,
     PeerBusy,
@@ -98,6 +99,7 @@ class GatewayService:
         wall: Callable[[], float] = time.time,
         workers: int = 32,
         max_queued_per_agent: int = 16,
+        safety: Safety | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -112,6 +114,8 @@ class GatewayService:
         self._queue: list[_Call] = []
         self._running: dict[int, _Call] = {}
         self._freezes = _Freezes()
+        self._safety = safety
+        self._breakers: dict[str, Breaker] = {}
         self.stop_reason = ""  # set when asked to stop; the process loop acts on it
         self._abandoned = False  # stop() left provider calls running on worker threads
 
@@ -162,6 +166,10 @@ class GatewayService:
             raise PolicyDenied(f"only the supervisor may freeze or thaw, not {msg.header.src}")
         body: m.Freeze = msg.body
         self._freezes.apply(body.agent_id, body.frozen)
+        if not body.frozen:  # a thaw starts the breaker's count afresh
+            for agent, br in self._breakers.items():
+                if not body.agent_id or agent == body.agent_id:
+                    br.reset()
         self.log.info("freeze" if body.frozen else "thaw", agent=body.agent_id or "*", reason=body.reason)
         self.pump()
         return m.Ok()
@@ -265,6 +273,7 @@ class GatewayService:
         cost = cost_usd(prices, model if model in prices else self.llm.model,
                         res.prompt_tokens, res.completion_tokens)
         tokens = res.prompt_tokens + res.completion_tokens
+        self._check_breaker(call.agent, res.text)  # before the reply: the next call is already held
         if not self._expired(call):
             self._send(lambda: self.client.reply(call.msg, m.Completion(
                 res.text, res.prompt_tokens, res.completion_tokens, model, cost)))
@@ -275,6 +284,20 @@ class GatewayService:
         if ex is not None:
             self.log.warning("budget_exhausted", agent=call.agent, scope=ex.scope, reason=ex.reason)
         self._usage(call.agent, stop_reason="budget_exhausted" if ex is not None else "")
+
+    def _check_breaker(self, agent: str, text: str) -> None:
+        """The circuit breaker: risky words in ``threshold`` consecutive outputs freeze the agent."""
+        if self._safety is None or not self._safety.breaker_words:
+            return
+        br = self._breakers.get(agent)
+        if br is None:
+            br = self._breakers[agent] = Breaker(self._safety.breaker_words, self._safety.breaker_threshold)
+        if not br.observe(text):
+            return
+        self._freezes.apply(agent, True)
+        self.log.warning("breaker_tripped", agent=agent, words=br.last_matches, streak=br.streak)
+        tripped = m.BreakerTripped(agent, list(br.last_matches), br.streak)
+        self._send(lambda: self.client.send(SUPERVISOR, tripped))
 
     # --------------------------------------------------------------- output
 

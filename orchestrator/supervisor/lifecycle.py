@@ -212,7 +212,6 @@ class Lifecycle:
                 reg.update(rec.id, status="frozen", reason=f"frozen: {reason}")
             elif rec.status == "frozen":
                 reg.update(rec.id, status="running", reason=None)
-                self.sup.reset_breaker(rec.id)
             self.sup.publish(rec.id, "frozen" if frozen else "thawed", "frozen" if frozen else "running",
                              reason)
         if self.sup.client is not None:
@@ -221,6 +220,11 @@ class Lifecycle:
             except SwarmError:
                 pass
         return len(recs)
+
+    def mark_frozen(self, agent_id: str, reason: str) -> None:
+        """Record a freeze decided elsewhere (the gateway's breaker already holds the calls)."""
+        self.sup.registry.update(agent_id, status="frozen", reason=reason)
+        self.sup.publish(agent_id, "frozen", "frozen", reason)
 
     # ------------------------------------------------------------ teardown
 

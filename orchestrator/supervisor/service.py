@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.loopdetect import Breaker, LoopDetector, Verdict
+from agents.loopdetect import LoopDetector, Verdict
 from bus import messages as m
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
@@ -62,7 +62,6 @@ class Supervisor:
         self._loops: dict[str, LoopDetector] = {}
         self._restarts: dict[str, list[float]] = {}
         self._next_wall_check = 0.0
-        self._breakers: dict[str, Breaker] = {}
         self.flood = FloodGate(cfg.limits.bus_messages_per_second)
         self._shutdown: str | None = None
         self._sigints = 0
@@ -130,6 +129,7 @@ class Supervisor:
             (m.KillAll, self._on_kill_all), (m.Freeze, self._on_freeze),
             (m.OperatorMessage, self._on_operator_message), (m.Inspect, self._on_inspect),
             (m.Down, self._on_down), (m.SwarmStatus, self._on_swarm_status), (m.Usage, self._on_usage),
+            (m.BreakerTripped, self._on_breaker),
         ):
             c.handle(body, fn)
 
@@ -387,23 +387,18 @@ class Supervisor:
         if body.detail:
             self._check_step(rec, body.detail)
 
-    def _check_breaker(self, rec: AgentRecord, output: str) -> bool:
-        br = self._breakers.get(rec.id)
-        if br is None:
-            br = self._breakers[rec.id] = Breaker(self.cfg.safety.breaker_words,
-                                                  self.cfg.safety.breaker_threshold)
-        if not br.observe(output):
-            return False
-        words = ", ".join(br.last_matches)
-        self.log.warning("breaker_tripped", agent=rec.id, words=words, streak=br.streak)
-        self.registry.log_event(rec.id, "breaker_tripped", f"risky words in {br.streak} outputs: {words}")
-        self.life.freeze(rec.id, True, f"breaker: {words}")
-        return True
-
-    def reset_breaker(self, agent_id: str) -> None:
-        br = self._breakers.get(agent_id)
-        if br is not None:
-            br.reset()
+    def _on_breaker(self, msg: Message) -> None:
+        """The gateway's breaker froze an agent (its calls are held there already): record it."""
+        if msg.header.src != "gateway":
+            return
+        body: m.BreakerTripped = msg.body
+        rec = self.registry.get(body.agent_id)
+        if rec is None or rec.terminal:
+            return
+        words = ", ".join(body.words)
+        self.log.warning("breaker_tripped", agent=rec.id, words=words, streak=body.streak)
+        self.registry.log_event(rec.id, "breaker_tripped", f"risky words in {body.streak} outputs: {words}")
+        self.life.mark_frozen(rec.id, f"breaker: {words}")
 
     def _check_step(self, rec: AgentRecord, detail: str) -> None:
         """Loop detection and the circuit breaker on one reported step."""
@@ -412,8 +407,6 @@ class Supervisor:
         except ValueError:
             return
         if not isinstance(d, dict):
-            return
-        if self.cfg.safety.breaker_words and self._check_breaker(rec, str(d.get("output", ""))):
             return
         if d.get("command") == "do_nothing":
             return  # waiting for the inbox is not a loop; max_steps and wall time bound it

@@ -264,3 +264,41 @@ def test_control_messages_only_from_the_supervisor():
     assert svc.stop_reason == ""
     svc.on_stop(_msg("", m.Stop("bye"), src="supervisor"))
     assert svc.stop_reason == "bye"
+
+
+class WordyProvider(GatedProvider):
+    """Answers with whatever text the test queues (and blocks until released, like its parent)."""
+
+    def __init__(self, texts):
+        super().__init__()
+        self.texts = list(texts)
+
+    def complete(self, req):
+        res = super().complete(req)
+        return Result(self.texts.pop(0), res.prompt_tokens, res.completion_tokens, res.model)
+
+
+def test_breaker_holds_the_next_call_before_the_answer_goes_out():
+    """A risky word in 3 consecutive outputs freezes the agent before the 3rd reply; thaw releases it."""
+    from orchestrator.config import Safety
+
+    provider = WordyProvider(["call the FBI", "FBI again", "the fbi!", "all clean", "clean"])
+    svc, client = _service(provider, safety=Safety(breaker_words=("FBI",), breaker_threshold=3))
+    for n in range(3):
+        svc.on_complete(_msg("a"))
+        provider.release("a")
+        _settle(client, lambda n=n: len(client.replies) == n + 1)
+    tripped = [b for d, b in client.sent if isinstance(b, m.BreakerTripped)]
+    assert [(t.agent_id, t.words, t.streak) for t in tripped] == [("a", ["FBI"], 3)]
+    svc.on_complete(_msg("a"))  # the 4th call: held, never reaches the provider
+    svc.pump()
+    assert len(provider.started) == 3
+    svc.on_freeze(Message(make_header(Kind.REQUEST, "freeze", "supervisor", "gateway"),
+                          m.Freeze("a", False, "operator")))
+    wait_for(lambda: len(provider.started) == 4)
+    provider.release("a")
+    _settle(client, lambda: len(client.replies) == 4)
+    svc.on_complete(_msg("a"))  # counting starts afresh after the thaw: no new trip
+    provider.release("a")
+    _settle(client, lambda: len(client.replies) == 5)
+    assert len([b for d, b in client.sent if isinstance(b, m.BreakerTripped)]) == 1
