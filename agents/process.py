@@ -20,7 +20,10 @@ def run_agent(spec: dict[str, Any]) -> int:
     import zmq
 
     ctx = zmq.Context()
+    from bus.auth import client_for
+
     client = BusClient(spec["endpoint"], agent.agent_id, context=ctx, log=log,
+                       curve=client_for(spec["endpoint"], spec["run_dir"]),
                        heartbeat_interval=float(spec.get("heartbeat_interval", 1.0)),
                        liveness=int(spec.get("liveness", 3)))
     workspace = None

@@ -21,12 +21,13 @@ def secure_dir(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def ipc_endpoint(run_dir: str | os.PathLike[str], name: str) -> str:
+def ipc_endpoint(run_dir: str | os.PathLike[str], name: str, create: bool = True) -> str:
     """The ``ipc://`` endpoint for socket ``name`` of the swarm in ``run_dir``.
 
     The socket lives under ``<run_dir>/sock`` (mode 0700). When that path is
     longer than a Unix socket path may be, a short private directory under
     the system temp dir, named by a hash of the run dir, is used instead.
+    With ``create`` false the directory is not made (a lookup, not a bind).
     """
     run = Path(run_dir).resolve()
     path = run / "sock" / f"{name}.ipc"
@@ -40,7 +41,8 @@ def ipc_endpoint(run_dir: str | os.PathLike[str], name: str) -> str:
                 "use a shorter --run-dir or TMPDIR",
                 field="run_dir",
             )
-    secure_dir(path.parent)
+    if create:
+        secure_dir(path.parent)
     return f"ipc://{path}"
 
 

@@ -241,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("memory_start_failed", code=err.code, error=str(err))
         print(f"memory: {err}", file=sys.stderr)
         return err.exit_code
-    client = BusClient(endpoint, args.identity, heartbeat_interval=args.heartbeat, log=log)
+    from bus.auth import client_for
+
+    client = BusClient(endpoint, args.identity, heartbeat_interval=args.heartbeat, log=log,
+                       curve=client_for(endpoint, args.run_dir))
     service = MemoryService(client, store, embedder,
                             limits=Limits(max_text_bytes=args.max_text_bytes), log=log)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import click
 
-from orchestrator.errors import InvalidRequest, NotRunning, SwarmError
+from orchestrator.errors import InvalidRequest, SwarmError
 
 MAX_K = 100
 
@@ -30,18 +30,13 @@ def _run_dir(ctx: click.Context) -> Path:
 
 def _call(ctx: click.Context, timeout: float, fn: Callable[[Any], Any]) -> Any:
     """Connect to the run's bus, run ``fn(memory_client)``, close; errors exit with one line."""
-    from bus.client import BusClient
-    from bus.sockets import ipc_endpoint, ipc_path
     from memory.client import MemoryClient
+    from orchestrator import runctl
 
-    run_dir = _run_dir(ctx)
+    run_dir = _run_dir(ctx).resolve()
     client = None
     try:
-        endpoint = ipc_endpoint(run_dir, "bus")
-        path = ipc_path(endpoint)
-        if path is not None and not path.exists():
-            raise NotRunning(f"no swarm is running in {run_dir} (no bus socket at {path})")
-        client = BusClient(endpoint, f"cli-{os.urandom(6).hex()}").connect()
+        client = runctl.bus_client(run_dir)
         return fn(MemoryClient(client, timeout=timeout))
     except SwarmError as err:
         click.echo(f"swarm memory {ctx.info_name}: {err}", err=True)

@@ -104,6 +104,15 @@ class RestartPolicy(_Model):
     period_seconds: float = Field(60, gt=0)
 
 
+class BusSettings(_Model):
+    """The bus transport: ipc (default; a 0700 socket directory) or tcp with CurveZMQ."""
+
+    transport: Literal["ipc", "tcp"] = "ipc"
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)  # 0: any free port
+    pub_port: int = Field(0, ge=0, le=65535)
+
+
 class Tools(_Model):
     """Limits of the tools that touch the machine (execute_python_file)."""
 
@@ -151,6 +160,7 @@ class SwarmConfig(_Model):
     quotas: Quotas = Quotas()
     safety: Safety = Safety()
     tools: Tools = Tools()
+    bus: BusSettings = BusSettings()
     memory: bool = True  # start the shared FAISS memory service
     agents: dict[str, Role]
     source: str = ""  # the file this came from (set by load_config)

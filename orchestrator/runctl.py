@@ -47,12 +47,38 @@ def open_registry(run_dir: Path) -> Registry:
     return Registry(path, readonly=True)
 
 
+def endpoint_of(run_dir: Path) -> str:
+    """The bus endpoint the run's supervisor bound (ipc by default, tcp when configured)."""
+    if (run_dir / REGISTRY).exists():
+        reg = Registry(run_dir / REGISTRY, readonly=True)
+        try:
+            endpoint = reg.meta("endpoint")
+        finally:
+            reg.close()
+        if endpoint:
+            return str(endpoint)
+    return ipc_endpoint(run_dir, "bus", create=False)
+
+
+def bus_client(run_dir: Path) -> BusClient:
+    """A CLI bus client connected to the run's broker (CurveZMQ on tcp)."""
+    from bus.auth import client_for
+    from bus.sockets import ipc_path
+
+    endpoint = endpoint_of(run_dir)
+    path = ipc_path(endpoint)
+    if path is not None and not path.exists():
+        raise NotRunning(f"no swarm is running in {run_dir} (no bus socket at {path})")
+    client = BusClient(endpoint, f"cli-{os.getpid()}-{os.urandom(3).hex()}",
+                       curve=client_for(endpoint, run_dir))
+    return client.connect()
+
+
 def connect(run_dir: Path) -> BusClient:
-    """A CLI bus client connected to the running supervisor's broker."""
+    """A CLI bus client of the running supervisor's swarm; NotRunning when there is none."""
     if supervisor_pid(run_dir) is None:
         raise NotRunning(f"no swarm is running in {run_dir}")
-    client = BusClient(ipc_endpoint(run_dir, "bus"), f"cli-{os.getpid()}-{os.urandom(3).hex()}")
-    return client.connect()
+    return bus_client(run_dir)
 
 
 def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:

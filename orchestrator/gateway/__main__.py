@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    client = BusClient(args.endpoint, args.identity, log=log)
+    from bus.auth import client_for
+
+    client = BusClient(args.endpoint, args.identity, log=log, curve=client_for(args.endpoint, args.run_dir))
     service = GatewayService(client, provider, cfg.quotas, llm, log=log, workers=args.workers,
                              safety=cfg.safety)
     service.attach()

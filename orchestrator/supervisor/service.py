@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.loopdetect import LoopDetector, Verdict
+from bus import auth
 from bus import messages as m
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
@@ -49,8 +50,12 @@ class Supervisor:
         self.goal = goal or cfg.goal
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
-        self.endpoint = ipc_endpoint(self.run_dir, "bus")
-        self.pub_endpoint = ipc_endpoint(self.run_dir, "events")
+        if cfg.bus.transport == "tcp":
+            self.endpoint = f"tcp://{cfg.bus.host}:{cfg.bus.port or '*'}"
+            self.pub_endpoint = f"tcp://{cfg.bus.host}:{cfg.bus.pub_port or '*'}"
+        else:
+            self.endpoint = ipc_endpoint(self.run_dir, "bus")
+            self.pub_endpoint = ipc_endpoint(self.run_dir, "events")
         self.registry = Registry(self.run_dir / "registry.db")
         self.spawner = Spawner(self.run_dir, self._on_exit_threadsafe, log)
         self.broker: Broker | None = None
@@ -83,14 +88,21 @@ class Supervisor:
         reg.set_meta("goal", self.goal)
         reg.set_meta("supervisor_pid", os.getpid())
         reg.set_meta("state", "starting")
-        reg.set_meta("endpoint", self.endpoint)
         self.spawner.start()
+        if self.endpoint.startswith("tcp://"):
+            auth.ensure_keys(self.run_dir)
         self.broker = Broker(self.endpoint, self.pub_endpoint, heartbeat_interval=self.heartbeat_interval,
-                             liveness=self.liveness, interceptor=self._gate, log=self.log)
+                             liveness=self.liveness, interceptor=self._gate, log=self.log,
+                             curve=auth.server_for(self.endpoint, self.run_dir))
         self.broker.bind()
+        # a tcp port 0 ('*') is chosen at bind time: everybody connects to what was bound
+        self.endpoint, self.pub_endpoint = self.broker.bound_endpoint, self.broker.bound_pub_endpoint
+        reg.set_meta("endpoint", self.endpoint)
+        reg.set_meta("pub_endpoint", self.pub_endpoint)
         self.broker.start_thread()
         self.client = BusClient(self.endpoint, "supervisor", log=self.log,
-                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness)
+                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
+                                curve=auth.client_for(self.endpoint, self.run_dir))
         self.client.connect()
         self._register_handlers()
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
@@ -277,7 +289,8 @@ class Supervisor:
             self.client.call_soon_threadsafe(lambda: self.life.on_exit(pid, code))
 
     def _watch_events(self) -> None:
-        sub = EventSubscriber(self.pub_endpoint, topics=[m.PeerEvent.TYPE])
+        sub = EventSubscriber(self.pub_endpoint, topics=[m.PeerEvent.TYPE],
+                              curve=auth.client_for(self.pub_endpoint, self.run_dir))
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)
