@@ -12,19 +12,13 @@ import subprocess
 import sys
 import time
 
-import psutil
 
 from swarmkit import WAIT, BenchSwarm, cmd, percentile
 
+from orchestrator.runctl import gone
+
 LEAVES = 49  # + the hub = 50 agents in the subtree
 ROUNDS = 3
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def raw_kill(n: int) -> float:

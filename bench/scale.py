@@ -12,16 +12,11 @@ import psutil
 
 from swarmkit import WAIT, BenchSwarm, cmd, percentile
 
+from orchestrator.runctl import gone
+
 HUBS = 10
 LEAVES_PER_HUB = 19  # 1 root + 10 hubs + 190 leaves = 201 agents
 PINGS = 2000
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def ping_rtts(run_dir, n: int) -> list[float]:

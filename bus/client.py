@@ -116,8 +116,8 @@ class BusClient:
 
     # ------------------------------------------------------------ lifecycle
 
-    def connect(self) -> "BusClient":
-        """Open the DEALER socket and announce ourselves with a heartbeat."""
+    def _open_socket(self) -> zmq.Socket:
+        """A DEALER with our identity and options, connected to the broker."""
         sock = self._ctx.socket(zmq.DEALER)
         configure_socket(sock, sndhwm=self._sndhwm)
         sock.setsockopt(zmq.IDENTITY, self.identity.encode())
@@ -125,7 +125,11 @@ class BusClient:
         if self._curve is not None:
             self._curve.apply_client(sock)
         sock.connect(self.endpoint)
-        self._sock = sock
+        return sock
+
+    def connect(self) -> "BusClient":
+        """Open the DEALER socket and announce ourselves with a heartbeat."""
+        sock = self._sock = self._open_socket()
         self._poller = zmq.Poller()
         self._poller.register(sock, zmq.POLLIN)
         self._poller.register(self._wake_r, zmq.POLLIN)
@@ -388,14 +392,7 @@ class BusClient:
             self._sock.close(linger=0)
             self._sock = None
         self.reconnects += 1
-        sock = self._ctx.socket(zmq.DEALER)
-        configure_socket(sock, sndhwm=self._sndhwm)
-        sock.setsockopt(zmq.IDENTITY, self.identity.encode())
-        sock.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + 4096)
-        if self._curve is not None:
-            self._curve.apply_client(sock)
-        sock.connect(self.endpoint)
-        self._sock = sock
+        sock = self._sock = self._open_socket()
         self._poller.register(sock, zmq.POLLIN)  # type: ignore[union-attr]
         # give the new connection a backoff window before judging it silent
         self._broker_seen = now + self._backoff

@@ -155,7 +155,8 @@ def last_error(run_dir: Path) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _gone(pid: int) -> bool:
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie counts as gone)."""
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -167,7 +168,7 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
     deadline = time.monotonic() + timeout
     alive = [p for p in pids if p]
     while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if not _gone(p)]
+        alive = [p for p in alive if not gone(p)]
         if alive:
             time.sleep(0.02)
     return alive
@@ -192,7 +193,7 @@ def kill_leftovers(run_dir: Path) -> int:
         reg.close()
     n = 0
     for rec in recs:
-        if rec.pid and not _gone(rec.pid) and _ours(rec.pid, rec.created_at):
+        if rec.pid and not gone(rec.pid) and _ours(rec.pid, rec.created_at):
             try:
                 os.killpg(rec.pid, signal.SIGKILL)
                 n += 1
@@ -228,6 +229,6 @@ def live_pids(run_dir: Path, ids: list[str] | None = None) -> list[int]:
     reg = open_registry(run_dir)
     try:
         return [r.pid for r in reg.all() if r.pid and (ids is None or r.id in ids)
-                and (r.status not in TERMINAL or not _gone(r.pid))]
+                and (r.status not in TERMINAL or not gone(r.pid))]
     finally:
         reg.close()

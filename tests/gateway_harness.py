@@ -26,24 +26,12 @@ from bus import messages as m
 from bus.broker import Broker
 from bus.client import BusClient
 from bus.sockets import ipc_endpoint
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.01,
-               pump: Callable[[], None] | None = None) -> Any:
-    """Poll ``cond`` (running ``pump`` between tries) until it is truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        if pump is not None:
-            pump()
-        else:
-            time.sleep(step)  # the polling interval of a deadline wait
+
 
 
 def swarm_yaml(llm: dict[str, Any], quotas: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -21,20 +21,12 @@ from bus.client import BusClient
 from bus.sockets import ipc_endpoint
 from memory.client import MemoryClient
 from orchestrator.errors import BusError
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
-    """Poll ``cond`` until it returns something truthy or ``timeout`` passes (then fail)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
+
 
 
 def start_broker(run_dir: Path) -> Broker:

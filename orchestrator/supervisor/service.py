@@ -400,13 +400,18 @@ class Supervisor:
         if body.detail:
             self._check_step(rec, body.detail)
 
+    def _gateway_report(self, msg: Message) -> AgentRecord | None:
+        """The live agent a gateway report is about; None for reports from elsewhere or too late."""
+        if msg.header.src != "gateway":
+            return None
+        rec = self.registry.get(msg.body.agent_id)
+        return None if rec is None or rec.terminal else rec
+
     def _on_breaker(self, msg: Message) -> None:
         """The gateway's breaker froze an agent (its calls are held there already): record it."""
-        if msg.header.src != "gateway":
-            return
         body: m.BreakerTripped = msg.body
-        rec = self.registry.get(body.agent_id)
-        if rec is None or rec.terminal:
+        rec = self._gateway_report(msg)
+        if rec is None:
             return
         words = ", ".join(body.words)
         self.log.warning("breaker_tripped", agent=rec.id, words=words, streak=body.streak)
@@ -522,11 +527,9 @@ class Supervisor:
         })
 
     def _on_usage(self, msg: Message) -> None:
-        if msg.header.src != "gateway":
-            return
         body: m.Usage = msg.body
-        rec = self.registry.get(body.agent_id)
-        if rec is None or rec.terminal:
+        rec = self._gateway_report(msg)
+        if rec is None:
             return
         fields: dict[str, Any] = {"tokens": max(rec.tokens, body.tokens),
                                   "requests": max(rec.requests, body.requests),

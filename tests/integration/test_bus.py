@@ -33,24 +33,12 @@ from orchestrator.errors import (
     ProtocolError,
     UnknownDestination,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
-             pump: Callable[[], None] | None = None) -> Any:
-    """Poll ``cond`` until it is truthy (calling ``pump`` between tries) or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        if pump is not None:
-            pump()
-        else:
-            time.sleep(0.005)  # polling interval of a deadline wait, not a synchronisation
+
 
 
 class RecordingLog:
@@ -142,7 +130,7 @@ class Bus:
             msg = sub.recv(0.05)
             return msg is not None and msg.body == m.Ping(b"probe")
 
-        wait_for(probe, what="the subscription to reach the broker")
+        wait_until(probe, what="the subscription to reach the broker")
         return sub
 
     def close(self) -> None:
@@ -204,9 +192,9 @@ def test_events_are_routed_between_peers(bus: Bus) -> None:
     b = bus.client("bob")
     b.handle(m.InboxMessage, got.append)
     a = bus.client("alice")
-    wait_for(lambda: "bob" in bus.brokers[0].peers(), what="bob to join")
+    wait_until(lambda: "bob" in bus.brokers[0].peers(), what="bob to join")
     a.send("bob", m.InboxMessage("alice", "hello bob"))
-    wait_for(lambda: got, pump=lambda: b.poll(0.01), what="bob to receive the event")
+    wait_until(lambda: got, pump=lambda: b.poll(0.01), what="bob to receive the event")
     assert got[0].body == m.InboxMessage("alice", "hello bob")
     assert got[0].header.src == "alice" and got[0].header.kind is p.Kind.EVENT
 
@@ -216,7 +204,7 @@ def test_request_reply(bus: Bus) -> None:
     broker = bus.broker()
     bus.worker()
     c = bus.client("client")
-    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
     assert c.request("worker", m.Ping(b"x" * 4096), 5) == m.Pong(b"x" * 4096)
     assert c.request("broker", m.Ping(b"hi"), 5) == m.Pong(b"hi")
     assert broker.routed >= 2
@@ -227,7 +215,7 @@ def test_many_pipelined_requests_all_answered(bus: Bus) -> None:
     broker = bus.broker()
     bus.worker()
     c = bus.client("client")
-    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
     replies: dict[str, bytes] = {}
     sent = {}
     for i in range(500):
@@ -235,7 +223,7 @@ def test_many_pipelined_requests_all_answered(bus: Bus) -> None:
         msg_id = c.send_request("worker", m.Ping(payload), 10,
                                 lambda msg: replies.__setitem__(msg.header.corr_id, msg.body.payload))
         sent[msg_id] = payload
-    wait_for(lambda: len(replies) == len(sent), pump=lambda: c.poll(0.01), what="all replies")
+    wait_until(lambda: len(replies) == len(sent), pump=lambda: c.poll(0.01), what="all replies")
     assert replies == sent
 
 
@@ -277,7 +265,7 @@ def test_deadline_expires_and_late_reply_is_discarded(bus: Bus) -> None:
 
     bus.serve(w, answer_stale)
     c = bus.client("client")
-    wait_for(lambda: "slow" in broker.peers(), what="the slow peer to join")
+    wait_until(lambda: "slow" in broker.peers(), what="the slow peer to join")
     with pytest.raises(DeadlineExceeded):
         c.request("slow", m.Ping(b"first"), 0.2)
     with pytest.raises(DeadlineExceeded):
@@ -295,7 +283,7 @@ def test_unknown_destination_gets_an_error_reply(bus: Bus) -> None:
     with pytest.raises(UnknownDestination, match="ghost"):
         c.request("ghost", m.Ping(), 5)
     c.send("ghost", m.InboxMessage("client", "anyone?"))
-    wait_for(lambda: broker.undeliverable >= 2, what="the event to be counted undeliverable")
+    wait_until(lambda: broker.undeliverable >= 2, what="the event to be counted undeliverable")
     assert broker._log.named("message_undeliverable")[0]["dst"] == "ghost"
 
 
@@ -305,7 +293,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
     sink = bus.raw("sink", RCVHWM=1)
     sink.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "sink", "broker"),
                                  m.Heartbeat()))
-    wait_for(lambda: "sink" in broker.peers(), what="the sink to join")
+    wait_until(lambda: "sink" in broker.peers(), what="the sink to join")
     bus.worker()
     c = bus.client("client")
     errors: list[str] = []
@@ -321,7 +309,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
             c.send_request("sink", m.Ping(payload), 30, on_reply)
         c.poll(0.01)
 
-    wait_for(lambda: PeerBusy.code in errors, pump=push, timeout=30, what="a peer_busy reply")
+    wait_until(lambda: PeerBusy.code in errors, pump=push, timeout=30, what="a peer_busy reply")
     assert set(errors) == {PeerBusy.code}, errors
 
     def request_refused_busy() -> bool:
@@ -333,7 +321,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
             return False  # the queue had drained by one; this request fills it again
         raise AssertionError("a sink that never reads answered")
 
-    wait_for(request_refused_busy, timeout=30, what="request() to raise PeerBusy")
+    wait_until(request_refused_busy, timeout=30, what="request() to raise PeerBusy")
     assert c.request("worker", m.Ping(b"still flowing"), 5) == m.Pong(b"still flowing")
 
 
@@ -342,7 +330,7 @@ def test_oversized_message_is_refused_with_an_error(bus: Bus) -> None:
     broker = bus.broker(max_bytes=10_000)
     bus.worker()
     c = bus.client("client", max_bytes=1 << 20)
-    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
     with pytest.raises(ProtocolError, match="exceeds the limit of 10000"):
         c.request("worker", m.Ping(b"x" * 20_000), 5)
     assert c.request("worker", m.Ping(b"small"), 5) == m.Pong(b"small")
@@ -385,7 +373,7 @@ def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
         peer.connect(broker.bound_endpoint)
         hb = p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "p1", "broker"), m.Heartbeat())
         peer.send_multipart(hb)
-        wait_for(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to join")
+        wait_until(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to join")
         now[0] += 3.0
         broker.tick()
         assert broker.peers() == ["p1"]  # exactly the window: still alive
@@ -396,7 +384,7 @@ def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
         assert log.named("peer_dead")[0]["peer"] == "p1"
         assert broker.table.is_dead(b"p1")
         peer.send_multipart(hb)
-        wait_for(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to rejoin")
+        wait_until(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to rejoin")
         assert not broker.table.is_dead(b"p1")
         assert [f["peer"] for f in log.named("peer_joined")] == ["p1", "p1"]
     finally:
@@ -446,13 +434,13 @@ def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
     broker = bus.broker(max_bytes=1 << 20)
     bus.worker()
     c = bus.client("client")
-    wait_for(lambda: "worker" in broker.peers(), what="the worker to join")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
     junk = bus.raw("junk", SNDHWM=100_000)
     rng = random.Random(1234)
     n = 10_000
     for i in range(n):
         junk.send_multipart(_garbage(rng, i))
-    wait_for(lambda: broker.bad_frames >= n, timeout=60, what="every junk message to be handled")
+    wait_until(lambda: broker.bad_frames >= n, timeout=60, what="every junk message to be handled")
     assert broker.bad_frames == n
     assert broker.routed == 0 and "junk" not in broker.peers()
     # answers went back for what looked like requests; nothing junk sent reached the worker
@@ -474,7 +462,7 @@ def test_spoofed_src_is_rejected(bus: Bus) -> None:
     victim = bus.client("victim")
     victim.handle(m.InboxMessage, got.append)
     mallory = bus.raw("mallory")
-    wait_for(lambda: "victim" in broker.peers(), what="the victim to join")
+    wait_until(lambda: "victim" in broker.peers(), what="the victim to join")
     forged = header_bytes(p.Kind.REQUEST, "inbox", "supervisor", "victim", msg_id="forged-1")
     answer = raw_request(mallory, forged, p.encode_body(m.InboxMessage("supervisor", "obey")))
     assert answer.header.kind is p.Kind.ERROR and answer.header.corr_id == "forged-1"
@@ -482,7 +470,7 @@ def test_spoofed_src_is_rejected(bus: Bus) -> None:
     # an honest event sent after the forged one arrives; the forged one never did
     mallory.send_multipart(p.encode(p.make_header(p.Kind.EVENT, "inbox", "mallory", "victim"),
                                     m.InboxMessage("mallory", "honest")))
-    wait_for(lambda: got, pump=lambda: victim.poll(0.01), what="the honest event")
+    wait_until(lambda: got, pump=lambda: victim.poll(0.01), what="the honest event")
     assert [g.body.text for g in got] == ["honest"]
     assert broker.bad_frames == 1 and "supervisor" not in broker.peers()
 
@@ -504,11 +492,11 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
     first = bus.broker()
     bus.worker()
     c = bus.client("client")
-    wait_for(lambda: "worker" in first.peers(), what="the worker to join")
+    wait_until(lambda: "worker" in first.peers(), what="the worker to join")
     assert c.request("worker", m.Ping(b"before"), 5) == m.Pong(b"before")
     first.stop()
     # silence: the client notices within its liveness window and reconnects itself
-    wait_for(lambda: c.reconnects >= 1, pump=lambda: c.poll(0.02), what="the client to reconnect")
+    wait_until(lambda: c.reconnects >= 1, pump=lambda: c.poll(0.02), what="the client to reconnect")
     second = bus.broker()
 
     def works() -> bool:
@@ -517,7 +505,7 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
         except (UnknownDestination, DeadlineExceeded):
             return False
 
-    wait_for(works, timeout=20, what="a request through the new broker")
+    wait_until(works, timeout=20, what="a request through the new broker")
     assert {"client", "worker"} <= set(second.peers())
 
 
@@ -534,7 +522,7 @@ def test_interceptor_denies_requests_and_drops_events(bus: Bus) -> None:
     target.handle(m.InboxMessage, got.append)
     target.handle(m.AgentMessage, lambda msg: m.AgentReply("ok"))
     f = bus.client("frozen")
-    wait_for(lambda: "target" in broker.peers(), what="the target to join")
+    wait_until(lambda: "target" in broker.peers(), what="the target to join")
     with pytest.raises(PolicyDenied, match="agent frozen"):
         f.request("target", m.InboxMessage("frozen", "let me through"), 5)
     f.send("target", m.InboxMessage("frozen", "dropped"))
@@ -596,7 +584,7 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
         msg = sub.recv(0.05)
         return msg is not None and msg.body == m.Ping(b"probe")
 
-    wait_for(probe, what="an event over curve")
+    wait_until(probe, what="an event over curve")
 
 
 def test_subscriber_topics_match_exactly(bus: Bus) -> None:

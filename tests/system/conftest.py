@@ -12,13 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import psutil
 import pytest
 import yaml
+
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,14 +106,17 @@ class SwarmRun:
     def wait_for(self, predicate: Callable[[dict[str, dict[str, Any]]], Any], timeout: float = 60,
                  what: str = "condition") -> dict[str, dict[str, Any]]:
         """Poll ``swarm ps`` until ``predicate(agents_by_id)`` is true; fail after ``timeout``."""
-        deadline = time.monotonic() + timeout
         last: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
+
+        def check() -> dict[str, dict[str, Any]] | None:
+            nonlocal last
             last = self.agents()
-            if predicate(last):
-                return last
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; agents: {json.dumps(last, indent=1)}")
+            return last if predicate(last) else None
+
+        try:
+            return wait_until(check, timeout, what, step=0.1)
+        except AssertionError:
+            raise AssertionError(f"timed out waiting for {what}; agents: {json.dumps(last, indent=1)}") from None
 
     def supervisor_pid(self) -> int | None:
         try:
@@ -172,15 +176,7 @@ def alive(pid: int | None) -> bool:
         return False
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll ``predicate`` until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from orchestrator.config import LLM, Bucket, Price, Quotas
 from orchestrator.errors import PeerBusy, ProviderError, Stopped, SwarmError
 from orchestrator.gateway.providers.base import Result
 from orchestrator.gateway.service import GatewayService
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -96,11 +97,7 @@ class GatedProvider:
 
 
 def wait_for(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.001)  # polling interval of a deadline wait
+    wait_until(cond, timeout, "condition", step=0.001)
 
 
 class Clock:

