@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bus import messages as m
 from orchestrator.errors import SwarmError
 from orchestrator.supervisor.registry import AgentRecord
+from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
 from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, SpawnError, group_alive, signal_group
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 def describe_exit(code: int) -> str:
     """A reason for an unexpected exit: ``exit code N`` or the signal's name."""
+    if code == EXIT_OUT_OF_MEMORY:
+        return f"exit code {code} (out of memory: memory rlimit)"
     if code >= 0:
         return f"exit code {code}"
     import signal

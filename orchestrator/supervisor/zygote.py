@@ -29,6 +29,8 @@ import sys
 import traceback
 from typing import Any
 
+EXIT_OUT_OF_MEMORY = 12  # ENOMEM: the agent ran out of its address-space limit
+
 _RLIMITS = {
     "memory_mb": (resource.RLIMIT_AS, lambda v: v * 1024 * 1024),
     "cpu_seconds": (resource.RLIMIT_CPU, lambda v: v),
@@ -90,6 +92,9 @@ def _child(spec: dict[str, Any], keep: set[int]) -> None:
         code = run_agent(spec)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except MemoryError:  # the address-space rlimit: say so in the exit code
+        traceback.print_exc()
+        code = EXIT_OUT_OF_MEMORY
     except BaseException:  # process boundary: report and exit non-zero
         traceback.print_exc()
         code = 70
