@@ -36,7 +36,7 @@ test: install-local
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-local
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: install
 	$(BIN)/python -m compileall -q orchestrator agents bus memory tests bench

@@ -13,7 +13,7 @@ import sys
 import time
 
 
-from swarmkit import WAIT, BenchSwarm, cmd, percentile
+from _swarmkit import WAIT, BenchSwarm, cmd, percentile
 
 from orchestrator.runctl import gone
 

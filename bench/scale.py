@@ -10,7 +10,7 @@ import time
 
 import psutil
 
-from swarmkit import WAIT, BenchSwarm, cmd, percentile
+from _swarmkit import WAIT, BenchSwarm, cmd, percentile
 
 from orchestrator.runctl import gone
 

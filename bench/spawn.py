@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from swarmkit import WAIT, BenchSwarm, cmd, percentile
+from _swarmkit import WAIT, BenchSwarm, cmd, percentile
 
 N = 40
 
