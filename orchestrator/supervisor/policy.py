@@ -13,6 +13,9 @@ from typing import Mapping, Sequence
 from orchestrator.config import Limits
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+# peer ids that mean something on the bus: an agent may never be called like them
+RESERVED_IDS = frozenset({"supervisor", "gateway", "memory", "broker"})
+OPERATOR_PREFIX = "cli-"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def check_spawn(state: SpawnState, name: str, role: str = "") -> Allow | Deny:
     """Decide a start_agent request: depth, counts, role permission, name."""
     if not isinstance(name, str) or not _ID_RE.match(name):
         return Deny(f"invalid agent name {name!r}: use 1-48 letters, digits, '.', '_' or '-'")
+    if name in RESERVED_IDS or name.lower().startswith(OPERATOR_PREFIX):
+        return Deny(f"the name {name!r} is reserved for the swarm's own processes; choose another")
     chosen = choose_role(name, role, state.can_start, state.roles)
     if isinstance(chosen, Deny):
         return chosen

@@ -252,7 +252,7 @@ class Supervisor:
         src = header.src
         if src in self._blocked and header.kind in (Kind.REQUEST, Kind.EVENT):
             return f"agent {src} was stopped"
-        if src in SERVICE_PEERS or src.startswith("cli-"):
+        if src in SERVICE_PEERS or src.startswith(policy.OPERATOR_PREFIX):
             return None
         return self.flood.check(src, time.monotonic())
 
@@ -336,9 +336,10 @@ class Supervisor:
             raise PolicyDenied(f"agent {rec.id} is {rec.status}")
         return rec
 
-    @staticmethod
-    def _is_operator(msg: Message) -> bool:
-        return msg.header.src.startswith("cli-")
+    def _is_operator(self, msg: Message) -> bool:
+        """A CLI peer: never an agent (agent names may not take the operator prefix)."""
+        src = msg.header.src
+        return src.startswith(policy.OPERATOR_PREFIX) and self.registry.get(src) is None
 
     # ------------------------------------------------------------ handlers
 
@@ -355,7 +356,7 @@ class Supervisor:
             roles=tuple(self.cfg.agents),
             live_agents=sum(1 for r in recs if not r.terminal),
             live_children=sum(1 for r in recs if r.parent == parent.id and not r.terminal),
-            used_ids=frozenset(r.id for r in recs) | {"supervisor", "gateway", "memory", "broker"},
+            used_ids=frozenset(r.id for r in recs) | policy.RESERVED_IDS,
             limits=self.cfg.limits,
         )
         decision = policy.check_spawn(state, req.name, req.role)

@@ -66,3 +66,10 @@ def test_lineage_of_walks_parents():
     parents = {"m": None, "a": "m", "b": "a"}
     assert lineage_of("b", parents) == ["m", "a", "b"]
     assert lineage_of("x", {"x": "y", "y": "x"}) == ["y", "x"]
+
+
+def test_reserved_and_operator_names_refused():
+    """An agent may not take a service's peer id or the CLI's operator prefix."""
+    for name in ("supervisor", "gateway", "memory", "broker", "cli-evil", "CLI-x"):
+        d = check_spawn(state(), name, role="writer")
+        assert isinstance(d, Deny) and "reserved" in d.reason, name
