@@ -401,12 +401,12 @@ class Supervisor:
         if body.detail:
             self._check_step(rec, body.detail)
 
-    def _gateway_report(self, msg: Message) -> AgentRecord | None:
-        """The live agent a gateway report is about; None for reports from elsewhere or too late."""
+    def _gateway_report(self, msg: Message, live_only: bool = True) -> AgentRecord | None:
+        """The agent a gateway report is about; None for reports from elsewhere (or too late)."""
         if msg.header.src != "gateway":
             return None
         rec = self.registry.get(msg.body.agent_id)
-        return None if rec is None or rec.terminal else rec
+        return None if rec is None or (live_only and rec.terminal) else rec
 
     def _on_breaker(self, msg: Message) -> None:
         """The gateway's breaker froze an agent (its calls are held there already): record it."""
@@ -529,12 +529,16 @@ class Supervisor:
 
     def _on_usage(self, msg: Message) -> None:
         body: m.Usage = msg.body
-        rec = self._gateway_report(msg)
+        # usage of a call that finished just before the agent did still counts
+        rec = self._gateway_report(msg, live_only=False)
         if rec is None:
             return
         fields: dict[str, Any] = {"tokens": max(rec.tokens, body.tokens),
                                   "requests": max(rec.requests, body.requests),
                                   "cost_usd": max(rec.cost_usd, body.cost_usd)}
+        if rec.terminal:
+            self.registry.update(rec.id, **fields)
+            return
         if body.status == "throttled" and rec.status != "frozen":
             fields["status"] = "throttled"
             self.registry.log_event(rec.id, "throttled", "")

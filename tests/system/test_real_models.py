@@ -42,7 +42,9 @@ def check_run(run) -> None:
     assert steps, events[-5:]
     assert not [e for e in events if e.get("event") == "invalid_answer"]
     assert {e["command"] for e in steps} <= set(WRITER_CMDS)
-    assert w["tokens"] > 0 and w["requests"] >= len(steps)
+    # usage comes from the gateway and may land just after the agent's own "done"
+    w = run.wait_for(lambda a: a["writer"]["tokens"] > 0, what="usage counted")["writer"]
+    assert w["requests"] >= len(steps)
 
 
 def test_swarm_on_the_embedded_local_model(swarm):

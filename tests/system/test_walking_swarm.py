@@ -182,3 +182,15 @@ def test_down_after_supervisor_crash_leaves_no_process(swarm):
     assert p.returncode == 0, p.stderr
     _, still = psutil.wait_procs(procs, timeout=10)
     assert not [q for q in still if q.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_usage_of_a_finished_agent_still_counts(swarm):
+    """Tokens and requests of an agent that finished in one step are recorded (usage may arrive late)."""
+    cas = {"manager": [cmd("start_agent", name="w", task="quick", role="worker"), cmd("do_nothing"),
+                       cmd("task_complete", reason="ok")],
+           "w": [cmd("task_complete", reason="one step")]}
+    run = swarm(base_config(), cas)
+    run.up()
+    agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "done" and a["w"]["tokens"] > 0
+                          and a["w"]["requests"] == 1, what="w done with its usage")
+    assert agents["w"]["steps"] == 1
