@@ -168,6 +168,15 @@ def validate(config: str) -> None:
 # ----------------------------------------------------------------- listings
 
 
+def _snapshot(run_dir: Path) -> tuple[list[Any], str, str]:
+    """Every agent record, the swarm's name and its state, read from the registry."""
+    reg = runctl.open_registry(run_dir)
+    try:
+        return reg.all(), reg.meta("name", "swarm"), reg.meta("state", "?")
+    finally:
+        reg.close()
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
@@ -175,13 +184,7 @@ def ps(ctx: click.Context, as_json: bool) -> None:
     """List every agent of the swarm with its status and counters."""
     from orchestrator.supervisor.registry import ps_view
 
-    reg = runctl.open_registry(_run_dir(ctx))
-    try:
-        recs = reg.all()
-        name = reg.meta("name", "swarm")
-        state = reg.meta("state", "?")
-    finally:
-        reg.close()
+    recs, name, state = _snapshot(_run_dir(ctx))
     if as_json:
         _emit_json([ps_view(r) for r in recs])
         return
@@ -197,12 +200,7 @@ def tree(ctx: click.Context, as_json: bool) -> None:
     """Show the agent tree (who started whom)."""
     from orchestrator.views import tree_json, tree_view
 
-    reg = runctl.open_registry(_run_dir(ctx))
-    try:
-        recs = reg.all()
-        name = reg.meta("name", "swarm")
-    finally:
-        reg.close()
+    recs, name, _ = _snapshot(_run_dir(ctx))
     if as_json:
         _emit_json(tree_json(recs))
     else:
@@ -251,11 +249,8 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
     run_dir = _run_dir(ctx)
 
     def snapshot():
-        reg = runctl.open_registry(run_dir)
-        try:
-            return ps_table(reg.all(), title=f"swarm {reg.meta('name', '')} ({reg.meta('state', '?')})")
-        finally:
-            reg.close()
+        recs, name, state = _snapshot(run_dir)
+        return ps_table(recs, title=f"swarm {name} ({state})")
 
     if once:
         _console().print(snapshot())

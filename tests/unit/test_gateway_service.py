@@ -34,26 +34,28 @@ class FakeClient:
         self.errors = []  # (request msg, SwarmError)
         self.sent = []  # (dst, body)
         self.calls = deque()
-        self._lock = threading.Lock()
+        self._ready = threading.Condition()
 
     def handle(self, cls, fn):
         self.handlers[cls.TYPE] = fn
 
     def call_soon_threadsafe(self, fn):
-        with self._lock:
+        with self._ready:
             self.calls.append(fn)
+            self._ready.notify()
 
     def poll(self, timeout=0.0):
+        """Run handed-back calls until ``timeout`` passes, waking as soon as one arrives."""
         end = time.monotonic() + timeout
         while True:
-            with self._lock:
+            with self._ready:
+                if not self.calls:
+                    self._ready.wait(max(0.0, end - time.monotonic()))
                 fn = self.calls.popleft() if self.calls else None
             if fn is not None:
                 fn()
-                continue
-            if time.monotonic() >= end:
+            elif time.monotonic() >= end:
                 return
-            time.sleep(0.001)
 
     def reply(self, msg, body):
         self.replies.append((msg, body))
