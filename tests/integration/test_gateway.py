@@ -19,7 +19,6 @@ from orchestrator.errors import (
     Stopped,
 )
 from tests.gateway_harness import (
-    GatewayRig,
     Upstream,
     complete,
     free_port,
@@ -31,15 +30,6 @@ from tests.gateway_harness import (
 pytestmark = pytest.mark.timeout(120)
 
 DONE = {"thoughts": {"text": "done"}, "command": {"name": "task_complete", "args": {"reason": "ok"}}}
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = GatewayRig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 class Pending:

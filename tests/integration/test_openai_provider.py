@@ -10,7 +10,7 @@ from agents.parse import parse_decision
 from agents.prompt import PromptInput, build_prompt
 from bus import messages as m
 from orchestrator.gateway import schema
-from tests.gateway_harness import GatewayRig, llama_available, start_llama_server, stop_process, wait_until
+from tests.gateway_harness import llama_available, start_llama_server, stop_process, wait_until
 
 pytestmark = [
     pytest.mark.llama,
@@ -33,15 +33,6 @@ def llama_server(tmp_path_factory):
         yield url
     finally:
         stop_process(proc)
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = GatewayRig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def test_agent_steps_through_the_gateway_on_an_openai_compatible_server(rig, llama_server):

@@ -1,0 +1,17 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gateway_harness import GatewayRig
+
+
+@pytest.fixture
+def rig(tmp_path):
+    """A broker thread, a gateway process and a supervisor peer under tmp_path; closed even on failure."""
+    r = GatewayRig(tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
