@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from bus import messages as m
-from bus.client import BusClient
 from agents.commands.registry import CommandError
-from orchestrator.errors import (
+from bus.client import BusClient
+from swarm_core import messages as m
+from swarm_core.errors import (
     DeadlineExceeded,
     NotFound,
     PolicyDenied,
@@ -21,9 +21,7 @@ from orchestrator.errors import (
     SwarmError,
     UnknownDestination,
 )
-
-SUPERVISOR = "supervisor"
-MEMORY = "memory"
+from swarm_core.peers import SUPERVISOR
 
 
 class BusPorts:

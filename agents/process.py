@@ -4,35 +4,33 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
 
 from agents.ports import BusPorts
-from agents.runtime import AgentRuntime, AgentSpec
+from agents.runtime import AgentRuntime
 from bus.client import BusClient
-from orchestrator import log as swarm_log
+from swarm_core import log as swarm_log
+from swarm_core.spec import AgentSpec
 
 
-def run_agent(spec: dict[str, Any]) -> int:
+def run_agent(agent: AgentSpec) -> int:
     """Run one agent to completion; the return value is the process's exit code."""
-    agent = AgentSpec.from_dict(spec)
-    log = swarm_log.configure(role="agent", agent_id=agent.agent_id, run_dir=spec["run_dir"],
+    log = swarm_log.configure(role="agent", agent_id=agent.agent_id, run_dir=agent.run_dir,
                               name=agent.agent_id)
     import zmq
 
     ctx = zmq.Context()
     from bus.auth import client_for
 
-    client = BusClient(spec["endpoint"], agent.agent_id, context=ctx, log=log,
-                       curve=client_for(spec["endpoint"], spec["run_dir"]),
-                       heartbeat_interval=float(spec.get("heartbeat_interval", 1.0)),
-                       liveness=int(spec.get("liveness", 3)))
+    client = BusClient(agent.endpoint, agent.agent_id, context=ctx, log=log,
+                       curve=client_for(agent.endpoint, agent.run_dir),
+                       heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness)
     workspace = None
-    if spec.get("workspace"):
+    if agent.workspace:
         from agents.workspace import Workspace
 
-        sub = agent.agent_id if spec.get("per_agent_workspace") else None
-        Path(spec["workspace"]).mkdir(parents=True, exist_ok=True)
-        workspace = Workspace(spec["workspace"], agent_subdir=sub)
+        sub = agent.agent_id if agent.per_agent_workspace else None
+        Path(agent.workspace).mkdir(parents=True, exist_ok=True)
+        workspace = Workspace(agent.workspace, agent_subdir=sub)
     runtime: AgentRuntime | None = None
 
     def on_signal(signum: int, frame: object) -> None:

@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agents.commands import registry
 from agents.commands.registry import CommandContext, Observation
 from agents.parse import ParseError, parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from bus.client import DEFERRED, BusClient
 from bus.protocol import Message
-from orchestrator.errors import (
+from swarm_core import messages as m
+from swarm_core.errors import (
     BusError,
     CassetteExhausted,
     DeadlineExceeded,
@@ -36,37 +35,10 @@ from orchestrator.errors import (
     Stopped,
     SwarmError,
 )
+from swarm_core.peers import GATEWAY, SUPERVISOR
+from swarm_core.spec import AgentSpec
 
-GATEWAY = "gateway"
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
-SUPERVISOR = "supervisor"
-
-
-@dataclass
-class AgentSpec:
-    """What the supervisor tells a new agent process about itself."""
-
-    agent_id: str
-    name: str
-    role_name: str
-    role: str
-    task: str
-    commands: list[str]
-    goals: list[str] = field(default_factory=list)
-    can_start: list[str] = field(default_factory=list)
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    prompt: str = ""
-    parent: str | None = None
-    llm_timeout: float = 300.0
-    max_tokens: int = 256
-    max_invalid: int = 3
-    settings: dict[str, Any] = field(default_factory=dict)
-    memory: bool = False
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AgentSpec":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class AgentRuntime:
@@ -231,10 +203,10 @@ class AgentRuntime:
     def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> None:
         """Tell the supervisor what this step decided (loop detection lives there)."""
         args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
-        detail = json.dumps({"command": command, "args_json": args_text,
-                             "speak": _speak(thoughts or {})[:500]}, ensure_ascii=False, default=str)
+        report = m.StepReport(self.spec.agent_id, self.steps, str(command), args_text,
+                              _speak(thoughts or {})[:500])
         try:
-            self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps, detail))
+            self.client.send(SUPERVISOR, report)
         except SwarmError:
             pass
 

@@ -1,4 +1,4 @@
-"""``python -m bus`` (or ``python -m bus.broker``): run a broker in the foreground.
+"""``python -m bus``: run a broker in the foreground.
 
 For benchmarks and manual tests; in a swarm the supervisor hosts the broker
 in a thread. SIGTERM/SIGINT stop it cleanly.
@@ -10,15 +10,16 @@ import argparse
 import signal
 
 from bus.broker import Broker
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a broker in the foreground until SIGTERM/SIGINT (benchmarks, manual tests)."""
-    ap = argparse.ArgumentParser(prog="python -m bus.broker", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bus", description=main.__doc__)
     ap.add_argument("--endpoint", required=True, help="ROUTER endpoint (ipc://... or tcp://...)")
     ap.add_argument("--pub", required=True, help="PUB endpoint for events")
-    ap.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval, seconds")
-    ap.add_argument("--liveness", type=int, default=3, help="missed heartbeats before a peer is dead")
+    ap.add_argument("--heartbeat", type=float, default=HEARTBEAT_INTERVAL, help="heartbeat interval, seconds")
+    ap.add_argument("--liveness", type=int, default=LIVENESS, help="missed heartbeats before a peer is dead")
     ap.add_argument("--peer-queue", type=int, default=1000, help="per-peer send queue (messages)")
     ap.add_argument("--run-dir", help="with a tcp endpoint: the run dir holding the CurveZMQ keys")
     args = ap.parse_args(argv)

@@ -35,11 +35,12 @@ from typing import Any, Callable
 import zmq
 
 from bus import messages as m
-from bus.outbox import BROADCAST, BROKER, Outbox
+from bus.outbox import Outbox
 from bus.peers import PeerTable
 from bus.protocol import DEFAULT_MAX_BYTES, Header, Kind, decode_body, request_id_of, route_info
 from bus.sockets import configure_socket
-from orchestrator.errors import (
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import (
     InvalidRequest,
     PeerBusy,
     PolicyDenied,
@@ -47,6 +48,7 @@ from orchestrator.errors import (
     SwarmError,
     UnknownDestination,
 )
+from swarm_core.peers import BROADCAST, BROKER
 
 _REQUEST = int(Kind.REQUEST)
 _HEARTBEAT = int(Kind.HEARTBEAT)
@@ -77,8 +79,8 @@ class Broker:
         endpoint: str,
         pub_endpoint: str,
         *,
-        heartbeat_interval: float = 1.0,
-        liveness: int = 3,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         peer_queue: int = 1000,
         curve: Any = None,
@@ -453,9 +455,3 @@ class Broker:
         suppressed = int(state[1]) if state is not None else 0
         self._warned[event] = [now, 0]
         self._log.warning(event, suppressed=suppressed, **fields)
-
-
-if __name__ == "__main__":  # python -m bus.broker: the same as python -m bus
-    from bus.__main__ import main
-
-    raise SystemExit(main())

@@ -44,7 +44,8 @@ from bus.protocol import (
     pack_header,
 )
 from bus.sockets import configure_socket
-from orchestrator.errors import (
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import (
     BusError,
     DeadlineExceeded,
     InternalError,
@@ -53,9 +54,8 @@ from orchestrator.errors import (
     SwarmError,
     from_wire,
 )
+from swarm_core.peers import BROADCAST, BROKER
 
-BROKER = "broker"
-BROADCAST = "*"
 DEFERRED = object()
 
 # plain ints: pyzmq's enum flags cost an Enum construction per use in the hot path
@@ -76,8 +76,8 @@ class BusClient:
         endpoint: str,
         identity: str,
         *,
-        heartbeat_interval: float = 1.0,
-        liveness: int = 3,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         curve: Any = None,
         context: zmq.Context | None = None,

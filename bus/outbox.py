@@ -13,10 +13,9 @@ import zmq
 
 from bus import messages as m
 from bus.protocol import Header, Kind, encode_body, encode_header, new_id
-from orchestrator.errors import SwarmError
+from swarm_core.errors import SwarmError
+from swarm_core.peers import BROADCAST, BROKER
 
-BROKER = "broker"
-BROADCAST = "*"
 _NOBLOCK = int(zmq.NOBLOCK)
 
 

@@ -36,17 +36,27 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bus import messages as m
+from bus import messages as bm
 from bus.client import DEFERRED, BusClient
 from bus.protocol import Message
 from memory.embed import Embedder, make_embedder
 from memory.index import single_thread
 from memory.namespaces import check_namespace
 from memory.store import DEFAULT_SNAPSHOT_BYTES, Store
-from memory.validate import (Limits, check_ids, check_k, check_metadata, check_namespaces,
-                             check_text, check_texts, vectors_of)
+from memory.validate import (
+    Limits,
+    check_ids,
+    check_k,
+    check_metadata,
+    check_namespaces,
+    check_text,
+    check_texts,
+    vectors_of,
+)
 from memory.worker import EmbedWorker
-from orchestrator.errors import InternalError, ProviderError, Stopped, SwarmError
+from swarm_core import messages as m
+from swarm_core.defaults import HEARTBEAT_INTERVAL
+from swarm_core.errors import InternalError, ProviderError, Stopped, SwarmError
 
 IDENTITY = "memory"
 
@@ -147,20 +157,20 @@ class MemoryService:
         self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
         return DEFERRED
 
-    def _on_delete(self, msg: Message) -> m.Ok:
+    def _on_delete(self, msg: Message) -> bm.Ok:
         self._check_running()
         body: m.MemDelete = msg.body
         ns = check_namespace(body.namespace)
         n = self.store.delete(ns, check_ids(body.ids, self.limits))
         self._log.info("memory_deleted", namespace=ns, count=n, src=msg.src)
-        return m.Ok({"deleted": n})
+        return bm.Ok({"deleted": n})
 
-    def _on_clear(self, msg: Message) -> m.Ok:
+    def _on_clear(self, msg: Message) -> bm.Ok:
         self._check_running()
         ns = check_namespace(msg.body.namespace)
         n = self.store.clear(ns)
         self._log.info("memory_cleared", namespace=ns, count=n, src=msg.src)
-        return m.Ok({"cleared": n})
+        return bm.Ok({"cleared": n})
 
     def _on_stats(self, msg: Message) -> m.MemStatsReply:
         stats = self.store.stats()
@@ -171,10 +181,10 @@ class MemoryService:
                            "max_texts": self.limits.max_texts}
         return m.MemStatsReply(stats)
 
-    def _on_stop(self, msg: Message) -> m.Ok:
+    def _on_stop(self, msg: Message) -> bm.Ok:
         self._log.info("memory_stop_requested", reason=msg.body.reason, src=msg.src)
         self.request_stop(msg.body.reason)
-        return m.Ok()
+        return bm.Ok()
 
     def _then(self, msg: Message, fn: Callable[[np.ndarray], Any]) -> Callable[..., None]:
         """The loop-thread continuation of a request after its texts were embedded."""
@@ -216,7 +226,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-text-bytes", type=int, default=Limits.max_text_bytes)
     p.add_argument("--snapshot-bytes", type=int, default=DEFAULT_SNAPSHOT_BYTES,
                    help="snapshot when the log segment passes this size")
-    p.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval, seconds")
+    p.add_argument("--heartbeat", type=float, default=HEARTBEAT_INTERVAL, help="heartbeat interval, seconds")
     return p.parse_args(argv)
 
 
@@ -224,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the memory service process until stopped; return its exit code."""
     args = _parse(argv)
     from bus.sockets import ipc_endpoint
-    from orchestrator.log import configure
+    from swarm_core.log import configure
 
     log = configure(role="memory", run_dir=args.run_dir, name=args.identity)
     try:

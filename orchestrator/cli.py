@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
-from bus import messages as m
 from orchestrator import runctl
-from orchestrator.errors import ConfigError, NotRunning, SwarmError, UsageError
+from swarm_core import messages as m
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
 
 DEFAULT_RUN_DIR = ".swarm"
 
@@ -54,8 +55,8 @@ def cli(ctx: click.Context, run_dir: str) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--goal", help="Replace the goal written in the config.")
 @click.option("--detach", is_flag=True, help="Start in the background and return at once.")
-@click.option("--heartbeat", type=float, default=1.0, hidden=True)
-@click.option("--liveness", type=int, default=3, hidden=True)
+@click.option("--heartbeat", type=float, default=HEARTBEAT_INTERVAL, hidden=True)
+@click.option("--liveness", type=int, default=LIVENESS, hidden=True)
 @click.option("--grace", type=float, default=2.0, hidden=True)
 @click.option("--resume", is_flag=True, help="Take over the agents of a crashed supervisor.")
 @click.option("--start-timeout", type=float, default=900.0, hidden=True)
@@ -217,7 +218,7 @@ def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     try:
         rec = reg.get(agent_id)
         if rec is None:
-            from orchestrator.errors import NotFound
+            from swarm_core.errors import NotFound
 
             raise NotFound(f"no agent {agent_id!r} in this swarm")
         info = rec.public()

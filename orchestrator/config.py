@@ -16,10 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orchestrator.errors import ConfigError
-
-STATUSES = ("starting", "running", "waiting", "throttled", "frozen", "done", "failed", "killed", "crashed")
-DEFAULT_ROOT_COMMANDS = ("start_agent", "message_agent", "list_agents", "delete_agent", "task_complete")
+from swarm_core.errors import ConfigError
 
 
 class _Model(BaseModel):

@@ -15,8 +15,9 @@ import psutil
 
 from bus.client import BusClient
 from bus.sockets import ipc_endpoint
-from orchestrator.errors import NotRunning, SwarmError
-from orchestrator.supervisor.registry import TERMINAL, Registry
+from orchestrator.supervisor.registry import Registry
+from swarm_core.errors import NotRunning, SwarmError
+from swarm_core.status import TERMINAL
 
 PID_FILE = "supervisor.pid"
 REGISTRY = "registry.db"

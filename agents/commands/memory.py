@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.commands.registry import CommandContext, CommandError, command
-from orchestrator.errors import SwarmError
+from swarm_core.errors import SwarmError
 
 MAX_K = 100
 SNIPPET = 300  # characters of each hit shown to the model

@@ -96,11 +96,11 @@ def command(name: str, description: str, args: dict[str, str] | None = None) -> 
 def load_builtin_commands() -> None:
     """Import every command module so its commands register."""
     from agents.commands import agents as _a  # noqa: F401
-    from agents.commands import files as _f  # noqa: F401
     from agents.commands import code as _c  # noqa: F401
+    from agents.commands import control as _ctl  # noqa: F401
+    from agents.commands import files as _f  # noqa: F401
     from agents.commands import memory as _m  # noqa: F401
     from agents.commands import web as _w  # noqa: F401
-    from agents.commands import control as _ctl  # noqa: F401
 
 
 def get(name: str) -> CommandSpec | None:

@@ -34,11 +34,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     from bus.client import BusClient
-    from orchestrator import log as logging
     from orchestrator.config import effective_llm, load_config
-    from orchestrator.errors import SwarmError
     from orchestrator.gateway.providers import make_provider
     from orchestrator.gateway.service import GatewayService
+    from swarm_core import log as logging
+    from swarm_core.errors import SwarmError
 
     log = logging.configure(role="gateway", run_dir=args.run_dir)
     try:

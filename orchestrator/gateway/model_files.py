@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestrator.errors import ProviderError
+from swarm_core.errors import ProviderError
 
 GEMMA_NOTICE = ("Gemma is provided under and subject to the Gemma Terms of Use "
                 "found at ai.google.dev/gemma/terms")

@@ -31,12 +31,15 @@ from typing import Any, Callable
 
 import zmq
 
-from bus import messages as m
+from bus import messages as bm
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message
-from agents.loopdetect import Breaker
 from orchestrator.config import LLM, Quotas, Safety
-from orchestrator.errors import (
+from orchestrator.gateway.breaker import Breaker
+from orchestrator.gateway.providers.base import Provider, Request, Result
+from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+from swarm_core import messages as m
+from swarm_core.errors import (
     InvalidRequest,
     PeerBusy,
     PolicyDenied,
@@ -45,10 +48,8 @@ from orchestrator.errors import (
     Stopped,
     SwarmError,
 )
-from orchestrator.gateway.providers.base import Provider, Request, Result
-from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+from swarm_core.peers import SUPERVISOR
 
-SUPERVISOR = "supervisor"
 MAX_TOKENS_LIMIT = 32_768
 
 
@@ -172,14 +173,14 @@ class GatewayService:
                     br.reset()
         self.log.info("freeze" if body.frozen else "thaw", agent=body.agent_id or "*", reason=body.reason)
         self.pump()
-        return m.Ok()
+        return bm.Ok()
 
     def on_stop(self, msg: Message) -> Any:
         """Record that the supervisor asked us to stop (the loop stops)."""
         if msg.header.src != SUPERVISOR:
             raise PolicyDenied(f"only the supervisor may stop the gateway, not {msg.header.src}")
         self.stop_reason = msg.body.reason or "stopped"
-        return m.Ok()
+        return bm.Ok()
 
     # ------------------------------------------------------------ admission
 

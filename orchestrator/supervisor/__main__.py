@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator import log as swarm_log
 from orchestrator.config import load_config
-from orchestrator.errors import SwarmError
 from orchestrator.supervisor.service import Supervisor
+from swarm_core import log as swarm_log
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import SwarmError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,8 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run-dir", required=True)
     ap.add_argument("--config", required=True)
     ap.add_argument("--goal", default=None)
-    ap.add_argument("--heartbeat", type=float, default=1.0)
-    ap.add_argument("--liveness", type=int, default=3)
+    ap.add_argument("--heartbeat", type=float, default=HEARTBEAT_INTERVAL)
+    ap.add_argument("--liveness", type=int, default=LIVENESS)
     ap.add_argument("--grace", type=float, default=2.0)
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args(argv)

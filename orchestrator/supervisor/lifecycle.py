@@ -9,13 +9,14 @@ exit that follows is not mistaken for a crash.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bus import messages as m
-from orchestrator.errors import SwarmError
 from orchestrator.supervisor.registry import AgentRecord
-from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
 from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, SpawnError, group_alive, signal_group
+from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
+from swarm_core import messages as m
+from swarm_core.errors import SwarmError
+from swarm_core.spec import AgentSpec, RLimits
 
 if TYPE_CHECKING:
     from orchestrator.supervisor.service import Supervisor
@@ -52,30 +53,25 @@ class Lifecycle:
 
     # ------------------------------------------------------------ spawning
 
-    def spec_for(self, rec: AgentRecord, prompt: str = "") -> dict[str, Any]:
+    def spec_for(self, rec: AgentRecord, prompt: str = "") -> AgentSpec:
         cfg = self.sup.cfg
         role = cfg.agents[rec.role]
         lim = cfg.limits
         run_dir = self.sup.run_dir
-        return {
-            "agent_id": rec.id, "name": rec.name, "role_name": rec.role, "role": role.role,
-            "task": rec.task, "commands": list(role.commands), "goals": list(role.goals),
-            "can_start": list(role.can_start), "examples": [dict(e) for e in role.examples],
-            "prompt": prompt, "parent": rec.parent,
-            "endpoint": self.sup.endpoint, "run_dir": str(run_dir),
-            "workspace": cfg.workspace, "per_agent_workspace": cfg.per_agent_workspace,
-            "heartbeat_interval": self.sup.heartbeat_interval, "liveness": self.sup.liveness,
-            "llm_timeout": max(600.0, float(lim.max_wall_seconds)), "max_tokens": cfg.llm.max_tokens,
-            "memory": cfg.memory,
-            "settings": {"idle_wait_seconds": lim.idle_wait_seconds, "message_timeout": lim.message_timeout,
-                         **cfg.tools.model_dump()},
-            "stdout": str(run_dir / "logs" / f"{rec.id}.out"),
-            "rlimits": {"memory_mb": lim.memory_mb, "cpu_seconds": lim.cpu_seconds,
-                        "open_files": lim.open_files},
-        }
-
-    def forget_block(self, agent_id: str) -> None:
-        self.sup.unblock(agent_id)
+        return AgentSpec(
+            agent_id=rec.id, name=rec.name, role_name=rec.role, role=role.role, task=rec.task,
+            commands=tuple(role.commands), goals=tuple(role.goals), can_start=tuple(role.can_start),
+            examples=tuple(dict(e) for e in role.examples), prompt=prompt, parent=rec.parent,
+            endpoint=self.sup.endpoint, run_dir=str(run_dir),
+            workspace=cfg.workspace, per_agent_workspace=cfg.per_agent_workspace,
+            heartbeat_interval=self.sup.heartbeat_interval, liveness=self.sup.liveness,
+            llm_timeout=max(600.0, float(lim.max_wall_seconds)), max_tokens=cfg.llm.max_tokens,
+            memory=cfg.memory,
+            settings={"idle_wait_seconds": lim.idle_wait_seconds, "message_timeout": lim.message_timeout,
+                      **cfg.tools.model_dump()},
+            stdout=str(run_dir / "logs" / f"{rec.id}.out"),
+            rlimits=RLimits(memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, open_files=lim.open_files),
+        )
 
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
         """Fork the agent's process from the zygote and record its pid."""
@@ -204,7 +200,7 @@ class Lifecycle:
         if agent_id:
             rec = reg.get(agent_id)
             if rec is None:
-                from orchestrator.errors import NotFound
+                from swarm_core.errors import NotFound
 
                 raise NotFound(f"no agent {agent_id!r}")
             recs = [rec] if not rec.terminal else []

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-TERMINAL = frozenset({"done", "failed", "killed", "crashed"})
+from swarm_core.status import is_terminal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -78,7 +78,7 @@ class AgentRecord:
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return is_terminal(self.status)
 
     def public(self) -> dict[str, Any]:
         """The ``ps --json`` view plus the extra facts ``inspect`` shows."""

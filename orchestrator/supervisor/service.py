@@ -1,6 +1,6 @@
 """The supervisor process: broker host, registry owner, the only spawner and reaper.
 
-Its loop (STYLE.md §7) polls the bus and then reconciles on a tick: it
+Its loop polls the bus and then reconciles on a tick: it
 escalates pending kills, enforces wall-time limits, watches the stop file,
 and restarts crashed services. Events (an exit, a dead peer) only bring the
 next tick forward. Signal handlers record intent; the loop acts (§8).
@@ -8,7 +8,6 @@ next tick forward. Signal handlers record intent; the loop acts (§8).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -16,25 +15,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.loopdetect import LoopDetector, Verdict
 from bus import auth
-from bus import messages as m
+from bus import messages as bm
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
 from bus.events import EventSubscriber
 from bus.protocol import Header, Kind, Message
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
-from orchestrator.errors import NotFound, PolicyDenied, SwarmError
 from orchestrator.supervisor import policy
 from orchestrator.supervisor.floodgate import FloodGate
 from orchestrator.supervisor.lifecycle import Lifecycle
-from orchestrator.supervisor.registry import TERMINAL, AgentRecord, Registry, ps_view
+from orchestrator.supervisor.loopdetect import LoopDetector, Verdict
+from orchestrator.supervisor.registry import AgentRecord, Registry, ps_view
 from orchestrator.supervisor.services import Services
 from orchestrator.supervisor.spawner import Spawner
+from swarm_core import messages as m
+from swarm_core import peers
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS, STOP_GRACE
+from swarm_core.errors import NotFound, PolicyDenied, SwarmError
 
 TICK = 0.1
-SERVICE_PEERS = frozenset({"supervisor", "gateway", "memory"})
 STOP_FILE = "STOP"
 
 
@@ -42,7 +43,8 @@ class Supervisor:
     """One swarm's supervisor."""
 
     def __init__(self, cfg: SwarmConfig, run_dir: Path, log: Any, *, goal: str | None = None,
-                 heartbeat_interval: float = 1.0, liveness: int = 3, grace: float = 2.0,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL, liveness: int = LIVENESS,
+                 grace: float = STOP_GRACE,
                  resume: bool = False) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -136,7 +138,7 @@ class Supervisor:
             raise SwarmError("the supervisor's bus client is not connected")
         for body, fn in (
             (m.StartAgent, self._on_start_agent), (m.AgentReady, self._on_ready),
-            (m.AgentStatus, self._on_status), (m.AgentDone, self._on_done),
+            (m.AgentStatus, self._on_status), (m.StepReport, self._on_step), (m.AgentDone, self._on_done),
             (m.ListAgents, self._on_list), (m.DeleteAgent, self._on_delete),
             (m.KillAll, self._on_kill_all), (m.Freeze, self._on_freeze),
             (m.OperatorMessage, self._on_operator_message), (m.Inspect, self._on_inspect),
@@ -252,7 +254,7 @@ class Supervisor:
         src = header.src
         if src in self._blocked and header.kind in (Kind.REQUEST, Kind.EVENT):
             return f"agent {src} was stopped"
-        if src in SERVICE_PEERS or src.startswith(policy.OPERATOR_PREFIX):
+        if src in peers.SERVICES or src.startswith(peers.OPERATOR_PREFIX):
             return None
         return self.flood.check(src, time.monotonic())
 
@@ -289,18 +291,18 @@ class Supervisor:
             self.client.call_soon_threadsafe(lambda: self.life.on_exit(pid, code))
 
     def _watch_events(self) -> None:
-        sub = EventSubscriber(self.pub_endpoint, topics=[m.PeerEvent.TYPE],
+        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE],
                               curve=auth.client_for(self.pub_endpoint, self.run_dir))
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)
-                if msg is not None and isinstance(msg.body, m.PeerEvent) and self.client is not None:
+                if msg is not None and isinstance(msg.body, bm.PeerEvent) and self.client is not None:
                     body = msg.body
                     self.client.call_soon_threadsafe(lambda b=body: self._on_peer_event(b))
         finally:
             sub.close()
 
-    def _on_peer_event(self, ev: m.PeerEvent) -> None:
+    def _on_peer_event(self, ev: bm.PeerEvent) -> None:
         if ev.event != "left" or ev.reason != "dead":
             return
         rec = self.registry.get(ev.peer)
@@ -339,7 +341,7 @@ class Supervisor:
     def _is_operator(self, msg: Message) -> bool:
         """A CLI peer: never an agent (agent names may not take the operator prefix)."""
         src = msg.header.src
-        return src.startswith(policy.OPERATOR_PREFIX) and self.registry.get(src) is None
+        return src.startswith(peers.OPERATOR_PREFIX) and self.registry.get(src) is None
 
     # ------------------------------------------------------------ handlers
 
@@ -356,7 +358,7 @@ class Supervisor:
             roles=tuple(self.cfg.agents),
             live_agents=sum(1 for r in recs if not r.terminal),
             live_children=sum(1 for r in recs if r.parent == parent.id and not r.terminal),
-            used_ids=frozenset(r.id for r in recs) | policy.RESERVED_IDS,
+            used_ids=frozenset(r.id for r in recs) | peers.RESERVED_IDS,
             limits=self.cfg.limits,
         )
         decision = policy.check_spawn(state, req.name, req.role)
@@ -397,9 +399,18 @@ class Supervisor:
         self.registry.update(rec.id, **fields)
         if fields["steps"] > self.cfg.limits.max_steps:
             self.life.stop_subtree(rec.id, "max_steps")
+
+    def _on_step(self, msg: Message) -> None:
+        body: m.StepReport = msg.body
+        rec = self.registry.get(msg.header.src)
+        if rec is None or rec.terminal or body.agent_id != rec.id:
             return
-        if body.detail:
-            self._check_step(rec, body.detail)
+        if body.step > rec.steps:
+            self.registry.update(rec.id, steps=body.step)
+        if body.step > self.cfg.limits.max_steps:
+            self.life.stop_subtree(rec.id, "max_steps")
+            return
+        self._check_step(rec, body)
 
     def _gateway_report(self, msg: Message, live_only: bool = True) -> AgentRecord | None:
         """The agent a gateway report is about; None for reports from elsewhere (or too late)."""
@@ -419,23 +430,17 @@ class Supervisor:
         self.registry.log_event(rec.id, "breaker_tripped", f"risky words in {body.streak} outputs: {words}")
         self.life.mark_frozen(rec.id, f"breaker: {words}")
 
-    def _check_step(self, rec: AgentRecord, detail: str) -> None:
-        """Loop detection and the circuit breaker on one reported step."""
-        try:
-            d = json.loads(detail)
-        except ValueError:
-            return
-        if not isinstance(d, dict):
-            return
-        if d.get("command") == "do_nothing":
+    def _check_step(self, rec: AgentRecord, step: m.StepReport) -> None:
+        """Loop detection on one reported step."""
+        if step.command == "do_nothing":
             return  # waiting for the inbox is not a loop; max_steps and wall time bound it
         det = self._loops.setdefault(rec.id, LoopDetector(self.cfg.limits.loop_threshold,
                                                           self.cfg.limits.loop_window))
-        verdict = det.observe(d.get("command"), d.get("args_json"))
+        verdict = det.observe(step.command, step.args_json)
         if verdict is Verdict.WARN:
-            self.registry.log_event(rec.id, "loop_warning", d.get("command", ""))
+            self.registry.log_event(rec.id, "loop_warning", step.command)
             self.tell(rec.id, "supervisor",
-                      f"You issued {d.get('command')} with the same arguments "
+                      f"You issued {step.command} with the same arguments "
                       f"{self.cfg.limits.loop_threshold} times in a row. Change your approach: "
                       "repeating it again stops you.")
         elif verdict is Verdict.STOP:
@@ -470,7 +475,7 @@ class Supervisor:
             recs = [r for r in recs if r.parent == msg.header.src]
         return m.AgentList([ps_view(r) for r in recs])
 
-    def _on_delete(self, msg: Message) -> m.Ok:
+    def _on_delete(self, msg: Message) -> bm.Ok:
         body: m.DeleteAgent = msg.body
         target = self.registry.get(body.agent_id)
         if target is None:
@@ -481,22 +486,22 @@ class Supervisor:
             if target.id not in subtree:
                 raise PolicyDenied(f"{target.id} is not one of your sub-agents")
         killed = self.life.stop_subtree(target.id, body.reason or "deleted", hard=body.hard)
-        return m.Ok({"stopped": killed})
+        return bm.Ok({"stopped": killed})
 
-    def _on_kill_all(self, msg: Message) -> m.Ok:
+    def _on_kill_all(self, msg: Message) -> bm.Ok:
         if not self._is_operator(msg):
             raise PolicyDenied("only an operator may kill every agent")
         n = self.life.stop_everything(msg.body.reason or "kill_all", hard=True)
-        return m.Ok({"stopped": n})
+        return bm.Ok({"stopped": n})
 
-    def _on_freeze(self, msg: Message) -> m.Ok:
+    def _on_freeze(self, msg: Message) -> bm.Ok:
         body: m.Freeze = msg.body
         if not self._is_operator(msg):
             raise PolicyDenied("only an operator may freeze or thaw agents")
         n = self.life.freeze(body.agent_id, body.frozen, body.reason)
-        return m.Ok({"agents": n})
+        return bm.Ok({"agents": n})
 
-    def _on_operator_message(self, msg: Message) -> m.Ok:
+    def _on_operator_message(self, msg: Message) -> bm.Ok:
         body: m.OperatorMessage = msg.body
         rec = self.registry.get(body.agent_id)
         if rec is None:
@@ -504,7 +509,7 @@ class Supervisor:
         if rec.terminal:
             raise PolicyDenied(f"agent {rec.id} is {rec.status}")
         self.tell(rec.id, "operator", body.text, "message")
-        return m.Ok()
+        return bm.Ok()
 
     def _on_inspect(self, msg: Message) -> m.InspectReply:
         rec = self.registry.get(msg.body.agent_id)
@@ -515,9 +520,9 @@ class Supervisor:
         info["events"] = self.registry.events(rec.id)[-20:]
         return m.InspectReply(info)
 
-    def _on_down(self, msg: Message) -> m.Ok:
+    def _on_down(self, msg: Message) -> bm.Ok:
         self.request_shutdown(msg.body.reason or "down")
-        return m.Ok()
+        return bm.Ok()
 
     def _on_swarm_status(self, msg: Message) -> m.SwarmState:
         root = self.registry.get(self.cfg.root)
@@ -548,5 +553,3 @@ class Supervisor:
         if body.stop_reason:
             self.life.stop_subtree(rec.id, body.stop_reason)
 
-
-TERMINAL_STATUSES = TERMINAL

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bus import messages as m
+from bus import messages as bm
 from orchestrator.config import effective_llm
-from orchestrator.errors import DeadlineExceeded, SwarmError, UnknownDestination
 from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, group_alive, signal_group
+from swarm_core import messages as m
+from swarm_core.errors import DeadlineExceeded, SwarmError, UnknownDestination
 
 if TYPE_CHECKING:
     from orchestrator.supervisor.service import Supervisor
@@ -101,7 +102,7 @@ class Services:
                 raise ServiceError(f"the {svc.name} service exited with code {svc.proc.returncode}; "
                                    f"see {self.sup.run_dir / 'logs' / (svc.name + '.out')}")
             try:
-                client.request(svc.name, m.Ping(b""), 0.5)
+                client.request(svc.name, bm.Ping(b""), 0.5)
                 return
             except (UnknownDestination, DeadlineExceeded):
                 client.poll(0.05)

@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.errors import SwarmError
+from swarm_core.errors import SwarmError
+from swarm_core.spec import AgentSpec
 
 
 class SpawnError(SwarmError):
@@ -87,7 +88,7 @@ class Spawner:
                     self._log.warning("zygote_message_unclaimed", message=msg)
         self._ready.set()  # EOF: wake anybody waiting; they will see no answer
 
-    def spawn(self, spec: dict[str, Any], timeout: float = 10.0) -> int:
+    def spawn(self, spec: AgentSpec, timeout: float = 10.0) -> int:
         """Fork an agent from the zygote; return its pid (= its process group id)."""
         if self._proc is None or self._proc.poll() is not None:
             raise SpawnError("the zygote is not running")
@@ -98,7 +99,7 @@ class Spawner:
             answer: dict[str, Any] = {}
             self._waiting[req] = (ev, answer)
         try:
-            line = json.dumps({"op": "spawn", "req": req, "spec": spec}) + "\n"
+            line = json.dumps({"op": "spawn", "req": req, "spec": spec.to_dict()}) + "\n"
             if self._proc.stdin is None:
                 raise SpawnError("the zygote has no stdin")
             self._proc.stdin.write(line.encode())

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from bus import messages as m
-from orchestrator.errors import (
+from bus import messages as bm
+from swarm_core import messages as m
+from swarm_core.errors import (
     CassetteExhausted,
     InvalidRequest,
     PolicyDenied,
@@ -183,7 +184,7 @@ def test_bad_requests_get_error_replies_and_the_gateway_keeps_running(rig):
     with pytest.raises(PolicyDenied, match="only the supervisor"):
         intruder.request("gateway", m.Stop("spoof"), 10)
     with pytest.raises(Exception, match="does not handle"):
-        intruder.request("gateway", m.Ping(b"x"), 10)
+        intruder.request("gateway", bm.Ping(b"x"), 10)
     a = rig.client("a")
     assert json.loads(a.request("gateway", complete("a"), 10).text) == DONE
     with pytest.raises(CassetteExhausted, match="ran out of responses for agent 'a' after 1"):

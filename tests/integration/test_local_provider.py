@@ -8,10 +8,10 @@ import pytest
 
 from agents.parse import parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from orchestrator.config import LLM
 from orchestrator.gateway import schema
 from orchestrator.gateway.providers.base import Request
+from swarm_core import messages as m
 from tests.gateway_harness import GatewayRig, llama_available, wait_until
 
 pytestmark = [

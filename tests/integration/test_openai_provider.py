@@ -8,8 +8,8 @@ import pytest
 
 from agents.parse import parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from orchestrator.gateway import schema
+from swarm_core import messages as m
 from tests.gateway_harness import llama_available, start_llama_server, stop_process, wait_until
 
 pytestmark = [

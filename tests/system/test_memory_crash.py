@@ -8,9 +8,9 @@ import signal
 import numpy as np
 import pytest
 
-from bus import messages as m
 from bus.protocol import Kind
 from memory.client import MemoryClient
+from swarm_core import messages as m
 from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready, wait_until
 
 DIM = 384

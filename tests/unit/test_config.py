@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import effective_llm, load_config, parse_config
-from orchestrator.errors import ConfigError
+from swarm_core.errors import ConfigError
 
 GOOD = """\
 name: demo

@@ -8,13 +8,13 @@ from collections import deque
 
 import pytest
 
-from bus import messages as m
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import LLM, Bucket, Price, Quotas
-from orchestrator.errors import PeerBusy, ProviderError, Stopped, SwarmError
 from orchestrator.gateway.providers.base import Result
 from orchestrator.gateway.service import GatewayService
+from swarm_core import messages as m
+from swarm_core.errors import PeerBusy, ProviderError, Stopped, SwarmError
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(30)

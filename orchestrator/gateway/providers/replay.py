@@ -1,6 +1,6 @@
 """The ``replay`` provider: answers from a recorded cassette, one per model call.
 
-Cassette format (DESIGN.md, "Replay cassettes")::
+Cassette format (the README's "Replay cassettes")::
 
     manager:                       # agent name -> list of responses
       - {thoughts: {...}, command: {name: start_agent, args: {...}}}
@@ -35,9 +35,9 @@ from typing import Any
 
 import yaml
 
-from orchestrator.errors import CassetteExhausted, ConfigError
 from orchestrator.gateway.providers.base import Request, Result
 from orchestrator.gateway.quotas import estimate_tokens
+from swarm_core.errors import CassetteExhausted, ConfigError
 
 
 @dataclass(frozen=True, slots=True)
