@@ -65,8 +65,10 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
        liveness: int, grace: float, resume: bool, start_timeout: float) -> None:
     """Start the swarm defined in CONFIG; in the foreground, show progress until the root finishes."""
     from orchestrator.config import load_config
+    from orchestrator.preflight import preflight
 
     cfg = load_config(config)
+    preflight(cfg)
     run_dir = _run_dir(ctx)
     pid = runctl.supervisor_pid(run_dir)
     if pid is not None:
@@ -160,8 +162,10 @@ def down(ctx: click.Context) -> None:
 def validate(config: str) -> None:
     """Check a swarm YAML file; print what is wrong (file, field, line) or OK."""
     from orchestrator.config import load_config
+    from orchestrator.preflight import preflight
 
     cfg = load_config(config)
+    preflight(cfg)
     click.echo(f"{config}: OK (swarm {cfg.name}, root {cfg.root}, {len(cfg.agents)} roles, "
                f"provider {cfg.llm.provider})")
 

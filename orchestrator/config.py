@@ -10,17 +10,33 @@ file's directory.
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from swarm_core.errors import ConfigError
+from swarm_core.peers import is_reserved_name
+from swarm_core.yamlfile import load_yaml
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """``max_steps: true`` is a type error, not 1 (pydantic would take a bool as a number)."""
+        if isinstance(v, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann in _NUMBERS or set(typing.get_args(ann)) & _NUMBERS and bool not in typing.get_args(ann):
+                raise ValueError("expected a number, not true/false")
+        return v
+
+
+_NUMBERS = {int, float}
 
 
 class Limits(_Model):
@@ -164,6 +180,10 @@ class SwarmConfig(_Model):
 
     @model_validator(mode="after")
     def _roles_consistent(self) -> "SwarmConfig":
+        reserved = [n for n in self.agents if is_reserved_name(n)]
+        if reserved:
+            raise ValueError(f"role {reserved[0]!r} is named like one of the swarm's own processes "
+                             "(supervisor, gateway, memory, broker, cli-...); choose another name")
         if self.root not in self.agents:
             raise ValueError(f"root role {self.root!r} is not defined under agents")
         for name, role in self.agents.items():
@@ -225,14 +245,7 @@ def load_config(path: str | os.PathLike[str]) -> SwarmConfig:
 
 def parse_config(text: str, source: str = "<string>") -> SwarmConfig:
     """Validate YAML text; errors name ``source``, the field and the line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}{where}: invalid YAML: {problem}", file=source) from None
+    data, node = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the file must be a mapping of settings", file=source)
     base = Path(source).resolve().parent if source != "<string>" else Path.cwd()

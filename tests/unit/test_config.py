@@ -44,6 +44,16 @@ def test_good_config_loads_with_defaults(tmp_path):
     (GOOD.replace('goal: "Write a haiku"', "goal: [unclosed"), ":", "invalid YAML"),
     ("just a string\n", ":1:", "mapping"),
     (GOOD.replace("cassette: demo.cassette.yaml", "model: x"), "", "llm.cassette is required"),
+    (GOOD + "limits: {max_steps: 4}\n", ":14:", "duplicate key 'limits' (first on line 5, again on line 14)"),
+    (GOOD.replace("max_depth: 3", "max_depth: 3, max_steps: true"), ":5:",
+     "limits.max_steps: Value error, expected a number, not true/false"),
+    (GOOD.replace("max_depth: 3", "max_wall_seconds: 1e400"), ":5:", "limits.max_wall_seconds"),
+    (GOOD + "deep: " + "[" * 3000 + "]" * 3000 + "\n", "", "nested deeper than 64 levels"),
+    (GOOD + "deep: " + "[" * 100 + "]" * 100 + "\n", "", "nested deeper than 64 levels"),
+    (GOOD.replace("root: manager", "root: supervisor").replace("  manager:", "  supervisor:"), "",
+     "role 'supervisor' is named like one of the swarm's own processes"),
+    (GOOD.replace("  writer:", "  cli-writer:").replace("[writer]", "[cli-writer]"), "",
+     "role 'cli-writer' is named like"),
 ])
 def test_bad_config_one_clear_error(tmp_path, text, where, what):
     """Each bad config gives a ConfigError naming the file, the line (when known) and the field."""
@@ -74,3 +84,20 @@ def test_env_overrides_provider():
     assert effective_llm(cfg, {"SWARM_LLM_PROVIDER": "replay", "OPENAI_API_KEY": "k"}).provider == "replay"
     with pytest.raises(ConfigError, match="environment"):
         effective_llm(cfg, {"SWARM_LLM_PROVIDER": "telepathy"})
+
+
+def test_infinite_and_nan_numbers_are_refused(tmp_path):
+    """``.inf`` and ``.nan`` are out of range for every number field, not silently accepted."""
+    for value in (".inf", ".nan", "1e400"):
+        p = tmp_path / "s.yaml"
+        p.write_text(GOOD.replace("max_depth: 3", f"max_wall_seconds: {value}"))
+        with pytest.raises(ConfigError, match="limits.max_wall_seconds"):
+            load_config(p)
+
+
+def test_optional_numbers_refuse_bools_too(tmp_path):
+    """A bool in an optional number field (a quota) is a type error as well."""
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD + "quotas: {agent: {max_tokens: false}}\n")
+    with pytest.raises(ConfigError, match="quotas.agent.max_tokens.*not true/false"):
+        load_config(p)
