@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from agents.commands.registry import CommandError
+from agents.commands.context import CommandError
 from bus.client import BusClient
 from swarm_core import messages as m
 from swarm_core.errors import (
@@ -25,7 +25,7 @@ from swarm_core.peers import SUPERVISOR
 
 
 class BusPorts:
-    """AgentPorts over a BusClient (see agents/commands/registry.py)."""
+    """AgentPorts over a BusClient (see agents/commands/context.py)."""
 
     def __init__(
         self,

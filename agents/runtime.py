@@ -19,7 +19,8 @@ import time
 from typing import Any, Callable
 
 from agents.commands import registry
-from agents.commands.registry import CommandContext, Observation
+from agents.commands.context import CommandContext
+from agents.commands.registry import Observation
 from agents.parse import ParseError, parse_decision
 from agents.prompt import PromptInput, build_prompt
 from bus.client import DEFERRED, BusClient

@@ -88,9 +88,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 def _request():
     """A realistic step: the seed-style prompt and context of a writer with one step done."""
     from agents.prompt import PromptInput, build_prompt
-    from orchestrator.gateway import schema
 
-    schema.load_commands()
     prompt, context = build_prompt(PromptInput(
         name="writer", role="a writer. You write what you are asked into a file, then finish.",
         task="Write a haiku about the sea into haiku.txt", goals=["Write the haiku", "Finish"],

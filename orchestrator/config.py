@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from swarm_core.catalog import CATALOG, Catalog
 from swarm_core.errors import ConfigError
 from swarm_core.peers import is_reserved_name
 from swarm_core.yamlfile import load_yaml
@@ -155,14 +156,12 @@ class Role(_Model):
 
     @field_validator("commands")
     @classmethod
-    def _known_commands(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from agents.commands import registry
-
-        registry.load_builtin_commands()
-        known = registry.all_commands()
-        bad = [c for c in v if c not in known]
+    def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        catalog: Catalog = (info.context or {}).get("catalog", CATALOG)  # parse_config's catalog
+        bad = [c for c in v if c not in catalog]
         if bad:
-            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            known = ", ".join(sorted(catalog.names()))
+            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
         if len(set(v)) != len(v):
             raise ValueError("a command is listed twice")
         return v
@@ -251,14 +250,17 @@ def load_config(path: str | os.PathLike[str]) -> SwarmConfig:
     return parse_config(text, source=str(p))
 
 
-def parse_config(text: str, source: str = "<string>") -> SwarmConfig:
-    """Validate YAML text; errors name ``source``, the field and the line."""
+def parse_config(text: str, source: str = "<string>", catalog: Catalog = CATALOG) -> SwarmConfig:
+    """Validate YAML text; errors name ``source``, the field and the line.
+
+    Role command names are checked against ``catalog`` (the built-in command catalog).
+    """
     data, node = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the file must be a mapping of settings", file=source)
     base = Path(source).resolve().parent if source != "<string>" else Path.cwd()
     try:
-        cfg = SwarmConfig.model_validate({**data, "source": source})
+        cfg = SwarmConfig.model_validate({**data, "source": source}, context={"catalog": catalog})
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err.get("loc", ()))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.commands.registry import CommandContext, CommandError, command
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
 from agents.sandbox import MAX_SOURCE_BYTES, SandboxRefused, run_python_source
 
 DEFAULTS = {"exec_cpu_seconds": 10, "exec_memory_mb": 512, "exec_wall_seconds": 30, "exec_output_limit": 8000}
@@ -25,7 +26,7 @@ def _setting(ctx: CommandContext, key: str) -> float:
     return value
 
 
-@command("execute_python_file", "Execute Python File", {"file": "path of a .py file in the workspace"})
+@implements("execute_python_file")
 def execute_python_file(ctx: CommandContext, file: str) -> str:
     """Run the file (after the static scan) and report its exit and output."""
     ws = ctx.workspace

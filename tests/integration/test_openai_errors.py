@@ -23,8 +23,6 @@ from tests.gateway_harness import Upstream, upstream_error
 
 pytestmark = pytest.mark.timeout(60)
 
-schema.load_commands()
-
 
 class NullLog:
     def __getattr__(self, name):

@@ -42,7 +42,6 @@ def test_agent_steps_through_the_gateway_on_an_openai_compatible_server(rig, lla
     sup = rig.supervisor()
     agent = rig.client("writer")
     history: list[dict] = []
-    schema.load_commands()
     full = schema.answer_schema(WRITER)
     for step in range(3):
         prompt, context = build_prompt(PromptInput(

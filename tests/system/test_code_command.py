@@ -6,9 +6,8 @@ import threading
 
 import pytest
 
-import agents.commands.code  # noqa: F401 - registers execute_python_file
-import agents.commands.files  # noqa: F401 - registers the file commands
-from agents.commands.registry import CommandContext, dispatch
+from agents.commands.context import CommandContext
+from agents.commands.registry import dispatch
 from agents.workspace import Workspace
 
 ALLOWED = {"execute_python_file", "write_to_file"}

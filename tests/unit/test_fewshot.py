@@ -6,8 +6,6 @@ import json
 
 from orchestrator.gateway import fewshot, schema
 
-schema.load_commands()
-
 WRITER = ["write_to_file", "read_file", "task_complete"]
 MANAGER = ["start_agent", "do_nothing", "task_complete"]
 

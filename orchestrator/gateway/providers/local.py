@@ -56,7 +56,6 @@ class LocalProvider:
         self._grammars: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.model_name = llm.model or (Path(llm.model_path).stem if llm.model_path else "gemma-3-270m")
-        schema.load_commands()  # the grammar names the registered commands
 
     # ------------------------------------------------------------- loading
 

@@ -128,7 +128,6 @@ class OpenAIProvider:
         except openai.OpenAIError as exc:
             raise ProviderError(f"openai: cannot set up the client: {_one_line(exc)}") from None
         self.model = llm.model or ("" if llm.base_url else DEFAULT_MODEL)
-        schema.load_commands()  # the answer schema names the registered commands
 
     # ------------------------------------------------------------ helpers
 
