@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 
 import pytest
@@ -96,7 +97,11 @@ def test_discovery_walks_the_package_without_a_module_list(tmp_path, monkeypatch
             return "idle"
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    found = discover("extra_cmds")
+    try:
+        found = discover("extra_cmds")
+    finally:
+        for name in ("extra_cmds", "extra_cmds.waiting"):
+            sys.modules.pop(name, None)
     assert [impl.command.name for impl in found] == ["do_nothing"]
     assert found[0].fn.__module__ == "extra_cmds.waiting"
     with pytest.raises(CatalogError, match="without an implementation: start_agent"):
