@@ -58,12 +58,26 @@ class Limits(_Model):
     max_wall_seconds: float = Field(900, gt=0)
     message_timeout: float = Field(60, gt=0)  # message_agent's bounded wait
     idle_wait_seconds: float = Field(30, gt=0)  # do_nothing waits this long for the inbox
-    loop_threshold: int = Field(3, ge=2)
-    loop_window: int = Field(3, ge=2)
+    loop_threshold: int = Field(3, ge=2)  # the same command + args this often in the window is a loop
+    loop_window: int | None = Field(None, ge=2)  # steps looked at; None: = loop_threshold ("in a row")
     memory_mb: int = Field(0, ge=0)  # RLIMIT_AS per agent; 0 = unlimited
     cpu_seconds: int = Field(0, ge=0)  # RLIMIT_CPU per agent; 0 = unlimited
     open_files: int = Field(0, ge=0)  # RLIMIT_NOFILE per agent; 0 = inherit
     bus_messages_per_second: float = Field(200, gt=0)
+
+    @field_validator("loop_window")
+    @classmethod
+    def _window_holds_threshold(cls, v: int | None, info: ValidationInfo) -> int | None:
+        threshold = info.data.get("loop_threshold")
+        if v is not None and threshold is not None and v < threshold:
+            # a window smaller than the threshold could never see a loop: detection would be off
+            raise ValueError(f"must be at least limits.loop_threshold ({threshold}), got {v}")
+        return v
+
+    @property
+    def effective_loop_window(self) -> int:
+        """The steps loop detection looks at (``loop_window``, else ``loop_threshold``)."""
+        return self.loop_window if self.loop_window is not None else self.loop_threshold
 
 
 class Bucket(_Model):

@@ -54,6 +54,8 @@ def test_good_config_loads_with_defaults(tmp_path):
      "role 'supervisor' is named like one of the swarm's own processes"),
     (GOOD.replace("  writer:", "  cli-writer:").replace("[writer]", "[cli-writer]"), "",
      "role 'cli-writer' is named like"),
+    (GOOD.replace("max_depth: 3", "loop_threshold: 5, loop_window: 3"), ":5:",
+     "limits.loop_window: Value error, must be at least limits.loop_threshold (5)"),
 ])
 def test_bad_config_one_clear_error(tmp_path, text, where, what):
     """Each bad config gives a ConfigError naming the file, the line (when known) and the field."""
@@ -66,6 +68,14 @@ def test_bad_config_one_clear_error(tmp_path, text, where, what):
     assert where in msg and what in msg, msg
     assert ei.value.exit_code == 2
     assert "\n" not in msg
+
+
+def test_loop_window_follows_the_threshold_unless_given():
+    """loop_threshold alone sets a window of the same size; a larger window is kept as given."""
+    cfg = parse_config(GOOD.replace("max_depth: 3", "loop_threshold: 7"))
+    assert cfg.limits.effective_loop_window == 7
+    cfg = parse_config(GOOD.replace("max_depth: 3", "loop_threshold: 3, loop_window: 10"))
+    assert cfg.limits.effective_loop_window == 10
 
 
 def test_missing_file():
