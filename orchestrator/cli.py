@@ -130,22 +130,7 @@ def _down(run_dir: Path, timeout: float = 60.0) -> str:
     if pid is None:
         n = runctl.kill_leftovers(run_dir)
         return f"no swarm running in {run_dir}" + (f"; killed {n} leftover agent(s)" if n else "")
-    try:
-        runctl.ask(run_dir, m.Down("down"), 10.0)
-    except SwarmError:
-        pass
-    alive = runctl.wait_gone([pid], timeout)
-    if alive:
-        import os
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            if not runctl.wait_gone([pid], 5.0):
-                break
+    runctl.stop_supervisor(run_dir, pid, timeout)
     runctl.kill_leftovers(run_dir)
     return f"swarm in {run_dir} is down"
 

@@ -1,10 +1,9 @@
-"""The supervisor's side of the zygote: spawn agents, learn of their exits, signal groups."""
+"""The supervisor's side of the zygote: spawn agents and learn of their exits."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +12,14 @@ from typing import Any, Callable
 
 from swarm_core.errors import SwarmError
 from swarm_core.spec import AgentSpec
+
+
+def child_env() -> dict[str, str]:
+    """Our environment, with this source tree first on PYTHONPATH (for every process we start)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 class SpawnError(SwarmError):
@@ -48,14 +55,11 @@ class Spawner:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self._proc = subprocess.Popen(
             # the run dir in the command line names the swarm in `ps` (agents inherit it)
             [sys.executable, "-m", "orchestrator.supervisor.zygote", "--run-dir", str(self.run_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-            start_new_session=True, env=env, close_fds=True,
+            start_new_session=True, env=child_env(), close_fds=True,
         )
         err.close()
         self._reader = threading.Thread(target=self._read, name="zygote-reader", daemon=True)
@@ -133,24 +137,3 @@ class Spawner:
             except (OSError, subprocess.TimeoutExpired):
                 pass
 
-
-def signal_group(pgid: int, sig: int) -> bool:
-    """Send ``sig`` to a process group; False when it no longer exists."""
-    if not pgid or pgid <= 1:
-        return False
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group ``pgid`` still exists."""
-    return signal_group(pgid, 0)
-
-
-SIGTERM = signal.SIGTERM
-SIGKILL = signal.SIGKILL

@@ -17,6 +17,7 @@ from swarm_core.messages.agents import (  # noqa: F401
     ListAgents,
     StartAgent,
     StepReport,
+    StepVerdict,
 )
 from swarm_core.messages.control import (  # noqa: F401
     Down,

@@ -92,7 +92,8 @@ class StepReport:
 
     ``args_json`` is the command's arguments as canonical JSON (sorted keys,
     at most 2 000 characters); ``speak`` is what the model said it would say.
-    The supervisor's guards (steps, loops) read it.
+    It is a request: the supervisor's guards (steps, loops) answer with a
+    :class:`StepVerdict`, and the agent runs the command only if allowed.
     """
 
     TYPE = "step_report"
@@ -101,6 +102,20 @@ class StepReport:
     command: str
     args_json: str = "{}"
     speak: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class StepVerdict:
+    """Reply to StepReport: ``run`` the command; ``warn`` (run it, and tell the model ``message``);
+    ``stop`` (do not run it, stop the agent; ``message`` is the reason)."""
+
+    TYPE = "step_verdict"
+    RUN = "run"
+    WARN = "warn"
+    STOP = "stop"
+    verdict: str = RUN
+    message: str = ""
 
 
 @message

@@ -24,10 +24,6 @@ LAYERS: dict[str, frozenset[str]] = {
     "orchestrator": frozenset({"swarm_core", "bus", "memory", "agents"}),
     "orchestrator.gateway": frozenset({"swarm_core", "bus", "orchestrator.config", "orchestrator.gateway"}),
 }
-# violations still being removed (issue 9); each entry must still occur, so none goes stale
-PENDING_LEAKS: frozenset[str] = frozenset()
-PENDING_CYCLES = frozenset({"orchestrator.supervisor"})  # packages with a cycle inside
-
 # third-party modules a layer must never load, even indirectly in a function
 FORBIDDEN: dict[str, frozenset[str]] = {
     "swarm_core": frozenset({"zmq", "msgpack", "faiss", "numpy"}),
@@ -95,8 +91,7 @@ def test_every_import_respects_the_layer_table():
             target = _ours(name, modules)
             if target is not None and not _allowed(module, target):
                 leaks.append(f"{module} imports {target}")
-    assert sorted(set(leaks) - PENDING_LEAKS) == []
-    assert PENDING_LEAKS <= set(leaks), "a pending leak is gone: remove it from PENDING_LEAKS"
+    assert sorted(set(leaks)) == []
 
 
 def test_no_layer_imports_a_forbidden_library():
@@ -129,9 +124,7 @@ def test_there_is_no_import_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node, [node])
-    where = {c[0].rpartition(".")[0] for c in cycles}
-    assert [c for c in cycles if c[0].rpartition(".")[0] not in PENDING_CYCLES] == []
-    assert PENDING_CYCLES <= where, "a pending cycle is gone: remove it from PENDING_CYCLES"
+    assert cycles == []
 
 
 def test_only_the_protocol_module_imports_msgpack():
