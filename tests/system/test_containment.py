@@ -12,7 +12,7 @@ import signal
 import psutil
 import pytest
 
-from tests.system.conftest import alive, base_config, cmd, speak, wait_until
+from tests.system.conftest import alive, base_config, cmd, commands_run, speak, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -60,11 +60,14 @@ def test_loop_is_told_then_stopped(swarm):
     run.up()
     agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
     assert agents["w"]["reason"] == "loop"
-    assert agents["w"]["steps"] == 4  # warned after the 3rd repeat, stopped at the 4th
+    assert agents["w"]["steps"] == 3  # warned at the 3rd repeat, stopped at the report of the 4th
     warned = [e for e in run.log_events("w") if e.get("event") == "inbox_received"
               and "same arguments" in e.get("text", "")]
     assert len(warned) == 1
     wait_until(lambda: not alive(agents["w"]["pid"]), what="w's process gone")
+    # a hard stop: the 4th identical command never ran
+    assert commands_run(run, "w", "read_file") == 3
+    assert [e["step"] for e in run.log_events("w") if e.get("event") == "step_stopped"] == [4]
     assert_manager_still_works(run)
 
 
