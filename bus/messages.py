@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from swarm_core.errors import SwarmError
 from swarm_core.wire import message
 
 
@@ -31,6 +32,14 @@ class ErrorReply:
     code: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, err: SwarmError) -> "ErrorReply":
+        """The reply carrying ``err``; detail values that are not plain scalars travel as text."""
+        code, message, details = err.to_wire()
+        safe = {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                for k, v in details.items()}
+        return cls(code, message, safe)
 
 
 @message

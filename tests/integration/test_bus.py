@@ -277,6 +277,33 @@ def test_deadline_expires_and_late_reply_is_discarded(bus: Bus) -> None:
     assert c._replies == {} and c._pending == {}
 
 
+def test_send_request_callback_expires_at_its_deadline(bus: Bus) -> None:
+    """A send_request nobody answers gets one deadline_exceeded at its deadline and is forgotten; the late reply is dropped."""
+    broker = bus.broker()
+    held: list[p.Message] = []
+    w = bus.client("slow")
+    w.handle(bm.Ping, lambda msg: held.append(msg) or DEFERRED)
+
+    def answer_late_then(msg: p.Message) -> m.AgentReply:
+        w.reply(held[0], bm.Pong(b"late"))  # travels ahead of this handler's own reply
+        return m.AgentReply("after the late pong")
+
+    w.handle(m.AgentMessage, answer_late_then)
+    bus.serve(w)
+    c = bus.client("client")
+    wait_until(lambda: "slow" in broker.peers(), what="the slow peer to join")
+    got: list[tuple[float, p.Message]] = []
+    sent_at = time.time()
+    c.send_request("slow", bm.Ping(b"never answered in time"), 0.3, lambda msg: got.append((time.time(), msg)))
+    wait_until(lambda: got, pump=lambda: c.poll(0.02), what="the deadline error")
+    called_at, reply = got[0]
+    assert reply.header.kind is p.Kind.ERROR and reply.body.code == DeadlineExceeded.code
+    assert called_at - sent_at >= 0.3 and c._pending == {}
+    assert len(held) == 1  # it did arrive; the peer just never answered in time
+    assert c.request("slow", m.AgentMessage("now"), 5) == m.AgentReply("after the late pong")
+    assert len(got) == 1 and c._replies == {} and c._pending == {}
+
+
 def test_unknown_destination_gets_an_error_reply(bus: Bus) -> None:
     """A request to an id no peer has raises UnknownDestination; an event to it is logged, not delivered."""
     broker = bus.broker()
