@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from orchestrator import runctl
+from orchestrator.cli_memory import memory
 from swarm_core import messages as m
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
@@ -329,15 +330,7 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
     show_logs(_run_dir(ctx), agent_id, follow=follow, lines=lines, as_json=as_json)
 
 
-def _attach_memory() -> None:
-    try:
-        from orchestrator.cli_memory import memory
-    except ImportError:
-        return
-    cli.add_command(memory)
-
-
-_attach_memory()
+cli.add_command(memory)
 
 
 def main(argv: list[str] | None = None) -> None:
