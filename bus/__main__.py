@@ -1,15 +1,17 @@
 """``python -m bus``: run a broker in the foreground.
 
 For benchmarks and manual tests; in a swarm the supervisor hosts the broker
-in a thread. SIGTERM/SIGINT stop it cleanly.
+in a thread. SIGTERM/SIGINT stop it cleanly, with the one signal idiom of
+``bus/host``: the handler records the intent, the loop acts on it.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
 
 from bus.broker import Broker
+from bus.host.intent import StopIntent
+from bus.host.runner import SIGNALS
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 
 
@@ -33,10 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(args.endpoint, args.pub, heartbeat_interval=args.heartbeat,
                     liveness=args.liveness, peer_queue=args.peer_queue, curve=curve)
     broker.bind()
-    # signal handlers record intent; the loop acts on it
-    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
-    signal.signal(signal.SIGINT, lambda *_: broker.stop())
-    broker.run()
+    intent = StopIntent()
+    restore = intent.install(SIGNALS)
+    try:
+        broker.run(should_stop=lambda: intent.signals > 0)
+    finally:
+        restore()
     return 0
 
 
