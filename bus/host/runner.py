@@ -38,8 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable
 
+import zmq
+
+# imported here, not when the client is made: the zygote preloads this module,
+# so a forked agent does not pay for importing them (zmq.auth among them)
+from bus.auth import client_for
+from bus.client import BusClient
 from bus.host.hosted import Hosted
 from bus.host.intent import StopIntent
+from bus.sockets import ipc_endpoint
 from swarm_core import log as swarm_log
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 from swarm_core.errors import InternalError, SwarmError
@@ -184,12 +191,6 @@ class ServiceHost:
 
     def _bus_client(self) -> Any:
         """A BusClient of our own context, with CurveZMQ keys when the endpoint is tcp://."""
-        import zmq
-
-        from bus.auth import client_for
-        from bus.client import BusClient
-        from bus.sockets import ipc_endpoint
-
         spec = self.spec
         endpoint = spec.endpoint or ipc_endpoint(spec.run_dir, "bus")
         curve = client_for(endpoint, spec.run_dir)
