@@ -278,7 +278,7 @@ def test_deadline_expires_and_late_reply_is_discarded(bus: Bus) -> None:
 
 
 def test_send_request_callback_expires_at_its_deadline(bus: Bus) -> None:
-    """A send_request nobody answers gets one deadline_exceeded at its deadline and is forgotten; the late reply is dropped."""
+    """An unanswered send_request gets one deadline_exceeded at its deadline; the late reply is dropped."""
     broker = bus.broker()
     held: list[p.Message] = []
     w = bus.client("slow")
@@ -294,7 +294,7 @@ def test_send_request_callback_expires_at_its_deadline(bus: Bus) -> None:
     wait_until(lambda: "slow" in broker.peers(), what="the slow peer to join")
     got: list[tuple[float, p.Message]] = []
     sent_at = time.time()
-    c.send_request("slow", bm.Ping(b"never answered in time"), 0.3, lambda msg: got.append((time.time(), msg)))
+    c.send_request("slow", bm.Ping(b"not answered in time"), 0.3, lambda msg: got.append((time.time(), msg)))
     wait_until(lambda: got, pump=lambda: c.poll(0.02), what="the deadline error")
     called_at, reply = got[0]
     assert reply.header.kind is p.Kind.ERROR and reply.body.code == DeadlineExceeded.code
