@@ -30,8 +30,7 @@ class SupervisorHosting(Hosted):
 
     def escalate(self) -> None:
         """A second signal: agents are killed, not asked to stop (signal-safe: sets a flag)."""
-        # reaches into the supervisor until it offers an escalate() of its own
-        self.sup.life.hard = True
+        self.sup.escalate()
 
     def start(self) -> None:
         """Zygote, broker, services, the root agent."""

@@ -20,8 +20,8 @@ from orchestrator.supervisor.table import AgentTable
 from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
 from swarm_core import messages as m
 from swarm_core.errors import NotFound
-from swarm_core.spec import AgentSpec
 from swarm_core.peers import GATEWAY
+from swarm_core.spec import AgentSpec
 from swarm_core.status import Status, parent_ended
 
 _SIGNAL_HINTS = {"SIGXCPU": " (cpu rlimit)", "SIGKILL": " (killed from outside or by an rlimit)",

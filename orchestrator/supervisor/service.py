@@ -9,7 +9,6 @@ work to the loop. Signal handlers record intent; the loop acts (§8).
 from __future__ import annotations
 
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -74,7 +73,6 @@ class Supervisor:
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
         self._shutdown: str | None = None
-        self._sigints = 0
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
 
@@ -154,19 +152,6 @@ class Supervisor:
     def escalate(self) -> None:
         """Signal-safe: every stop from now on is a kill (a second Ctrl-C)."""
         self.reaper.hard = True
-
-    def install_signal_handlers(self) -> None:
-        def on_term(signum: int, frame: object) -> None:
-            self.request_shutdown("sigterm")
-
-        def on_int(signum: int, frame: object) -> None:
-            self._sigints += 1
-            self.request_shutdown("sigint")
-            if self._sigints > 1:
-                self.escalate()
-
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_int)
 
     def run(self) -> None:
         """Loop until a shutdown is requested, then tear everything down in order."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import signal
 import threading
-from types import SimpleNamespace
 
 import pytest
 
@@ -27,7 +26,7 @@ class FakeSupervisor:
     def __init__(self, signals=(), fail_start: SwarmError | None = None) -> None:
         self.calls: list[str] = []
         self.shutdown: str | None = None
-        self.life = SimpleNamespace(hard=False)
+        self.hard = False
         self._signals = signals
         self._fail_start = fail_start
 
@@ -46,6 +45,9 @@ class FakeSupervisor:
             signal.pthread_kill(threading.get_ident(), sig)
         self.teardown()
 
+    def escalate(self) -> None:
+        self.hard = True
+
     def teardown(self) -> None:
         self.calls.append("teardown")
 
@@ -60,7 +62,7 @@ def test_signals_reach_the_supervisor_and_a_second_one_makes_every_stop_a_kill(t
     sup = FakeSupervisor(signals=(signal.SIGTERM, signal.SIGINT))
     assert _host(tmp_path).run(lambda h: SupervisorHosting(sup)) == 0
     assert sup.calls == ["start", "run", "request_shutdown(sigterm)", "teardown"]
-    assert sup.life.hard is True
+    assert sup.hard is True
 
 
 def test_a_failed_start_is_torn_down_once_and_exits_with_its_code(tmp_path) -> None:
