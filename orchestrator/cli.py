@@ -67,6 +67,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     from orchestrator.config import load_config
 
     cfg = load_config(config)
+    _check_sandbox(cfg, config)
     run_dir = _run_dir(ctx)
     pid = runctl.supervisor_pid(run_dir)
     if pid is not None:
@@ -111,6 +112,22 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
         return
     click.echo(f"\n{cfg.root} ended {status}: {result or ''}".rstrip(), err=True)
     ctx.exit(1)
+
+
+def _check_sandbox(cfg: Any, config: str) -> None:
+    """Refuse a ``sandbox: kernel`` swarm this kernel cannot confine; warn on every up without a sandbox."""
+    if cfg.safety.sandbox == "none":
+        click.echo("warning: safety.sandbox is none: agents and the code they run are not confined by the "
+                   "kernel" + ("; with tools.static_scan: false nothing at all limits executed code"
+                               if not cfg.tools.static_scan else ""), err=True)
+        return
+    from agents.confine.probe import probe
+
+    result = probe()
+    if not result.ok:
+        raise ConfigError(f"{config}: safety.sandbox: kernel: {result.reason} "
+                          "(or set safety.sandbox: none to run without it)",
+                          file=config, field="safety.sandbox")
 
 
 def _recent_files(workspace: Path, since: float, limit: int = 10) -> list[str]:

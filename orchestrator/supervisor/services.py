@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agents.confine.environment import memory_environment
 from bus import messages as bm
 from orchestrator.config import effective_llm
 from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, group_alive, signal_group
@@ -38,6 +39,7 @@ class _Service:
     name: str
     argv: list[str]
     ready_timeout: float
+    key_env: str | None = None  # memory: the embedder's key variable (the only one it gets)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     started: list[float] = field(default_factory=list)
@@ -58,16 +60,20 @@ class Services:
         if sup.cfg.memory:
             argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", sup.endpoint]
             llm = effective_llm(sup.cfg)
+            key_env = None
             if llm.embeddings == "openai":
                 argv += ["--embedder", "openai", "--embedding-model", llm.embedding_model,
                          "--api-key-env", llm.api_key_env]
+                key_env = llm.api_key_env
                 if llm.base_url:
                     argv += ["--base-url", llm.base_url]
-            self._services.append(_Service("memory", argv, 120.0))
+            self._services.append(_Service("memory", argv, 120.0, key_env))
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, svc: _Service) -> dict[str, str]:
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])
+        if svc.name != "gateway":  # only the gateway keeps swarm up's environment (it holds the model key)
+            return memory_environment(env, root, svc.key_env)
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
 
@@ -75,7 +81,7 @@ class Services:
         out = open(self.sup.run_dir / "logs" / f"{svc.name}.out", "ab")  # noqa: SIM115 - given to child
         try:
             svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                        start_new_session=True, env=self._env(), close_fds=True)
+                                        start_new_session=True, env=self._env(svc), close_fds=True)
         finally:
             out.close()
         svc.started.append(time.monotonic())

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from agents.confine.environment import agent_environment
 from swarm_core.errors import SwarmError
 from swarm_core.spec import AgentSpec
 
@@ -48,9 +49,8 @@ class Spawner:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        # rebuilt from an allow-list: no API key or SWARM_* setting of `swarm up` reaches an agent
+        env = agent_environment(os.environ, str(Path(__file__).resolve().parents[2]))
         self._proc = subprocess.Popen(
             # the run dir in the command line names the swarm in `ps` (agents inherit it)
             [sys.executable, "-m", "orchestrator.supervisor.zygote", "--run-dir", str(self.run_dir)],

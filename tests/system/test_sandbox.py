@@ -231,6 +231,22 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _boot_pids(ws: Path) -> list[int]:
+    """Host pids of the sandbox processes running code of workspace ``ws`` (pids seen inside are not host pids)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"sandbox_boot" in cmd and os.fsencode(ws) in cmd and _alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 def _wrapper(tmp_path: Path) -> str:
     """A stand-in interpreter that leaves a grandchild in the group, then execs real Python."""
     wrapper = tmp_path / "python-with-grandchild"
@@ -252,10 +268,11 @@ def test_sleeper_killed_at_wall_timeout_with_its_group(ws, tmp_path, pids_to_rea
     source = "import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(300)"
     result = run_python_file(write(ws, "job.py", source), ws, wall_seconds=1, keep_alive=keep_alive,
                              python=_wrapper(tmp_path))
-    child, grandchild = int((ws / "child.pid").read_text()), int((ws / "grandchild.pid").read_text())
-    pids_to_reap.extend([child, grandchild])
+    grandchild = int((ws / "grandchild.pid").read_text())
+    pids_to_reap.append(grandchild)
+    assert (ws / "child.pid").read_text()  # the program ran (its pid is one of its PID namespace)
     assert result.reason == "timeout" and result.exit_code == -signal.SIGKILL
-    assert not _alive(child) and not _alive(grandchild)
+    assert not _boot_pids(ws) and not _alive(grandchild)
     assert len(calls) >= 2 and all(0 <= s <= POLL_SECONDS for s in calls)
 
 
@@ -281,9 +298,8 @@ def test_keep_alive_failure_kills_the_child(ws, pids_to_reap):
     source = "import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(300)"
     with pytest.raises(Stop):
         run_python_file(write(ws, "job.py", source), ws, wall_seconds=60, keep_alive=keep_alive)
-    child = int((ws / "child.pid").read_text())
-    pids_to_reap.append(child)
-    assert not _alive(child)
+    assert (ws / "child.pid").exists()
+    assert not _boot_pids(ws)
 
 
 def _wait_for(condition, timeout: float) -> bool:
@@ -317,8 +333,9 @@ def test_child_dies_with_the_agent_that_runs_it(ws, helper_procs, pids_to_reap):
                              cwd=Path(__file__).resolve().parents[2])
     helper_procs.append(agent)
     assert _wait_for(lambda: (ws / "child.pid").exists() and (ws / "child.pid").read_text(), 30)
-    child = int((ws / "child.pid").read_text())
-    pids_to_reap.append(child)
+    children = _boot_pids(ws)
+    pids_to_reap.extend(children)
+    assert children
     agent.kill()
     agent.wait()
-    assert _wait_for(lambda: not _alive(child), 10)
+    assert _wait_for(lambda: not any(_alive(p) for p in children), 10)
