@@ -190,11 +190,9 @@ def _load_agents_package(project):
     spec.loader.exec_module(module)
 
 
-def _report(fd, exc):
+def _report(fd, exc, classify):
     """Write which rule refused the program (if one did) on the report descriptor."""
     try:
-        from agents.confine.denials import classify
-
         rule = classify(exc)
         if rule is not None and fd is not None:
             os.write(fd, (json.dumps({"rule": rule, "error": str(exc)[:300]}) + "\n").encode())
@@ -202,7 +200,7 @@ def _report(fd, exc):
         pass
 
 
-def _run(code, name, spec, report_fd):
+def _run(code, name, spec, report_fd, classify):
     scope = {"__name__": "__main__", "__file__": name, "__builtins__": builtins, "__doc__": None}
     try:
         exec(code, scope)
@@ -218,7 +216,7 @@ def _run(code, name, spec, report_fd):
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's program failed: show its traceback
-        _report(report_fd, exc)
+        _report(report_fd, exc, classify)
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         traceback.print_exception(type(exc), exc, tb)
         sys.exit(1)
@@ -230,6 +228,8 @@ def main():
     source = _read_source(int(spec["fd"]))
     report_fd = spec.get("report")
     _load_agents_package(spec["project"])
+    from agents.confine.denials import classify  # now: the project is not visible inside the sandbox
+
     if spec.get("sandbox") == "kernel":
         from agents.confine import nested
 
@@ -242,7 +242,7 @@ def main():
         _posixsubprocess.fork_exec = _blocked_fork_exec
         sys.addaudithook(_make_hook(spec["workspace"]))
     sys.argv = [name]
-    _run(code, name, spec, report_fd)
+    _run(code, name, spec, report_fd, classify)
 
 
 if __name__ == "__main__":

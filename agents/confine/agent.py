@@ -6,7 +6,8 @@ zygote enters a user namespace where it is root, mapped to the swarm's own
 uid, so neither it nor any agent it forks holds a capability outside that
 namespace, and a mount namespace of its own where it builds the exec root
 (:mod:`agents.confine.execroot`) on ``RUN_DIR/sandbox``, invisible to every
-other process. Agents inherit both: their nested sandboxes later create
+other process; then every mount it sees becomes read-only but the
+workspace and the run's logs (:func:`writable_mounts`). Agents inherit all of it: their nested sandboxes later create
 their own namespaces from this user namespace without writing uid maps
 (Landlock would deny those writes) and ``chroot`` into the prepared root.
 
@@ -103,6 +104,20 @@ def prepare_zygote(raw: Mapping[str, Any]) -> None:
     static_reads(AGENT_ETC, PROJECT_PACKAGES)  # computed once here, inherited by every agent
     namespaces.enter_user_namespace(namespaces.CLONE_NEWNS)
     execroot.build(root, workspace)
+    namespaces.read_only_except(writable_mounts(str(raw["run_dir"]), workspace))
+
+
+def writable_mounts(run_dir: str, workspace: str | None) -> list[str]:
+    """What stays writable in the zygote's mount namespace (Landlock narrows it further per agent).
+
+    The workspace (also inside the exec root), the run's logs and, on a tcp bus, its key folder
+    (``bus.auth`` still chmods it when a client loads its key). Everything else is read-only, which
+    also covers what Landlock does not govern: chmod, chown, timestamps, extended attributes.
+    """
+    paths = [os.path.join(run_dir, "logs"), os.path.join(run_dir, "keys")]
+    if workspace:
+        paths += [workspace, execroot.inside(exec_root_in(run_dir), workspace)]
+    return [p for p in paths if os.path.isdir(p)]
 
 
 def confine_agent(spec: AgentSpec) -> AgentSpec:

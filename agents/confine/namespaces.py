@@ -97,13 +97,22 @@ def mount_tmpfs(target: str, size: str = "1m", mode: int = 0o755) -> None:
     mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode:o}")
 
 
-def set_mount_attr(target: str, attr: int, *, recursive: bool) -> None:
-    """Add mount attributes (``MOUNT_ATTR_*``) to the mount at ``target`` (and those below it)."""
+def set_mount_attr(target: str, attr: int, *, recursive: bool, clear: bool = False) -> None:
+    """Add (or with ``clear`` remove) ``MOUNT_ATTR_*`` flags on the mount at ``target`` (and those below it)."""
     libc = _libc()
-    mattr = _MountAttr(attr, 0, 0, 0)
+    mattr = _MountAttr(0, attr, 0, 0) if clear else _MountAttr(attr, 0, 0, 0)
     flags = AT_RECURSIVE if recursive else 0
     _check(libc.syscall(SYS_MOUNT_SETATTR, ctypes.c_int(AT_FDCWD), os.fsencode(target), ctypes.c_uint(flags),
                         ctypes.byref(mattr), ctypes.c_size_t(ctypes.sizeof(mattr))), f"mount_setattr {target}")
+
+
+def read_only_except(writable: list[str]) -> None:
+    """Make every mount of this mount namespace read-only but ``writable`` (each bound on itself first)."""
+    for path in writable:
+        mount(path, path, None, MS_BIND | MS_REC)
+    set_mount_attr("/", MOUNT_ATTR_RDONLY, recursive=True)
+    for path in writable:
+        set_mount_attr(path, MOUNT_ATTR_RDONLY, recursive=False, clear=True)
 
 
 def bind(source: str, target: str, *, readonly: bool) -> None:

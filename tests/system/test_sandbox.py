@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.sandbox import POLL_SECONDS, SandboxRefused, run_python_file
+from agents.sandbox import POLL_SECONDS, SandboxRefused, run_python_file, run_python_source
+from tests.hostile_rig import Targets, broken, table
 
 M = "marker.txt"  # every hostile file would create this in the workspace if it ran
 
@@ -119,6 +121,9 @@ RUNTIME_ONLY = {
     "os.system via computed getattr on a parameter":
         ("import os\ndef f(m, n):\n    return getattr(m, n)\nf(os, ''.join(reversed('metsys')))('touch esc.txt')",
          "os.system is not allowed"),
+    "the hook's table cleared first (issue 10)":
+        ("import sys, os\ntry:\n    [sys][0].modules['__main__']._BLOCKED.clear()\nexcept AttributeError:\n    pass\n"
+         "getattr([os][0], ''.join(reversed('metsys')))('touch esc.txt')", "os.system is not allowed"),
 }
 
 
@@ -209,6 +214,49 @@ def test_memory_hog_fails_at_memory_limit(ws):
     source = "x = []\nwhile True:\n    x.append(bytearray(10 ** 7))"
     result = run_python_file(write(ws, "job.py", source), ws, memory_mb=200, wall_seconds=30)
     assert result.reason == "memory" and "memory limit" in result.output
+
+
+@pytest.fixture
+def targets(tmp_path):
+    """Listeners, a bystander process and an outside folder for hostile code; all stopped at the end."""
+    t = Targets(tmp_path)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def test_kernel_sandbox_alone_holds_against_hostile_code(ws, tmp_path, targets):
+    """With the static scan and the audit hook off, every attack of the hostile script fails in the kernel sandbox."""
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "registry.db").write_text("agents")
+    attack = targets.for_attacks(run_dir=str(run_dir), pids={"the test": os.getpid()}, out="outcomes.json",
+                                 bus_socket=str(run_dir / "bus.ipc"))
+    result = run_python_source(targets.source(attack).encode(), "attack.py", ws, static_scan=False, wall_seconds=120)
+    assert result.reason == "ok", result.output
+    outcomes = json.loads((ws / "outcomes.json").read_text())
+    assert len(outcomes) >= 25 and broken(outcomes) == {}, table(outcomes)
+    assert (ws / "daemon-started").exists() and targets.daemons() == []
+    assert targets.connections() == [] and targets.escaped_files() == [] and targets.bystander_alive()
+
+
+def test_refusal_that_ends_a_program_is_named(ws):
+    """A program that dies of a refused operation reports the rule that refused it."""
+    result = run_python_source(b"import socket\nsocket.create_connection(('127.0.0.1', 9))\n", "net.py", ws,
+                               static_scan=False)
+    assert (result.reason, result.refused_by) == ("error", "landlock")
+    assert "PermissionError" in result.output
+    result = run_python_source(b"open('/usr/swarm-test', 'w')\n", "ro.py", ws, static_scan=False)
+    assert result.refused_by in ("read_only_mount", "landlock")
+
+
+def test_without_the_kernel_sandbox_the_hook_still_refuses(ws, tmp_path):
+    """sandbox='none' keeps the previous behaviour: the audit hook refuses what the scan cannot see."""
+    source = "import os\nup = '.' * 2\nopen(os.path.join(os.getcwd(), up, 'esc.txt'), 'w')"
+    result = run_python_file(write(ws, "job.py", source), ws, sandbox="none")
+    assert result.reason == "error" and "writing outside the workspace" in result.output
+    assert result.refused_by == "audit_hook" and not (tmp_path / "esc.txt").exists()
 
 
 @pytest.fixture

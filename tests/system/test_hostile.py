@@ -1,0 +1,125 @@
+"""A hostile agent runs attack code with ``tools.static_scan: false``: the kernel sandbox alone must hold.
+
+One real swarm (supervisor, gateway, memory service, a manager, an idle
+sibling and the hostile agent) started with a secret in ``swarm up``'s
+environment. When everyone is up, the test writes the attack script (with
+the pids it aims at) into the workspace and messages the hostile agent,
+whose cassette then executes it, then a program that dies of a refused
+connection, then a benign program, then completes.
+"""
+
+from __future__ import annotations
+
+import json
+
+import psutil
+import pytest
+
+from orchestrator.supervisor.registry import Registry
+from tests.hostile_rig import Targets, broken, table
+from tests.support import wait_until
+
+from .conftest import alive, base_config, cmd
+
+WAIT = {"responses": [cmd("do_nothing")], "repeat": True}
+BENIGN = "import json\nwith open('benign.txt', 'w') as f:\n    json.dump(sorted({3, 1, 2}), f)\nprint('benign ok')\n"
+
+
+def _config() -> dict:
+    cfg = base_config(memory=True, tools={"static_scan": False, "exec_wall_seconds": 240},
+                      safety={"sandbox": "kernel"},
+                      limits={"idle_wait_seconds": 600, "max_wall_seconds": 900, "message_timeout": 60})
+    cfg["agents"]["manager"]["can_start"] = ["hostile", "sibling"]
+    cfg["agents"]["hostile"] = {"role": "an attacker", "commands": ["execute_python_file", "do_nothing",
+                                                                     "task_complete"]}
+    cfg["agents"]["sibling"] = {"role": "a bystander", "commands": ["do_nothing", "task_complete"]}
+    return cfg
+
+
+def _cassette() -> dict:
+    return {"manager": {"responses": [cmd("start_agent", name="sibling", task="idle", role="sibling"),
+                                      cmd("start_agent", name="hostile", task="attack", role="hostile"),
+                                      cmd("do_nothing")], "repeat": True},
+            "sibling": WAIT,
+            "hostile": [cmd("do_nothing"), cmd("execute_python_file", file="attack.py"),
+                        cmd("execute_python_file", file="refused.py"),
+                        cmd("execute_python_file", file="benign.py"), cmd("task_complete", reason="attacked")]}
+
+
+@pytest.fixture
+def targets(tmp_path):
+    """Listeners, a bystander process and an outside folder; all stopped at the end."""
+    t = Targets(tmp_path)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def _environ(pid: int) -> bytes:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return f.read()
+
+
+def _zygote_pid(run) -> int:
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "orchestrator.supervisor.zygote" in cmd and str(run.run_dir) in cmd:
+            return proc.info["pid"]
+    raise AssertionError("no zygote found")
+
+
+def _service_pids(run) -> dict[str, int]:
+    reg = Registry(run.run_dir / "registry.db", readonly=True)
+    try:
+        return {name: int(v[0]) for name, v in (reg.meta("service_pids", {}) or {}).items()}
+    finally:
+        reg.close()
+
+
+@pytest.mark.slow
+def test_hostile_code_fails_every_attack_and_the_swarm_goes_on(swarm, targets):
+    """Every attack of the hostile agent's code fails, refusals are logged, the swarm keeps working."""
+    run = swarm(_config(), _cassette())
+    run.env.update({"SWARM_HOSTILE_SECRET": targets.secret, "OPENAI_API_KEY": targets.secret})
+    run.up()
+    agents = run.wait_for(lambda a: all(a.get(x, {}).get("status") in ("running", "waiting")
+                                        for x in ("hostile", "sibling")), timeout=120, what="agents up")
+    services = _service_pids(run)
+    pids = {"supervisor": run.supervisor_pid(), "gateway": services["gateway"], "memory": services["memory"],
+            "sibling agent": agents["sibling"]["pid"]}
+    secret = targets.secret.encode()
+    assert secret in _environ(services["gateway"])  # the gateway keeps swarm up's environment: it holds the key
+    for pid in (_zygote_pid(run), services["memory"], agents["hostile"]["pid"], agents["sibling"]["pid"]):
+        assert secret not in _environ(pid)  # rebuilt from the allow-list
+    ws = run.workspace
+    attack = targets.for_attacks(run_dir=str(run.run_dir), pids=pids, out="outcomes.json",
+                                 bus_socket=str(run.run_dir / "sock" / "bus.ipc"))
+    (ws / "attack.py").write_text(targets.source(attack))
+    (ws / "refused.py").write_text(f"import socket\nsocket.create_connection(('127.0.0.1', {attack['tcp_port']}))\n")
+    (ws / "benign.py").write_text(BENIGN)
+    run.cli("send", "hostile", "go", check=True)
+    run.wait_for(lambda a: a.get("hostile", {}).get("status") == "done", timeout=400, what="hostile done")
+
+    outcomes = json.loads((ws / "outcomes.json").read_text())
+    print("\n" + table(outcomes))
+    assert len(outcomes) >= 30
+    assert broken(outcomes) == {}
+    assert (ws / "daemon-started").exists()  # the daemon did start ...
+    assert targets.daemons() == []  # ... and died with its run
+    assert targets.connections() == [] and targets.escaped_files() == [] and targets.bystander_alive()
+
+    # the swarm goes on: everyone alive, the benign step after the attacks worked, listings answer
+    assert all(alive(p) for p in pids.values())
+    assert json.loads((ws / "benign.txt").read_text()) == [1, 2, 3]
+    now = run.agents()
+    assert now["sibling"]["status"] in ("running", "waiting") and now["manager"]["status"] in ("running", "waiting")
+    events = run.log_events("hostile")
+    runs = [e for e in events if e.get("event") == "python_file_executed"]
+    assert [e["reason"] for e in runs] == ["ok", "error", "ok"]
+    refusals = [e for e in events if e.get("event") == "sandbox_refused"]
+    assert [(e["agent"], e["rule"], e["file"]) for e in refusals] == [("hostile", "landlock", "refused.py")]
+
+    run.cli("down", check=True)
+    wait_until(lambda: not any(alive(p) for p in pids.values()), 60, "the swarm down")
+    assert targets.daemons() == [] and targets.bystander_alive()
