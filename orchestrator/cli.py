@@ -67,8 +67,8 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     from orchestrator.config import load_config
 
     cfg = load_config(config)
-    _check_sandbox(cfg, config)
     run_dir = _run_dir(ctx)
+    _check_sandbox(cfg, config, run_dir)
     pid = runctl.supervisor_pid(run_dir)
     if pid is not None:
         raise UsageError(f"a swarm is already running in {run_dir} (supervisor pid {pid}); "
@@ -114,15 +114,21 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     ctx.exit(1)
 
 
-def _check_sandbox(cfg: Any, config: str) -> None:
-    """Refuse a ``sandbox: kernel`` swarm this kernel cannot confine; warn on every up without a sandbox."""
+def _check_sandbox(cfg: Any, config: str, run_dir: Path) -> None:
+    """Refuse a ``sandbox: kernel`` swarm this kernel (or this layout) cannot confine; warn on every up without one."""
     if cfg.safety.sandbox == "none":
         click.echo("warning: safety.sandbox is none: agents and the code they run are not confined by the "
                    "kernel" + ("; with tools.static_scan: false nothing at all limits executed code"
                                if not cfg.tools.static_scan else ""), err=True)
         return
+    from agents.confine.agent import layout_problem
     from agents.confine.probe import probe
+    from bus.sockets import ipc_endpoint, ipc_path
 
+    socket = ipc_path(ipc_endpoint(run_dir, "bus", create=False)) if cfg.bus.transport == "ipc" else None
+    problem = layout_problem(str(run_dir), cfg.workspace, str(socket) if socket else None)
+    if problem:
+        raise ConfigError(f"{config}: workspace: {problem}", file=config, field="workspace")
     result = probe()
     if not result.ok:
         raise ConfigError(f"{config}: safety.sandbox: kernel: {result.reason} "

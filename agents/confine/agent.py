@@ -37,8 +37,8 @@ import os
 import time
 from typing import Any, Mapping
 
-from agents.confine import execroot, namespaces
-from agents.confine.paths import AGENT_ETC, agent_view, enforce, static_reads
+from agents.confine import execroot, landlock, namespaces
+from agents.confine.paths import AGENT_ETC, agent_view, devices, enforce, static_reads
 from swarm_core.log import log_path
 from swarm_core.spec import AgentSpec
 
@@ -63,6 +63,22 @@ def agent_workspace(spec: AgentSpec) -> str | None:
 def exec_root_in(run_dir: str) -> str:
     """The mount point of the exec root (mounted in the zygote's own mount namespace only)."""
     return os.path.join(run_dir, "sandbox")
+
+
+def layout_problem(run_dir: str, workspace: str | None, bus_socket: str | None = None) -> str | None:
+    """Why this layout defeats the sandbox, or None: the run directory or the bus socket inside the workspace.
+
+    Agents may write, and executed code sees, the whole workspace: a run directory (registry, keys,
+    logs) or a bus socket beneath it would be in reach.
+    """
+    if not workspace:
+        return None
+    ws = os.path.realpath(workspace)
+    for what, path in (("the run directory", run_dir), ("the bus socket", bus_socket)):
+        real = os.path.realpath(path) if path else None
+        if real and (real == ws or real.startswith(ws.rstrip("/") + "/")):
+            return f"{what} {real} lies inside the workspace {ws}; choose a run directory outside it"
+    return None
 
 
 def credential_files(spec: AgentSpec) -> tuple[str, ...]:
@@ -95,6 +111,11 @@ def prepare_zygote(raw: Mapping[str, Any]) -> None:
     root = exec_root_in(str(raw["run_dir"]))
     if execroot.is_prepared(root):
         return
+    endpoint = str(raw.get("endpoint", ""))
+    problem = layout_problem(str(raw["run_dir"]), raw.get("workspace"),
+                             endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None)
+    if problem:
+        raise RuntimeError(problem)
     os.makedirs(root, mode=0o700, exist_ok=True)
     workspace = os.path.realpath(raw["workspace"]) if raw.get("workspace") else None
     if workspace:
@@ -102,6 +123,8 @@ def prepare_zygote(raw: Mapping[str, Any]) -> None:
     for name in PROJECT_PACKAGES:
         importlib.import_module(name)
     static_reads(AGENT_ETC, PROJECT_PACKAGES)  # computed once here, inherited by every agent
+    devices()
+    landlock.abi_version()
     namespaces.enter_user_namespace(namespaces.CLONE_NEWNS)
     execroot.build(root, workspace)
     namespaces.read_only_except(writable_mounts(str(raw["run_dir"]), workspace))

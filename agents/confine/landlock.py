@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import os
 import stat
+from functools import lru_cache
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # the same on every architecture
 CREATE_RULESET_VERSION = 1
@@ -66,14 +67,17 @@ class _NetPortAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
 
+@lru_cache(maxsize=None)  # one handle on the C library per process (forked children share it)
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc
 
 
+@lru_cache(maxsize=None)  # the running kernel's ABI does not change
 def abi_version() -> int:
     """The Landlock ABI this kernel offers; 0 when Landlock is missing or disabled."""
     libc = _libc()
-    libc.syscall.restype = ctypes.c_long
     version = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(CREATE_RULESET_VERSION))
     return max(0, int(version))
 
@@ -94,7 +98,6 @@ class Ruleset:
         net = BIND_TCP | CONNECT_TCP if network and self.abi >= 4 else 0
         scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if scope and self.abi >= 6 else 0
         self._libc = _libc()
-        self._libc.syscall.restype = ctypes.c_long
         attr = _RulesetAttr(self.fs, net, scoped)
         fd = self._libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
                                 ctypes.c_uint32(0))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
+from functools import lru_cache
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -51,6 +51,7 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+@lru_cache(maxsize=None)  # one handle on the C library per process (forked children share it)
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -144,7 +145,8 @@ def drop_capabilities() -> None:
             raise OSError(err, f"prctl(PR_CAPBSET_DROP, {cap}): {os.strerror(err)}")
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
-    nr = _SYS_CAPSET.get(platform.machine())
+    machine = os.uname().machine
+    nr = _SYS_CAPSET.get(machine)
     if nr is None:
-        raise OSError(0, f"capset: unknown system call number on {platform.machine()}")
+        raise OSError(0, f"capset: unknown system call number on {machine}")
     _check(libc.syscall(nr, ctypes.byref(header), ctypes.byref(data)), "capset")

@@ -34,10 +34,12 @@ import os
 import select
 import signal
 import struct
-from typing import Any, NoReturn
 
-from agents.confine import execroot, namespaces
+from agents.confine import namespaces
 from agents.confine.paths import enforce, exec_view
+
+# No typing import: this runs at the start of every execute_python_file (each import costs start-up time);
+# the functions annotated "-> None" below that never return say so in their docstrings.
 
 PARENT_GONE_EXIT = 87
 NAMESPACES = namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNS | namespaces.CLONE_NEWPID | namespaces.CLONE_NEWNET
@@ -52,11 +54,13 @@ def _die_with_parent(alive_fd: int | None = None, parent: int | None = None) -> 
         os._exit(PARENT_GONE_EXIT)
 
 
-def enter(spec: dict[str, Any]) -> None:
+def enter(spec: dict) -> None:
     """Become *main* inside the nested sandbox (see the module docstring); returns only there."""
     uid, gid = os.getuid(), os.getgid()
     namespaces.unshare(NAMESPACES)
     if not spec["prepared"]:
+        from agents.confine import execroot
+
         namespaces.write_id_maps(uid, gid)
         execroot.build(spec["root"], spec["workspace_root"])
     _die_with_parent(parent=int(spec["parent"]))  # a change of credentials cleared it
@@ -73,8 +77,8 @@ def enter(spec: dict[str, Any]) -> None:
     _outer(pid, status_r)
 
 
-def _outer(init: int, status_r: int) -> NoReturn:
-    """Wait for init; then end the way main ended (exit code or signal)."""
+def _outer(init: int, status_r: int) -> None:
+    """Wait for init; then end the way main ended (exit code or signal). Never returns."""
     while True:
         try:
             _, status = os.waitpid(init, 0)
@@ -87,8 +91,8 @@ def _outer(init: int, status_r: int) -> NoReturn:
     _end_like(status)
 
 
-def _end_like(status: int) -> NoReturn:
-    """Exit with the same code, or die of the same signal, as the process whose wait status this is."""
+def _end_like(status: int) -> None:
+    """Exit with the same code, or die of the same signal, as the process whose wait status this is. Never returns."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         import resource
@@ -101,7 +105,7 @@ def _end_like(status: int) -> NoReturn:
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 70)
 
 
-def _init(spec: dict[str, Any], alive_r: int, status_w: int) -> None:
+def _init(spec: dict, alive_r: int, status_w: int) -> None:
     """PID 1: lock in, fork main, reap, report main's status, exit (which empties the namespace)."""
     _die_with_parent(alive_fd=alive_r)
     os.close(alive_r)

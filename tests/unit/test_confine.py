@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from agents.confine import paths
-from agents.confine.agent import credential_files, sandbox_mode, writable_mounts
+from agents.confine.agent import credential_files, layout_problem, sandbox_mode, writable_mounts
 from agents.confine.denials import classify
 from agents.confine.environment import agent_environment, memory_environment
 from agents.confine.probe import Probe
@@ -181,3 +181,27 @@ def test_up_without_a_sandbox_warns(tmp_path, capsys, monkeypatch):
     code, err = _up(tmp_path, capsys, monkeypatch, "safety: {sandbox: none}\ntools: {static_scan: false}\n",
                     Probe(False, 0, "must not be asked"))
     assert code == 1 and err.startswith("warning: safety.sandbox is none") and "nothing at all limits" in err
+
+
+@pytest.mark.parametrize("run, ws, sock, bad", [
+    ("/s/run", "/s/ws", "/s/run/sock/bus.ipc", None),
+    ("/s/ws/.swarm", "/s/ws", None, "the run directory /s/ws/.swarm lies inside the workspace /s/ws"),
+    ("/s/run", "/tmp", "/tmp/swarm-0-abc/bus.ipc", "the bus socket /tmp/swarm-0-abc/bus.ipc lies inside"),
+    ("/s/run", "/s/run/ws", "/s/run/sock/bus.ipc", None),
+    ("/s/run", None, None, None),
+])
+def test_layout_problem_finds_the_run_dir_or_socket_in_the_workspace(run, ws, sock, bad):
+    """A run directory or bus socket inside the workspace is named as the problem; other layouts pass."""
+    problem = layout_problem(run, ws, sock)
+    assert (problem is None) if bad is None else (bad in problem)
+
+
+def test_up_refuses_a_run_dir_inside_the_workspace(tmp_path, capsys, monkeypatch):
+    """`swarm up` with the run directory inside the workspace exits 2 with one line (the kernel is not asked)."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(CONFIG + "workspace: .\n")
+    monkeypatch.setattr("agents.confine.probe.probe", lambda: Probe(True, 7))
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--run-dir", str(tmp_path / ".swarm"), "up", str(cfg), "--detach"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "lies inside the workspace" in err
