@@ -233,7 +233,7 @@ def run_python_source(data: bytes, shown: str, workspace_root: str | os.PathLike
 
 
 def _kernel_spec(spec: dict, workspace: str, exec_root: str | None) -> str | None:
-    """Add the kernel sandbox's keys to ``spec``; the temporary stage folder to remove after, if one was made."""
+    """Add the kernel sandbox's keys to ``spec``; return the temporary stage folder it made, if any."""
     from agents.confine import execroot
 
     spec["nproc"] = MAX_PROCESSES

@@ -67,9 +67,9 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-sandbox-"))
     (tmp / "run" / "logs").mkdir(parents=True)
-    spec = AgentSpec(agent_id="a", name="a", role_name="r", role="r", task="t", commands=("execute_python_file",),
-                     endpoint=f"ipc://{tmp}/run/bus.ipc", run_dir=str(tmp / "run"), workspace=str(tmp / "ws"),
-                     settings={"sandbox": "kernel"})
+    spec = AgentSpec(agent_id="a", name="a", role_name="r", role="r", task="t",
+                     commands=("execute_python_file",), endpoint=f"ipc://{tmp}/run/bus.ipc",
+                     run_dir=str(tmp / "run"), workspace=str(tmp / "ws"), settings={"sandbox": "kernel"})
     (tmp / "ws").mkdir()
     plain = runs(str(tmp / "ws"), sandbox="none")
     built = runs(str(tmp / "ws"), sandbox="kernel", static_scan=False)
@@ -89,14 +89,14 @@ def main() -> None:
         nested = [float(x) for x in f.read().strip("[]").split(",")]
     os.waitpid(pid, 0)
     print(f"sandbox: {N} agent forks each way, {N // 2} runs of a trivial program each way")
-    print(f"  prepare_zygote (once per swarm: user+mount namespace, exec root, read-only mounts): {prepared_ms:.1f} ms")
+    print(f"  prepare_zygote (once per swarm: namespaces, exec root, read-only mounts): {prepared_ms:.1f} ms")
     print(f"  fork+exit, bare:              {ms(bare)}")
     print(f"  fork+confine_agent+exit:      {ms(confined)}")
-    print(f"  confine_agent itself (Landlock ruleset, log file, workspace): p50 {percentile(cost, 50) * 1e6:.0f} µs"
-          f"  p95 {percentile(cost, 95) * 1e6:.0f} µs")
+    print(f"  confine_agent itself (Landlock ruleset, log file, workspace): "
+          f"p50 {percentile(cost, 50) * 1e6:.0f} µs  p95 {percentile(cost, 95) * 1e6:.0f} µs")
     print(f"  execute, sandbox none:        {ms(plain)}")
-    print(f"  execute, kernel, agent:       {ms(nested)}   ratio p50 {percentile(nested, 50) / percentile(plain, 50):.2f}")
-    print(f"  execute, kernel, root built:  {ms(built)}   ratio p50 {percentile(built, 50) / percentile(plain, 50):.2f}")
+    for label, xs in (("kernel, agent:     ", nested), ("kernel, root built:", built)):
+        print(f"  execute, {label}  {ms(xs)}   ratio p50 {percentile(xs, 50) / percentile(plain, 50):.2f}")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
 
 
 def _check_sandbox(cfg: Any, config: str, run_dir: Path) -> None:
-    """Refuse a ``sandbox: kernel`` swarm this kernel (or this layout) cannot confine; warn on every up without one."""
+    """Refuse a ``sandbox: kernel`` swarm this kernel or layout cannot confine; warn when there is none."""
     if cfg.safety.sandbox == "none":
         click.echo("warning: safety.sandbox is none: agents and the code they run are not confined by the "
                    "kernel" + ("; with tools.static_scan: false nothing at all limits executed code"

@@ -58,7 +58,8 @@ def duties(d: dict) -> None:
     done = {}
     for name, act in (("workspace", lambda: open("duty.txt", "w").write("done")),
                       ("log", lambda: open(d["log"], "a").write("{}\n")),
-                      ("bus_port", lambda: socket.create_connection(("127.0.0.1", d["bus_port"]), 5).close())):
+                      ("bus_port", lambda: socket.create_connection(("127.0.0.1", d["bus_port"]), 5)
+                       .close())):
         try:
             act()
             done[name] = True

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ROOT / "tests" / "hostile_attacks.py"
@@ -55,8 +56,8 @@ class Targets:
     def for_attacks(self, **more: Any) -> dict[str, Any]:
         """The TARGETS dict of ``tests/hostile_attacks.py`` (plus ``more``)."""
         return {"secret": self.secret, "tcp_port": self.tcp.getsockname()[1], "abstract": self.abstract_name,
-                "unrelated_pid": self.bystander.pid, "outside": self.folders(), "escape_name": self.escape_name,
-                "marker": self.marker, "project": str(ROOT), **more}
+                "unrelated_pid": self.bystander.pid, "outside": self.folders(),
+                "escape_name": self.escape_name, "marker": self.marker, "project": str(ROOT), **more}
 
     def source(self, targets: dict[str, Any]) -> str:
         """The attack script's text with ``targets`` filled in."""
@@ -90,7 +91,8 @@ class Targets:
         out = []
         for proc in psutil.process_iter(["pid", "cmdline", "status"]):
             try:
-                if self.marker in (proc.info["cmdline"] or ()) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                zombie = proc.info["status"] == psutil.STATUS_ZOMBIE
+                if self.marker in (proc.info["cmdline"] or ()) and not zombie:
                     out.append(proc.info["pid"])
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
@@ -111,6 +113,16 @@ class Targets:
         self.bystander.wait()
         self.tcp.close()
         self.abstract.close()
+
+
+@pytest.fixture
+def targets(tmp_path):
+    """Listeners, a bystander process and an outside folder for hostile code; all stopped at the end."""
+    t = Targets(tmp_path)
+    try:
+        yield t
+    finally:
+        t.close()
 
 
 def broken(outcomes: dict[str, dict[str, Any]]) -> dict[str, str]:

@@ -11,8 +11,12 @@
 - :mod:`agents.confine.agent`: the sandbox the zygote applies to each agent;
 - :mod:`agents.confine.nested`: the stricter nested sandbox around executed code;
 - :mod:`agents.confine.environment`: environments rebuilt from an allow-list;
+- :mod:`agents.confine.denials`: which rule refused what a program died of;
 - :mod:`agents.confine.probe`: whether this kernel can provide all of it.
 
-This package imports nothing of ours outside it and no third-party module:
-``agents/sandbox_boot.py`` loads it into a fresh, isolated interpreter.
+The modules the sandbox bootstrap loads into every ``execute_python_file``
+run (``landlock``, ``namespaces``, ``paths``, ``execroot``, ``nested``,
+``denials``) import only the standard library and each other, and keep off
+slow imports (``typing``, ``dataclasses``): their import time is paid on
+every run.
 """

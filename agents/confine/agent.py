@@ -7,7 +7,8 @@ uid, so neither it nor any agent it forks holds a capability outside that
 namespace, and a mount namespace of its own where it builds the exec root
 (:mod:`agents.confine.execroot`) on ``RUN_DIR/sandbox``, invisible to every
 other process; then every mount it sees becomes read-only but the
-workspace and the run's logs (:func:`writable_mounts`). Agents inherit all of it: their nested sandboxes later create
+workspace and the run's logs (:func:`writable_mounts`). Agents inherit all
+of it: their nested sandboxes later create
 their own namespaces from this user namespace without writing uid maps
 (Landlock would deny those writes) and ``chroot`` into the prepared root.
 
@@ -102,7 +103,7 @@ def _prepare(spec: AgentSpec) -> tuple[str | None, str]:
 
 
 def prepare_zygote(raw: Mapping[str, Any]) -> None:
-    """In the zygote, before forking the agent of spec dict ``raw``: enter the namespaces, build the exec root.
+    """In the zygote, before forking the agent of spec dict ``raw``: namespaces, exec root, read-only mounts.
 
     Done once per zygote (later calls find the root prepared); a no-op for ``safety.sandbox: none``.
     """

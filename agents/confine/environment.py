@@ -37,7 +37,8 @@ def agent_environment(env: Mapping[str, str], project: str) -> dict[str, str]:
     return out
 
 
-def memory_environment(env: Mapping[str, str], project: str, api_key_env: str | None = None) -> dict[str, str]:
+def memory_environment(env: Mapping[str, str], project: str,
+                       api_key_env: str | None = None) -> dict[str, str]:
     """The memory service's environment: the agents' plus what an OpenAI-compatible embedder needs."""
     out = agent_environment(env, project)
     if api_key_env:

@@ -38,7 +38,7 @@ REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
 MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
-FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # what a rule on a non-directory may grant
+FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV  # what a rule on a file may grant
 
 READ = READ_FILE | READ_DIR
 FILE_RW = READ_FILE | WRITE_FILE | TRUNCATE
@@ -78,7 +78,8 @@ def _libc() -> ctypes.CDLL:
 def abi_version() -> int:
     """The Landlock ABI this kernel offers; 0 when Landlock is missing or disabled."""
     libc = _libc()
-    version = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(CREATE_RULESET_VERSION))
+    version = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(CREATE_RULESET_VERSION))
     return max(0, int(version))
 
 

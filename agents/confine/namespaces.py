@@ -99,12 +99,13 @@ def mount_tmpfs(target: str, size: str = "1m", mode: int = 0o755) -> None:
 
 
 def set_mount_attr(target: str, attr: int, *, recursive: bool, clear: bool = False) -> None:
-    """Add (or with ``clear`` remove) ``MOUNT_ATTR_*`` flags on the mount at ``target`` (and those below it)."""
+    """Add (with ``clear``: remove) ``MOUNT_ATTR_*`` flags of the mount at ``target`` (and those below it)."""
     libc = _libc()
     mattr = _MountAttr(0, attr, 0, 0) if clear else _MountAttr(attr, 0, 0, 0)
     flags = AT_RECURSIVE if recursive else 0
-    _check(libc.syscall(SYS_MOUNT_SETATTR, ctypes.c_int(AT_FDCWD), os.fsencode(target), ctypes.c_uint(flags),
-                        ctypes.byref(mattr), ctypes.c_size_t(ctypes.sizeof(mattr))), f"mount_setattr {target}")
+    _check(libc.syscall(SYS_MOUNT_SETATTR, ctypes.c_int(AT_FDCWD), os.fsencode(target),
+                        ctypes.c_uint(flags), ctypes.byref(mattr), ctypes.c_size_t(ctypes.sizeof(mattr))),
+           f"mount_setattr {target}")
 
 
 def read_only_except(writable: list[str]) -> None:

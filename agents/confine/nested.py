@@ -42,7 +42,8 @@ from agents.confine.paths import enforce, exec_view
 # the functions annotated "-> None" below that never return say so in their docstrings.
 
 PARENT_GONE_EXIT = 87
-NAMESPACES = namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNS | namespaces.CLONE_NEWPID | namespaces.CLONE_NEWNET
+NAMESPACES = (namespaces.CLONE_NEWUSER | namespaces.CLONE_NEWNS | namespaces.CLONE_NEWPID
+              | namespaces.CLONE_NEWNET)
 
 
 def _die_with_parent(alive_fd: int | None = None, parent: int | None = None) -> None:
@@ -92,7 +93,7 @@ def _outer(init: int, status_r: int) -> None:
 
 
 def _end_like(status: int) -> None:
-    """Exit with the same code, or die of the same signal, as the process whose wait status this is. Never returns."""
+    """Exit with the code, or die of the signal, of wait status ``status``. Never returns."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         import resource

@@ -35,8 +35,9 @@ PT_INTERP = 3
 # What a confined process keeps; everything else is denied. (A namedtuple, not a dataclass: this module is
 # imported by the sandbox bootstrap of every execute_python_file run, where dataclasses' imports cost ~20 ms.)
 View = namedtuple("View", ["read", "execute", "write", "files_rw", "ports"], defaults=((), (), (), (), ()))
-View.__doc__ = """read: read-only (a directory: its subtree); execute: files it may execve; write: directories with
-every right; files_rw: single files it may read and write (devices, its own log); ports: TCP connect."""
+View.__doc__ = """read: read-only (a directory: its subtree); execute: files it may execve; write:
+directories with every right; files_rw: single files it may read and write (devices, its own log);
+ports: TCP ports it may connect to."""
 
 
 def minimal(paths: list[str] | tuple[str, ...]) -> tuple[str, ...]:

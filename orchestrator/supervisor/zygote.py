@@ -91,7 +91,7 @@ def _child(raw: dict[str, Any], keep: set[int]) -> None:
             except OSError:
                 pass
         apply_rlimits(spec.rlimits)
-        spec = confine_agent(spec)  # the kernel sandbox (safety.sandbox: kernel); raises rather than run unconfined
+        spec = confine_agent(spec)  # safety.sandbox: kernel; raises rather than run the agent unconfined
         from agents.process import run_agent
 
         code = run_agent(spec)

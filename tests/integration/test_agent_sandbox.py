@@ -12,22 +12,12 @@ import pytest
 
 from agents.confine.environment import agent_environment
 from agents.confine.probe import probe
-from tests.hostile_rig import ROOT, Targets, broken, table
+from tests.hostile_rig import ROOT, broken, table, targets  # noqa: F401 - targets is a fixture
 
 HARNESS = ROOT / "tests" / "agent_sandbox_harness.py"
 # an agent is not in a PID namespace (code it runs is), must reach the bus socket, and no swarm runs here
-NOT_FOR_AGENTS = ("fork, setsid, fork: a daemon", "connect to the bus socket", "swarm down", "swarm kill --all",
-                  "swarm freeze", "swarm memory add pwned")
-
-
-@pytest.fixture
-def targets(tmp_path):
-    """Listeners, a bystander process and an outside folder; all stopped at the end."""
-    t = Targets(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
+NOT_FOR_AGENTS = ("fork, setsid, fork: a daemon", "connect to the bus socket", "swarm down",
+                  "swarm kill --all", "swarm freeze", "swarm memory add pwned")
 
 
 @pytest.fixture
@@ -53,7 +43,10 @@ def stand_in(targets):
 
 
 def test_confined_agent_fails_every_attack_and_keeps_its_duties(tmp_path, targets, run_dir, stand_in):
-    """An attacker confined like an agent fails each attack that applies to agents, yet can write its workspace and log and reach the bus port."""
+    """A process confined like an agent fails every attack that applies to agents, yet keeps its duties.
+
+    Its duties: write its workspace, append to its log, connect to the bus port.
+    """
     bus = socket.socket()
     bus.bind(("127.0.0.1", 0))
     bus.listen(4)
@@ -63,7 +56,8 @@ def test_confined_agent_fails_every_attack_and_keeps_its_duties(tmp_path, target
         run_dir=str(run_dir), pids={"supervisor": stand_in.pid}, out=str(out), skip=list(NOT_FOR_AGENTS),
         own_files=[str(run_dir / "logs" / "attacker.jsonl")], duties={
             "bus_port": bus.getsockname()[1], "log": str(run_dir / "logs" / "attacker.jsonl")})
-    cfg = {"run_dir": str(run_dir), "workspace": str(workspace), "endpoint": f"tcp://127.0.0.1:{bus.getsockname()[1]}",
+    cfg = {"run_dir": str(run_dir), "workspace": str(workspace),
+           "endpoint": f"tcp://127.0.0.1:{bus.getsockname()[1]}",
            "attacks": str(ROOT / "tests" / "hostile_attacks.py"), "targets": attack_targets}
     env = agent_environment({**os.environ, "SWARM_TEST_SECRET": targets.secret,
                              "OPENAI_API_KEY": targets.secret}, str(ROOT))

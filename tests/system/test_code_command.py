@@ -108,7 +108,8 @@ def test_refusals_are_logged_with_the_agent_and_the_rule(ctx):
     call(ctx, "write_to_file", file="evil.py", text="import os\nos.system('id')")
     assert not call(ctx, "execute_python_file", file="evil.py").ok
     ctx.settings.update(static_scan=False, exec_wall_seconds=30)
-    call(ctx, "write_to_file", file="net.py", text="import socket\nsocket.create_connection(('127.0.0.1', 9))")
+    call(ctx, "write_to_file", file="net.py",
+         text="import socket\nsocket.create_connection(('127.0.0.1', 9))")
     assert not call(ctx, "execute_python_file", file="net.py").ok
     refusals = [(e, f["agent"], f["rule"], f["file"]) for _, e, f in log.events if e.endswith("_refused")]
     assert refusals == [("code_refused", "coder", "static_scan", "evil.py"),

@@ -16,13 +16,14 @@ import psutil
 import pytest
 
 from orchestrator.supervisor.registry import Registry
-from tests.hostile_rig import Targets, broken, table
+from tests.hostile_rig import broken, table, targets  # noqa: F401 - targets is a fixture
 from tests.support import wait_until
 
 from .conftest import alive, base_config, cmd
 
 WAIT = {"responses": [cmd("do_nothing")], "repeat": True}
-BENIGN = "import json\nwith open('benign.txt', 'w') as f:\n    json.dump(sorted({3, 1, 2}), f)\nprint('benign ok')\n"
+BENIGN = ("import json\nwith open('benign.txt', 'w') as f:\n    json.dump(sorted({3, 1, 2}), f)\n"
+          "print('benign ok')\n")
 
 
 def _config() -> dict:
@@ -43,17 +44,8 @@ def _cassette() -> dict:
             "sibling": WAIT,
             "hostile": [cmd("do_nothing"), cmd("execute_python_file", file="attack.py"),
                         cmd("execute_python_file", file="refused.py"),
-                        cmd("execute_python_file", file="benign.py"), cmd("task_complete", reason="attacked")]}
-
-
-@pytest.fixture
-def targets(tmp_path):
-    """Listeners, a bystander process and an outside folder; all stopped at the end."""
-    t = Targets(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
+                        cmd("execute_python_file", file="benign.py"),
+                        cmd("task_complete", reason="attacked")]}
 
 
 def _environ(pid: int) -> bytes:
@@ -89,14 +81,15 @@ def test_hostile_code_fails_every_attack_and_the_swarm_goes_on(swarm, targets):
     pids = {"supervisor": run.supervisor_pid(), "gateway": services["gateway"], "memory": services["memory"],
             "sibling agent": agents["sibling"]["pid"]}
     secret = targets.secret.encode()
-    assert secret in _environ(services["gateway"])  # the gateway keeps swarm up's environment: it holds the key
+    assert secret in _environ(services["gateway"])  # the gateway keeps swarm up's environment (the key)
     for pid in (_zygote_pid(run), services["memory"], agents["hostile"]["pid"], agents["sibling"]["pid"]):
         assert secret not in _environ(pid)  # rebuilt from the allow-list
     ws = run.workspace
     attack = targets.for_attacks(run_dir=str(run.run_dir), pids=pids, out="outcomes.json",
                                  bus_socket=str(run.run_dir / "sock" / "bus.ipc"))
     (ws / "attack.py").write_text(targets.source(attack))
-    (ws / "refused.py").write_text(f"import socket\nsocket.create_connection(('127.0.0.1', {attack['tcp_port']}))\n")
+    (ws / "refused.py").write_text(
+        f"import socket\nsocket.create_connection(('127.0.0.1', {attack['tcp_port']}))\n")
     (ws / "benign.py").write_text(BENIGN)
     run.cli("send", "hostile", "go", check=True)
     run.wait_for(lambda a: a.get("hostile", {}).get("status") == "done", timeout=400, what="hostile done")
@@ -113,7 +106,7 @@ def test_hostile_code_fails_every_attack_and_the_swarm_goes_on(swarm, targets):
     assert all(alive(p) for p in pids.values())
     assert json.loads((ws / "benign.txt").read_text()) == [1, 2, 3]
     now = run.agents()
-    assert now["sibling"]["status"] in ("running", "waiting") and now["manager"]["status"] in ("running", "waiting")
+    assert {now["sibling"]["status"], now["manager"]["status"]} <= {"running", "waiting"}
     events = run.log_events("hostile")
     runs = [e for e in events if e.get("event") == "python_file_executed"]
     assert [e["reason"] for e in runs] == ["ok", "error", "ok"]

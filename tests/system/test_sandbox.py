@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from agents.sandbox import POLL_SECONDS, SandboxRefused, run_python_file, run_python_source
-from tests.hostile_rig import Targets, broken, table
+from tests.hostile_rig import broken, table, targets  # noqa: F401 - targets is a fixture
 
 M = "marker.txt"  # every hostile file would create this in the workspace if it ran
 
@@ -122,7 +122,8 @@ RUNTIME_ONLY = {
         ("import os\ndef f(m, n):\n    return getattr(m, n)\nf(os, ''.join(reversed('metsys')))('touch esc.txt')",
          "os.system is not allowed"),
     "the hook's table cleared first (issue 10)":
-        ("import sys, os\ntry:\n    [sys][0].modules['__main__']._BLOCKED.clear()\nexcept AttributeError:\n    pass\n"
+        ("import sys, os\ntry:\n    [sys][0].modules['__main__']._BLOCKED.clear()\n"
+         "except AttributeError:\n    pass\n"
          "getattr([os][0], ''.join(reversed('metsys')))('touch esc.txt')", "os.system is not allowed"),
 }
 
@@ -216,24 +217,15 @@ def test_memory_hog_fails_at_memory_limit(ws):
     assert result.reason == "memory" and "memory limit" in result.output
 
 
-@pytest.fixture
-def targets(tmp_path):
-    """Listeners, a bystander process and an outside folder for hostile code; all stopped at the end."""
-    t = Targets(tmp_path)
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 def test_kernel_sandbox_alone_holds_against_hostile_code(ws, tmp_path, targets):
-    """With the static scan and the audit hook off, every attack of the hostile script fails in the kernel sandbox."""
+    """With the static scan and the audit hook off, every attack of the hostile script fails."""
     run_dir = tmp_path / "run"
     (run_dir / "logs").mkdir(parents=True)
     (run_dir / "registry.db").write_text("agents")
     attack = targets.for_attacks(run_dir=str(run_dir), pids={"the test": os.getpid()}, out="outcomes.json",
                                  bus_socket=str(run_dir / "bus.ipc"))
-    result = run_python_source(targets.source(attack).encode(), "attack.py", ws, static_scan=False, wall_seconds=120)
+    result = run_python_source(targets.source(attack).encode(), "attack.py", ws, static_scan=False,
+                               wall_seconds=120)
     assert result.reason == "ok", result.output
     outcomes = json.loads((ws / "outcomes.json").read_text())
     assert len(outcomes) >= 25 and broken(outcomes) == {}, table(outcomes)
@@ -280,7 +272,7 @@ def _alive(pid: int) -> bool:
 
 
 def _boot_pids(ws: Path) -> list[int]:
-    """Host pids of the sandbox processes running code of workspace ``ws`` (pids seen inside are not host pids)."""
+    """Host pids of the sandbox processes running code of ``ws`` (the code's own pid is of its namespace)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

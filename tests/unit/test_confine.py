@@ -1,4 +1,4 @@
-"""Unit tests of the sandbox's pure parts: environments, views, rule names, settings, config and `swarm up`'s probe."""
+"""Unit tests of the sandbox's pure parts: environments, views, rule names, settings, config, `swarm up`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ UP_ENV = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/
 
 
 def test_agent_environment_keeps_only_the_allow_list():
-    """The agents' environment keeps locale, PATH and HOME, sets PYTHONPATH to the project, drops keys and SWARM_*."""
+    """The agents' environment keeps locale, PATH and HOME, PYTHONPATH = the project; no key, no SWARM_*."""
     env = agent_environment(UP_ENV, "/project")
     assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/home/op",
                    "PYTHONPATH": "/project"}
@@ -116,7 +116,7 @@ def test_credential_files_only_on_a_tcp_bus():
 
 
 def test_writable_mounts_are_workspace_and_logs(tmp_path):
-    """In the zygote's namespace only the logs, the keys and the workspace (outside and in the exec root) stay writable."""
+    """Only the logs, the keys and the workspace (also in the exec root) stay writable for agents."""
     run, ws = tmp_path / "run", tmp_path / "ws"
     (run / "logs").mkdir(parents=True)
     ws.mkdir()
@@ -134,7 +134,7 @@ agents: {a: {role: r}}
 
 
 def test_config_sandbox_defaults_and_values():
-    """safety.sandbox defaults to kernel and tools.static_scan to true; both accept their documented values."""
+    """safety.sandbox defaults to kernel, tools.static_scan to true; both take their documented values."""
     cfg = parse_config(CONFIG)
     assert (cfg.safety.sandbox, cfg.tools.static_scan) == ("kernel", True)
     cfg = parse_config(CONFIG + "safety: {sandbox: none}\ntools: {static_scan: false}\n")
@@ -149,7 +149,7 @@ def test_config_rejects_an_unknown_sandbox():
 
 
 def _up(tmp_path, capsys, monkeypatch, extra: str, probe_result: Probe) -> tuple[int, str]:
-    """Run `swarm up` in-process with a faked probe; the supervisor never starts (its start is faked to fail)."""
+    """Run `swarm up` in-process with a faked probe; the supervisor's start is faked to fail."""
     cfg = tmp_path / "s.yaml"
     cfg.write_text(CONFIG + extra)
     monkeypatch.setattr("agents.confine.probe.probe", lambda: probe_result)
@@ -165,9 +165,10 @@ def _up(tmp_path, capsys, monkeypatch, extra: str, probe_result: Probe) -> tuple
 
 def test_up_refuses_a_kernel_sandbox_the_kernel_cannot_give(tmp_path, capsys, monkeypatch):
     """With the probe failing, `swarm up` exits 2 with one line naming the file, the field and the cause."""
-    code, err = _up(tmp_path, capsys, monkeypatch, "", Probe(False, 3, "the kernel sandbox needs Landlock ABI >= 6"))
+    reason = "the kernel sandbox needs Landlock ABI >= 6"
+    code, err = _up(tmp_path, capsys, monkeypatch, "", Probe(False, 3, reason))
     assert code == 2
-    assert err.count("\n") == 1 and "s.yaml: safety.sandbox: kernel: the kernel sandbox needs Landlock ABI >= 6" in err
+    assert err.count("\n") == 1 and f"s.yaml: safety.sandbox: kernel: {reason}" in err
 
 
 def test_up_goes_on_when_the_probe_passes(tmp_path, capsys, monkeypatch):
@@ -197,7 +198,7 @@ def test_layout_problem_finds_the_run_dir_or_socket_in_the_workspace(run, ws, so
 
 
 def test_up_refuses_a_run_dir_inside_the_workspace(tmp_path, capsys, monkeypatch):
-    """`swarm up` with the run directory inside the workspace exits 2 with one line (the kernel is not asked)."""
+    """`swarm up` with the run directory inside the workspace exits 2 with one line."""
     cfg = tmp_path / "s.yaml"
     cfg.write_text(CONFIG + "workspace: .\n")
     monkeypatch.setattr("agents.confine.probe.probe", lambda: Probe(True, 7))
