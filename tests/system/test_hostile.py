@@ -11,6 +11,7 @@ connection, then a benign program, then completes.
 from __future__ import annotations
 
 import json
+import os
 
 import psutil
 import pytest
@@ -53,6 +54,13 @@ def _environ(pid: int) -> bytes:
         return f.read()
 
 
+def _confined(pid: int, supervisor: int) -> bool:
+    """Whether ``pid`` runs with no_new_privs in a user namespace other than the supervisor's."""
+    with open(f"/proc/{pid}/status") as f:
+        nnp = "NoNewPrivs:\t1" in f.read()
+    return nnp and os.readlink(f"/proc/{pid}/ns/user") != os.readlink(f"/proc/{supervisor}/ns/user")
+
+
 def _zygote_pid(run) -> int:
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = proc.info["cmdline"] or []
@@ -80,6 +88,8 @@ def test_hostile_code_fails_every_attack_and_the_swarm_goes_on(swarm, targets):
     services = _service_pids(run)
     pids = {"supervisor": run.supervisor_pid(), "gateway": services["gateway"], "memory": services["memory"],
             "sibling agent": agents["sibling"]["pid"]}
+    for name in ("manager", "hostile", "sibling"):  # confined: no_new_privs (Landlock's condition), own user ns
+        assert _confined(agents[name]["pid"], run.supervisor_pid()), name
     secret = targets.secret.encode()
     assert secret in _environ(services["gateway"])  # the gateway keeps swarm up's environment (the key)
     for pid in (_zygote_pid(run), services["memory"], agents["hostile"]["pid"], agents["sibling"]["pid"]):
@@ -116,3 +126,21 @@ def test_hostile_code_fails_every_attack_and_the_swarm_goes_on(swarm, targets):
     run.cli("down", check=True)
     wait_until(lambda: not any(alive(p) for p in pids.values()), 60, "the swarm down")
     assert targets.daemons() == [] and targets.bystander_alive()
+
+
+def test_sandbox_none_warns_on_up_and_leaves_agents_unconfined(swarm):
+    """safety.sandbox: none prints its warning on `swarm up`; agents then run without the kernel sandbox."""
+    cfg = base_config(safety={"sandbox": "none"})
+    cfg["agents"]["coder"] = {"role": "a coder", "commands": ["execute_python_file", "write_to_file",
+                                                             "task_complete"]}
+    cfg["agents"]["manager"]["can_start"] = ["coder"]
+    cas = {"manager": {"responses": [cmd("start_agent", name="coder", task="run", role="coder"),
+                                     cmd("do_nothing")], "repeat": True},
+           "coder": [cmd("write_to_file", file="ok.py", text="open('ran.txt', 'w').write('yes')\n"),
+                     cmd("execute_python_file", file="ok.py"), cmd("task_complete", reason="ran")]}
+    run = swarm(cfg, cas)
+    up = run.up()
+    assert "warning: safety.sandbox is none" in up.stderr
+    agents = run.wait_for(lambda a: a.get("coder", {}).get("status") == "done", timeout=90, what="coder done")
+    assert (run.workspace / "ran.txt").read_text() == "yes"
+    assert not _confined(agents["manager"]["pid"], run.supervisor_pid())
