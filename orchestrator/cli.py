@@ -71,6 +71,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     cfg = load_config(config)
     preflight(cfg)
     run_dir = _run_dir(ctx)
+    _check_sandbox(cfg, config, run_dir)
     pid = runctl.supervisor_pid(run_dir)
     if pid is not None:
         raise UsageError(f"a swarm is already running in {run_dir} (supervisor pid {pid}); "
@@ -114,6 +115,28 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
         return
     click.echo(f"\n{cfg.root} ended {status}: {result or ''}".rstrip(), err=True)
     ctx.exit(1)
+
+
+def _check_sandbox(cfg: Any, config: str, run_dir: Path) -> None:
+    """Refuse a ``sandbox: kernel`` swarm this kernel or layout cannot confine; warn when there is none."""
+    if cfg.safety.sandbox == "none":
+        click.echo("warning: safety.sandbox is none: agents and the code they run are not confined by the "
+                   "kernel" + ("; with tools.static_scan: false nothing at all limits executed code"
+                               if not cfg.tools.static_scan else ""), err=True)
+        return
+    from agents.confine.agent import layout_problem
+    from agents.confine.probe import probe
+    from bus.sockets import ipc_endpoint, ipc_path
+
+    socket = ipc_path(ipc_endpoint(run_dir, "bus", create=False)) if cfg.bus.transport == "ipc" else None
+    problem = layout_problem(str(run_dir), cfg.workspace, str(socket) if socket else None)
+    if problem:
+        raise ConfigError(f"{config}: workspace: {problem}", file=config, field="workspace")
+    result = probe()
+    if not result.ok:
+        raise ConfigError(f"{config}: safety.sandbox: kernel: {result.reason} "
+                          "(or set safety.sandbox: none to run without it)",
+                          file=config, field="safety.sandbox")
 
 
 def _recent_files(workspace: Path, since: float, limit: int = 10) -> list[str]:

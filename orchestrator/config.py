@@ -126,10 +126,11 @@ class LLM(_Model):
 
 
 class Safety(_Model):
-    """Circuit breaker and other content checks."""
+    """Circuit breaker and other content checks; the kernel sandbox around agents."""
 
     breaker_words: tuple[str, ...] = ()
     breaker_threshold: int = Field(3, ge=1)
+    sandbox: Literal["kernel", "none"] = "kernel"  # kernel: Landlock + namespaces (agents.confine)
 
 
 class RestartPolicy(_Model):
@@ -156,6 +157,7 @@ class Tools(_Model):
     exec_memory_mb: int = Field(512, ge=32)
     exec_wall_seconds: float = Field(30, gt=0)
     exec_output_limit: int = Field(8000, ge=100)
+    static_scan: bool = True  # the AST scan and audit hook; false: the kernel sandbox alone must hold
 
 
 class Role(_Model):

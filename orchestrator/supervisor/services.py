@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from agents.confine.environment import memory_environment
 from bus import messages as bm
 from orchestrator.config import SwarmConfig, effective_llm
 from orchestrator.supervisor.intensity import RestartIntensity
@@ -42,6 +43,7 @@ class _Service:
     name: str
     argv: list[str]
     ready_timeout: float
+    key_env: str | None = None  # memory: the embedder's key variable (the only one it gets)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     intensity: RestartIntensity = field(default_factory=lambda: RestartIntensity(MAX_RESTARTS))
@@ -55,12 +57,14 @@ def service_argvs(cfg: SwarmConfig, run_dir: Path, endpoint: str) -> list[_Servi
     if cfg.memory:
         argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", endpoint]
         llm = effective_llm(cfg)
+        key_env = None
         if llm.embeddings == "openai":
             argv += ["--embedder", "openai", "--embedding-model", llm.embedding_model,
                      "--api-key-env", llm.api_key_env]
+            key_env = llm.api_key_env
             if llm.base_url:
                 argv += ["--base-url", llm.base_url]
-        out.append(_Service(MEMORY, argv, 120.0))
+        out.append(_Service(MEMORY, argv, 120.0, key_env))
     return out
 
 
@@ -79,11 +83,17 @@ class Services:
         self.clock = clock
         self._stopping = False
 
+    def _env(self, svc: _Service) -> dict[str, str]:
+        if svc.name != GATEWAY:  # only the gateway keeps swarm up's environment (it holds the model key)
+            root = str(Path(__file__).resolve().parents[2])
+            return memory_environment(dict(os.environ), root, svc.key_env)
+        return child_env()
+
     def _launch(self, svc: _Service) -> None:
         out = open(self.run_dir / "logs" / f"{svc.name}.out", "ab")  # noqa: SIM115 - given to child
         try:
             svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                        start_new_session=True, env=child_env(), close_fds=True)
+                                        start_new_session=True, env=self._env(svc), close_fds=True)
         finally:
             out.close()
         self.log.info("service_started", service=svc.name, pid=svc.proc.pid)

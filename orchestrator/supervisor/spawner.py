@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from agents.confine.environment import agent_environment
 from swarm_core.errors import SwarmError
 from swarm_core.spec import AgentSpec
 
@@ -55,11 +56,13 @@ class Spawner:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
+        # rebuilt from an allow-list: no API key or SWARM_* setting of `swarm up` reaches an agent
+        env = agent_environment(os.environ, str(Path(__file__).resolve().parents[2]))
         self._proc = subprocess.Popen(
             # the run dir in the command line names the swarm in `ps` (agents inherit it)
             [sys.executable, "-m", "orchestrator.supervisor.zygote", "--run-dir", str(self.run_dir)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-            start_new_session=True, env=child_env(), close_fds=True,
+            start_new_session=True, env=env, close_fds=True,
         )
         err.close()
         self._reader = threading.Thread(target=self._read, name="zygote-reader", daemon=True)

@@ -29,6 +29,7 @@ import sys
 import traceback
 from typing import Any
 
+from agents.confine.agent import confine_agent, prepare_zygote
 from swarm_core.spec import AgentSpec, RLimits
 
 EXIT_OUT_OF_MEMORY = 12  # ENOMEM: the agent ran out of its address-space limit
@@ -90,6 +91,7 @@ def _child(raw: dict[str, Any], keep: set[int]) -> None:
             except OSError:
                 pass
         apply_rlimits(spec.rlimits)
+        spec = confine_agent(spec)  # safety.sandbox: kernel; raises rather than run the agent unconfined
         from agents.process import run_agent
 
         code = run_agent(spec)
@@ -163,6 +165,11 @@ def _handle(line: bytes, out_fd: int, keep: set[int]) -> None:
             raise ValueError("expected {op: spawn, spec: {...}}")
     except (ValueError, AttributeError) as exc:
         _write(out_fd, {"op": "error", "req": None, "error": f"bad request: {exc}"})
+        return
+    try:
+        prepare_zygote(req["spec"])  # once: the sandbox's namespaces and exec root, before the first fork
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        _write(out_fd, {"op": "error", "req": req.get("req"), "error": f"kernel sandbox: {exc}"})
         return
     try:
         pid = os.fork()
