@@ -7,6 +7,7 @@ the reaper's ladder: a Stop message, then SIGTERM to the group, then SIGKILL.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
