@@ -287,20 +287,31 @@ class Broker:
                     self.bad_frames += 1
                 self._reply_error(ident, src, msg_id, err)
             return
-        if self.interceptor is not None:
-            reason = self._intercept(info)
-            if reason is not None:
-                self.denied += 1
-                if kind == _REQUEST:
-                    self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
-                self._warn("message_denied", src=src, dst=dst, type=type_name, reason=reason)
-                return
+        if self.interceptor is not None and self._denied(ident, info):
+            return
+        self._forward(ident, hdr, body, info)
+
+    def _denied(self, ident: bytes, info: tuple) -> bool:
+        """Ask the policy gate; a refused REQUEST gets a policy_denied reply."""
+        reason = self._intercept(info)
+        if reason is None:
+            return False
+        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        self.denied += 1
+        if kind == _REQUEST:
+            self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
+        self._warn("message_denied", src=src, dst=dst, type=type_name, reason=reason)
+        return True
+
+    def _forward(self, ident: bytes, hdr: bytes, body: bytes, info: tuple) -> None:
+        """Publish a broadcast, or route to the destination (refusing dead, unknown, busy)."""
+        kind, type_name, msg_id, _corr, src, dst, _deadline = info
         if dst == BROADCAST:
             self._pub.send_multipart((type_name.encode(), hdr, body))  # type: ignore[union-attr]
             self.published += 1
             return
         dst_b = dst.encode()
-        if dst_b in table.dead:
+        if dst_b in self.table.dead:
             self._undeliverable(ident, src, kind, msg_id, dst, type_name, "dead")
             return
         send = self._router.send  # type: ignore[union-attr]
