@@ -134,10 +134,18 @@ class AgentRuntime:
         self.set_status("running")
         inbox, self.inbox = self.inbox, []
         questions = list(self.questions)
+        prompt, context = self._prompt(inbox, questions)
+        completion, outcome = self._ask_model(prompt, context)
+        if completion is None:
+            return outcome
+        return self._act(completion.text, questions)
+
+    def _prompt(self, inbox: list[str], questions: list[Message]) -> tuple[str, dict[str, Any]]:
+        """This step's prompt (and its structured parts); the inbox notes enter the history."""
         memories = self._memories()
         self.log.debug("step_started", step=self.steps, inbox=len(inbox), questions=len(questions),
                        memories=len(memories))
-        prompt, context = build_prompt(PromptInput(
+        built = build_prompt(PromptInput(
             name=self.spec.agent_id, role=self.spec.role, task=self.spec.task,
             goals=list(self.spec.goals), commands=list(self.spec.commands),
             can_start=list(self.spec.can_start), extra=self.spec.prompt, history=self.history,
@@ -146,42 +154,49 @@ class AgentRuntime:
         ))
         for note in inbox:
             self._remember({"command": "(inbox)", "args": {}, "result": note})
+        return built
+
+    def _ask_model(self, prompt: str, context: dict[str, Any]) -> tuple[Any, tuple[bool, str] | None]:
+        """``(completion, None)``, or ``(None, outcome)`` when the call failed (outcome None: go on)."""
         try:
-            completion = self.client.request(
+            return self.client.request(
                 GATEWAY,
                 m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
                            [], self.spec.name, context),
                 self.spec.llm_timeout,
                 abort=lambda: self.stop_reason is not None,
-            )
+            ), None
         except QuotaExhausted as exc:
             # the gateway told the supervisor too; it stops us with that reason
             self.log.warning("budget_exhausted", error=exc.message)
             self.client.poll(10.0, until=lambda: self.stop_reason is not None)
-            return (False, f"budget_exhausted: {exc.message}") if self.stop_reason is None else None
+            return None, (False, f"budget_exhausted: {exc.message}") if self.stop_reason is None else None
         except (CassetteExhausted, ProviderError) as exc:
             self.log.error("model_failed", code=exc.code, error=exc.message)
-            return False, f"{exc.code}: {exc.message}"
+            return None, (False, f"{exc.code}: {exc.message}")
         except DeadlineExceeded:
             self.log.warning("model_timeout", timeout=self.spec.llm_timeout)
-            return False, f"the model gave no answer within {self.spec.llm_timeout:g}s"
+            return None, (False, f"the model gave no answer within {self.spec.llm_timeout:g}s")
         except Stopped:
-            return None
+            return None, None
         except PolicyDenied as exc:
             # the bus refused the call (e.g. this agent floods it): the step is lost, go on;
             # an agent that keeps pushing is stopped by the supervisor
             self._remember({"command": "(refused)", "args": {}, "result": exc.message})
-            return None
+            return None, None
         except BusError as exc:
             # the gateway is restarting or the broker came back: try the step again shortly
             self.log.warning("model_call_lost", code=exc.code, error=exc.message)
             self.client.poll(1.0, until=lambda: self.stop_reason is not None)
-            return None
+            return None, None
         except SwarmError as exc:
             self.log.error("model_call_failed", code=exc.code, error=exc.message)
-            return False, f"{exc.code}: {exc.message}"
+            return None, (False, f"{exc.code}: {exc.message}")
+
+    def _act(self, text: str, questions: list[Message]) -> tuple[bool, str] | None:
+        """Parse the answer, ask the supervisor, run the command, answer the questions."""
         try:
-            decision = parse_decision(completion.text)
+            decision = parse_decision(text)
         except ParseError as exc:
             self._invalid += 1
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
