@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as a script, this file's directory comes first on sys.path and bench/bus.py
@@ -177,7 +178,12 @@ def row(name: str, xs: list[float]) -> str:
     return f"{name:<28} {statistics.median(xs):>9.3f} {_pct(xs, 0.99):>9.3f}"
 
 
-def main() -> int:
+class _Quiet:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--replay-calls", type=int, default=2000)
     ap.add_argument("--openai-calls", type=int, default=300)
@@ -188,72 +194,59 @@ def main() -> int:
     ap.add_argument("--openai-prompt", choices=("short", "seed"), default="short",
                     help="short (default): the server's own run-to-run spread stays small next to "
                          "1 ms; seed: the full step prompt")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def _replay_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argparse.Namespace,
+                 results: list) -> list[float]:
+    """Replay provider direct vs through the gateway; returns the bus round trips after it."""
     import yaml
 
-    from bus.client import BusClient
-    from bus.sockets import ipc_endpoint
-    from orchestrator.config import LLM
-    from tests.gateway_harness import llama_available, start_llama_server
+    from orchestrator.gateway.providers.replay import ReplayProvider
 
-    class _Quiet:
-        def __getattr__(self, name):
-            return lambda *a, **k: None
-
-    tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-gw-"))
-    endpoint = ipc_endpoint(tmp, "bus")
-    procs = [_spawn("-m", "bus", "--endpoint", endpoint, "--pub", ipc_endpoint(tmp, "pub"),
-                    log=tmp / "broker.out"),
-             _spawn(__file__, "supervisor-peer", endpoint, log=tmp / "supervisor.out")]
-    client = BusClient(endpoint, "writer").connect()
     prompt, context = _request()
-    results: list[tuple[str, list[float], list[float]]] = []
-    ping_idle: tuple[float, list[float]] | None = None
-    try:
-        # -------------------------------------------------------- replay
-        cassette = tmp / "cassette.yaml"
-        cassette.write_text(yaml.safe_dump({"writer": {"responses": [ANSWER], "repeat": True}}))
-        gw = start_gateway(tmp, "replay", endpoint, {"provider": "replay", "cassette": str(cassette)})
-        procs.append(gw)
-        wait_gateway(client, gw)
-        from orchestrator.gateway.providers.replay import ReplayProvider
+    cassette = tmp / "cassette.yaml"
+    cassette.write_text(yaml.safe_dump({"writer": {"responses": [ANSWER], "repeat": True}}))
+    gw = start_gateway(tmp, "replay", endpoint, {"provider": "replay", "cassette": str(cassette)})
+    procs.append(gw)
+    wait_gateway(client, gw)
+    direct, via = measure(ReplayProvider.from_file(cassette), client, prompt, context,
+                          args.replay_calls, 256, warmup=200)
+    results.append(("replay", direct, via))
+    ping = bus_round_trip(client, args.replay_calls)
+    _stop([gw])
+    return ping
 
-        direct, via = measure(ReplayProvider.from_file(cassette), client, prompt, context,
-                              args.replay_calls, 256, warmup=200)
-        results.append(("replay", direct, via))
-        ping = bus_round_trip(client, args.replay_calls)
-        _stop([gw])
 
-        # -------------------------------------------------------- openai → llama.cpp server
-        if not args.no_openai and llama_available():
-            from orchestrator.gateway.model_files import gemma_path
-            from orchestrator.gateway.providers.openai import OpenAIProvider
+def _openai_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argparse.Namespace,
+                 results: list) -> tuple[float, list[float]]:
+    """The openai provider against a local llama.cpp server, direct vs through the gateway."""
+    from orchestrator.config import LLM
+    from orchestrator.gateway.model_files import gemma_path
+    from orchestrator.gateway.providers.openai import OpenAIProvider
+    from tests.gateway_harness import start_llama_server
 
-            server, url = start_llama_server(gemma_path(), tmp / "llama.out", threads=args.server_threads)
-            procs.append(server)
-            llm = {"provider": "openai", "base_url": url, "temperature": 0.0, "max_retries": 0,
-                   "timeout": 120}
-            gw = start_gateway(tmp, "openai", endpoint, llm)
-            procs.append(gw)
-            wait_gateway(client, gw)
-            provider = OpenAIProvider(LLM(**llm), _Quiet(), env={})
-            if args.openai_prompt == "seed":
-                direct, via = measure(provider, client, prompt, context, args.openai_calls, 8, warmup=3)
-            else:
-                direct, via = measure(provider, client, SHORT_PROMPT, {}, args.openai_calls, 1, warmup=5,
-                                      commands=[])
-            results.append((f"openai ({args.openai_prompt} prompt)", direct, via))
-            provider.close()
-            idle = statistics.median(direct) / 1e3
-            ping_idle = (idle, bus_round_trip(client, min(args.openai_calls, 300), idle))
-        elif not args.no_openai:
-            print("openai part skipped: llama-cpp-python is not installed (pip install -e '.[local]')")
-    finally:
-        client.close()
-        _stop(procs)
-        shutil.rmtree(tmp, ignore_errors=True)
+    server, url = start_llama_server(gemma_path(), tmp / "llama.out", threads=args.server_threads)
+    procs.append(server)
+    llm = {"provider": "openai", "base_url": url, "temperature": 0.0, "max_retries": 0, "timeout": 120}
+    gw = start_gateway(tmp, "openai", endpoint, llm)
+    procs.append(gw)
+    wait_gateway(client, gw)
+    provider = OpenAIProvider(LLM(**llm), _Quiet(), env={})
+    if args.openai_prompt == "seed":
+        prompt, context = _request()
+        direct, via = measure(provider, client, prompt, context, args.openai_calls, 8, warmup=3)
+    else:
+        direct, via = measure(provider, client, SHORT_PROMPT, {}, args.openai_calls, 1, warmup=5,
+                              commands=[])
+    results.append((f"openai ({args.openai_prompt} prompt)", direct, via))
+    provider.close()
+    idle = statistics.median(direct) / 1e3
+    return idle, bus_round_trip(client, min(args.openai_calls, 300), idle)
 
+
+def _report(results: list, ping: list[float], ping_idle: tuple[float, list[float]] | None) -> None:
+    prompt, _ = _request()
     print(f"gateway benchmark: {os.cpu_count()} cpus; agent, broker, gateway, supervisor peer "
           f"(and llama.cpp server) as separate processes; prompt {len(prompt)} chars")
     print(f"{'path':<28} {'p50 ms':>9} {'p99 ms':>9}")
@@ -271,6 +264,33 @@ def main() -> int:
     if ping_idle is not None:
         print(row(f"  same after {ping_idle[0] * 1e3:.0f} ms idle", ping_idle[1]))
     print(f"verdict: {'target met' if ok else 'target missed'} (figures drift on shared machines)")
+
+
+def main() -> int:
+    args = _parse_args()
+    from bus.client import BusClient
+    from bus.sockets import ipc_endpoint
+    from tests.gateway_harness import llama_available
+
+    tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-gw-"))
+    endpoint = ipc_endpoint(tmp, "bus")
+    procs = [_spawn("-m", "bus", "--endpoint", endpoint, "--pub", ipc_endpoint(tmp, "pub"),
+                    log=tmp / "broker.out"),
+             _spawn(__file__, "supervisor-peer", endpoint, log=tmp / "supervisor.out")]
+    client = BusClient(endpoint, "writer").connect()
+    results: list[tuple[str, list[float], list[float]]] = []
+    ping_idle: tuple[float, list[float]] | None = None
+    try:
+        ping = _replay_part(tmp, endpoint, client, procs, args, results)
+        if not args.no_openai and llama_available():
+            ping_idle = _openai_part(tmp, endpoint, client, procs, args, results)
+        elif not args.no_openai:
+            print("openai part skipped: llama-cpp-python is not installed (pip install -e '.[local]')")
+    finally:
+        client.close()
+        _stop(procs)
+        shutil.rmtree(tmp, ignore_errors=True)
+    _report(results, ping, ping_idle)
     return 0
 
 
