@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as a script, this file's directory comes first on sys.path and its name
@@ -217,13 +218,71 @@ def spawn(*args: str) -> subprocess.Popen:
                             start_new_session=True)
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seq", type=int, default=2000, help="sequential round trips per round and size")
     ap.add_argument("--pipelined", type=int, default=20000, help="round trips per throughput run")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def _measure_all(clients: dict[str, Any], args: argparse.Namespace) -> tuple[dict, dict]:
+    """Sequential round trips and pipelined throughput of every stack, sizes and rounds interleaved."""
+    seq = {s: {k: [] for k in clients} for s in SIZES}
+    tput = {(k, s): [] for k in clients for s in SIZES}
+    for size in SIZES:
+        payload = os.urandom(size)
+        measure_seq(clients, payload, 200, {k: [] for k in clients})  # warm up
+        for c in clients.values():
+            measure_tput(c, payload, 2000)
+        for _ in range(args.rounds):
+            measure_seq(clients, payload, args.seq, seq[size])
+            for _ in range(SLICES):
+                for kind, c in clients.items():
+                    tput[kind, size].append(measure_tput(c, payload, args.pipelined // SLICES))
+    return seq, tput
+
+
+def _report(clients: dict[str, Any], seq: dict, tput: dict, args: argparse.Namespace, t_start: float) -> None:
+    ok = True
+    print(f"bus benchmark: 3 processes per stack, {os.cpu_count()} cpus, {args.rounds} rounds, "
+          f"{args.seq} sequential + {args.pipelined} pipelined ({IN_FLIGHT} in flight) per round")
+    print(f"{'body':>6} {'stack':>5} {'p50 us':>8} {'p99 us':>8} {'rt/s':>9}")
+    for size in SIZES:
+        row = {}
+        for kind in clients:
+            p50, p99 = pct(seq[size][kind], 0.5), pct(seq[size][kind], 0.99)
+            rate = statistics.median(tput[kind, size])
+            row[kind] = (p50, p99, rate)
+            print(f"{size:>6} {kind:>5} {p50:>8.1f} {p99:>8.1f} {rate:>9.0f}")
+        r50, r99 = row["ours"][0] / row["raw"][0], row["ours"][1] / row["raw"][1]
+        rt = row["ours"][2] / row["raw"][2]
+        good = r50 <= 1.3 and rt >= 0.7
+        ok &= good
+        print(f"{size:>6} ratio  p50 {r50:.2f}x (target <= 1.3)  p99 {r99:.2f}x  "
+              f"throughput {rt:.2f}x (target >= 0.7)  {'OK' if good else 'MISSED'}")
+    print(f"verdict: {'all targets met' if ok else 'target missed'} ({time.monotonic() - t_start:.1f} s)")
+
+
+def _cleanup(clients: dict[str, Any], procs: list[subprocess.Popen], tmp: Path) -> None:
+    for c in clients.values():
+        c.close()
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+
+
+def main() -> int:
+    args = _parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
     os.chmod(tmp, 0o700)
     raw_ep, our_ep, our_pub = (f"ipc://{tmp}/{n}.ipc" for n in ("raw", "bus", "pub"))
@@ -234,61 +293,17 @@ def main() -> int:
         spawn("-m", "bus", "--endpoint", our_ep, "--pub", our_pub),
         spawn(me, "our-worker", our_ep),
     ]
-    clients: dict[str, object] = {}
+    clients: dict[str, Any] = {}
     t_start = time.monotonic()
     try:
         clients = {"raw": RawClient(raw_ep), "ours": OurClient(our_ep)}
         for c in clients.values():
             c.wait_ready(time.monotonic() + 20)
-        seq = {s: {k: [] for k in clients} for s in SIZES}
-        tput = {(k, s): [] for k in clients for s in SIZES}
-        for size in SIZES:
-            payload = os.urandom(size)
-            measure_seq(clients, payload, 200, {k: [] for k in clients})  # warm up
-            for c in clients.values():
-                measure_tput(c, payload, 2000)
-            for _ in range(args.rounds):
-                measure_seq(clients, payload, args.seq, seq[size])
-                for _ in range(SLICES):
-                    for kind, c in clients.items():
-                        tput[kind, size].append(
-                            measure_tput(c, payload, args.pipelined // SLICES))
-        ok = True
-        print(f"bus benchmark: 3 processes per stack, {os.cpu_count()} cpus, {args.rounds} rounds, "
-              f"{args.seq} sequential + {args.pipelined} pipelined ({IN_FLIGHT} in flight) per round")
-        print(f"{'body':>6} {'stack':>5} {'p50 us':>8} {'p99 us':>8} {'rt/s':>9}")
-        for size in SIZES:
-            row = {}
-            for kind in clients:
-                p50, p99 = pct(seq[size][kind], 0.5), pct(seq[size][kind], 0.99)
-                rate = statistics.median(tput[kind, size])
-                row[kind] = (p50, p99, rate)
-                print(f"{size:>6} {kind:>5} {p50:>8.1f} {p99:>8.1f} {rate:>9.0f}")
-            r50 = row["ours"][0] / row["raw"][0]
-            r99 = row["ours"][1] / row["raw"][1]
-            rt = row["ours"][2] / row["raw"][2]
-            good = r50 <= 1.3 and rt >= 0.7
-            ok &= good
-            print(f"{size:>6} ratio  p50 {r50:.2f}x (target <= 1.3)  p99 {r99:.2f}x  "
-                  f"throughput {rt:.2f}x (target >= 0.7)  {'OK' if good else 'MISSED'}")
-        print(f"verdict: {'all targets met' if ok else 'target missed'} "
-              f"({time.monotonic() - t_start:.1f} s)")
+        seq, tput = _measure_all(clients, args)
+        _report(clients, seq, tput, args, t_start)
         return 0
     finally:
-        for c in clients.values():
-            c.close()
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+        _cleanup(clients, procs, tmp)
 
 
 if __name__ == "__main__":
