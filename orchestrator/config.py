@@ -107,13 +107,13 @@ class Price(_Model):
 class LLM(_Model):
     """Which model provider the gateway uses, and how."""
 
-    provider: Literal["replay", "local", "openai", "record"] = "local"
+    provider: str = "local"  # a name in orchestrator/gateway/providers/registry.py (preflight checks)
     model: str = ""
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     cassette: str | None = None
     record_to: str | None = None  # record mode: where the cassette is written
-    record_provider: Literal["local", "openai"] = "openai"
+    record_provider: str = "openai"
     timeout: float = Field(60, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
     max_tokens: int = Field(256, ge=16, le=8192)
@@ -245,6 +245,15 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
         else:
             return line
     return line
+
+
+def field_line(source: str, loc: tuple[Any, ...]) -> int | None:
+    """The line of field ``loc`` in the YAML file ``source`` (None when it cannot be told)."""
+    try:
+        _, node = load_yaml(Path(source).read_text(encoding="utf-8"), source)
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    return _node_line(node, loc)
 
 
 def _resolve(base: Path, p: str | None) -> str | None:

@@ -2,8 +2,9 @@
 
 The config schema (``config.py``) says what a file may contain; these checks
 say whether what it names is usable here, so that ``validate`` catches what
-``up`` would otherwise trip over later: a replay cassette that is missing
-or malformed, a workspace path that exists but is not a directory. Each
+``up`` would otherwise trip over later: a provider that does not exist, a
+replay cassette that is missing or malformed, a workspace path that exists
+but is not a directory. Each
 check raises :class:`ConfigError` naming the file and the field.
 """
 
@@ -12,10 +13,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from orchestrator.config import SwarmConfig
+from orchestrator.config import SwarmConfig, effective_llm, field_line
 from swarm_core.errors import ConfigError
 
 Check = Callable[[SwarmConfig], None]
+
+
+def _provider(cfg: SwarmConfig) -> None:
+    from orchestrator.gateway.providers.registry import PROVIDERS, RECORDABLE
+
+    for name, value, allowed in (("provider", cfg.llm.provider, tuple(PROVIDERS)),
+                                 ("record_provider", cfg.llm.record_provider, RECORDABLE)):
+        if value not in allowed:
+            line = field_line(cfg.source, ("llm", name))
+            where = f":{line}" if line else ""
+            raise ConfigError(f"{cfg.source}{where}: llm.{name}: unknown provider {value!r}; one of: "
+                              f"{', '.join(allowed)}", file=cfg.source, field=f"llm.{name}", line=line or 0)
+    chosen = effective_llm(cfg).provider  # SWARM_LLM_PROVIDER may name another one
+    if chosen not in PROVIDERS:
+        raise ConfigError(f"environment: SWARM_LLM_PROVIDER: unknown provider {chosen!r}; one of: "
+                          f"{', '.join(PROVIDERS)}", field="llm.provider")
 
 
 def _cassette(cfg: SwarmConfig) -> None:
@@ -41,7 +58,7 @@ def _workspace(cfg: SwarmConfig) -> None:
                           field="workspace")
 
 
-CHECKS: tuple[Check, ...] = (_cassette, _workspace)
+CHECKS: tuple[Check, ...] = (_provider, _cassette, _workspace)
 
 
 def preflight(cfg: SwarmConfig) -> None:

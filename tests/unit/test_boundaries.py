@@ -48,7 +48,7 @@ def _imports(path: Path, module: str) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     names: set[str] = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -59,6 +59,15 @@ def _imports(path: Path, module: str) -> set[str]:
             names.add(base)
             names.update(f"{base}.{a.name}" for a in node.names)
     return names
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node except what sits under ``if TYPE_CHECKING:`` (type hints, never imported at run time)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for child in node.body for n in ast.walk(child))
+    return [n for n in ast.walk(tree) if id(n) not in skip]
 
 
 def _rule_for(module: str) -> str:

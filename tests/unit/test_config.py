@@ -92,8 +92,27 @@ def test_env_overrides_provider():
     llm = effective_llm(cfg, {"SWARM_LLM_BASE_URL": "http://127.0.0.1:9/v1"})
     assert llm.provider == "openai" and llm.base_url == "http://127.0.0.1:9/v1"
     assert effective_llm(cfg, {"SWARM_LLM_PROVIDER": "replay", "OPENAI_API_KEY": "k"}).provider == "replay"
-    with pytest.raises(ConfigError, match="environment"):
-        effective_llm(cfg, {"SWARM_LLM_PROVIDER": "telepathy"})
+
+
+def test_unknown_provider_from_the_environment_is_caught_before_up(monkeypatch, tmp_path):
+    """SWARM_LLM_PROVIDER naming no provider fails validate/up's preflight, naming the variable."""
+    from orchestrator.preflight import preflight
+
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD.replace("{provider: replay, cassette: demo.cassette.yaml}", "{provider: local}"))
+    monkeypatch.setenv("SWARM_LLM_PROVIDER", "telepathy")
+    with pytest.raises(ConfigError, match="SWARM_LLM_PROVIDER: unknown provider 'telepathy'"):
+        preflight(load_config(p))
+
+
+def test_unknown_provider_in_the_file_names_its_line(tmp_path):
+    """An llm.provider that no module provides is a config error with file, line and field."""
+    from orchestrator.preflight import preflight
+
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD.replace("provider: replay, cassette: demo.cassette.yaml", "provider: telepathy"))
+    with pytest.raises(ConfigError, match=r"s.yaml:4: llm.provider: unknown provider 'telepathy'"):
+        preflight(load_config(p))
 
 
 def test_infinite_and_nan_numbers_are_refused(tmp_path):
