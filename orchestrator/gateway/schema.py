@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from typing import Any
 
 from agents.commands import registry
 
 THOUGHT_KEYS = ("text", "reasoning", "plan", "criticism", "speak")
+# One short line of plain prose, for the free strings a small model writes for people to read
+# (its thought, task_complete's reason). No quotes or backslashes (so no escapes such as \n),
+# no line breaks, no JSON/list punctuation and no inbox separator: a base model that starts to
+# copy its prompt ("Done so far:", "- start_agent {", "INBOX | ...") cannot go on doing so.
+FREE_TEXT = r'^[^"\\\n\r\t{}\[\]|<>]{2,100}$'
+FREE_ARGS: dict[str, tuple[str, ...]] = {"task_complete": ("reason",)}  # command -> its free strings
 _COMMAND_MODULES = ("agents", "files", "code", "memory", "web", "control")
 
 _JSON_TYPES = {int: "integer", "int": "integer", float: "number", "float": "number",
@@ -54,21 +61,32 @@ def _arg_type(spec: registry.CommandSpec, arg: str) -> str:
 Choices = dict[str, dict[str, list[str]]]  # command -> argument -> the only values allowed
 
 
-def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = None) -> dict[str, Any] | None:
+def _text(max_len: int, free_text: str | None) -> dict[str, Any]:
+    """A free string: held to ``free_text`` (its length is in the pattern) or to ``max_len``."""
+    # llama.cpp's grammar converter ignores maxLength next to a pattern: the pattern alone rules
+    return {"type": "string", "pattern": free_text} if free_text else {"type": "string", "maxLength": max_len}
+
+
+def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = None,
+                   free_text: str | None = None) -> dict[str, Any] | None:
     """The ``command`` branch for one registered command, or None if it is unknown.
 
     ``choices`` narrows string arguments to fixed values (e.g. ``start_agent``'s
-    ``name`` to the roles the agent may start).
+    ``name`` to the roles the agent may start); ``free_text``, a pattern, holds
+    the command's free strings (:data:`FREE_ARGS`) to it.
     """
     spec = registry.get(name)
     if spec is None:
         return None
     fixed = (choices or {}).get(name, {})
+    free = FREE_ARGS.get(name, ())
     props: dict[str, Any] = {}
     for arg in spec.args:
         kind = _arg_type(spec, arg)
         if fixed.get(arg):
             props[arg] = {"enum": list(dict.fromkeys(fixed[arg]))}
+        elif kind == "string" and arg in free:
+            props[arg] = _text(arg_max_len, free_text)
         elif kind == "string":
             props[arg] = {"type": kind, "maxLength": arg_max_len}
         else:
@@ -90,12 +108,16 @@ def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = 
 
 
 def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
-                  thought_max_len: int = 120, choices: Choices | None = None) -> dict[str, Any]:
+                  thought_max_len: int = 120, choices: Choices | None = None,
+                  free_text: str | None = None) -> dict[str, Any]:
     """The schema of an answer naming one of ``commands`` (unknown names are left out).
 
+    ``free_text`` (a pattern such as :data:`FREE_TEXT`) holds the thoughts and
+    the commands' free strings to it instead of a bare length.
     Raises ValueError when none of ``commands`` is a registered command.
     """
-    branches = [b for b in (command_schema(c, arg_max_len, choices) for c in dict.fromkeys(commands)) if b]
+    branches = [b for b in (command_schema(c, arg_max_len, choices, free_text)
+                            for c in dict.fromkeys(commands)) if b]
     if not branches:
         raise ValueError(f"none of the commands {list(commands)} is registered")
     return {
@@ -103,7 +125,7 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
         "properties": {
             "thoughts": {
                 "type": "object",
-                "properties": {k: {"type": "string", "maxLength": thought_max_len} for k in THOUGHT_KEYS},
+                "properties": {k: _text(thought_max_len, free_text) for k in THOUGHT_KEYS},
                 "required": list(THOUGHT_KEYS),
                 "additionalProperties": False,
             },
@@ -115,19 +137,22 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
 
 
 def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
-                   thought_max_len: int = 80, choices: Choices | None = None) -> dict[str, Any]:
+                   thought_max_len: int = 80, choices: Choices | None = None,
+                   free_text: str | None = FREE_TEXT) -> dict[str, Any]:
     """The short answer a small model writes: ``{"command": {...}, "thought": "..."}``.
 
-    The command comes first so the model picks it before it can ramble;
+    The command comes first so the model picks it before it can ramble, and
+    within it ``name`` comes before ``args``: a grammar built from this schema
+    must keep this insertion order. Free strings follow ``free_text``.
     :func:`expand_compact` turns the answer into the full format.
     """
     full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len,
-                         choices=choices)
+                         choices=choices, free_text=free_text)
     return {
         "type": "object",
         "properties": {
             "command": full["properties"]["command"],
-            "thought": {"type": "string", "maxLength": thought_max_len},
+            "thought": _text(thought_max_len, free_text),
         },
         "required": ["command", "thought"],
         "additionalProperties": False,
@@ -171,6 +196,8 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
     errors: list[str] = []
     if kind == "string" and "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(f"{path} is longer than {schema['maxLength']} characters")
+    if kind == "string" and "pattern" in schema and not _pattern(schema["pattern"]).search(value):
+        errors.append(f"{path} does not match {schema['pattern']}")
     if kind == "object":
         props = schema.get("properties", {})
         for key in schema.get("required", ()):
@@ -185,6 +212,15 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
             if key in value:
                 errors.extend(validate(value[key], sub, f"{path}.{key}"))
     return errors
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON-schema pattern for Python's ``re``: its final ``$`` means the end of the string."""
+    # ECMA-262's $ (JSON Schema's regex dialect) is the very end; Python's $ also matches before
+    # a final newline, which would let "reason\n" through
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 def _validate_any(value: Any, branches: list[dict[str, Any]], path: str) -> list[str]:
