@@ -80,12 +80,13 @@ def delegation(child: str = "poet") -> Episode:
 
 EPISODES: dict[str, Episode] = {
     "start_agent": delegation(),
+    # its file and words differ from every demo's: a model that copies the example is seen doing so
     "write_to_file": Episode("writer", "Write what you are asked into the workspace.",
-                             "Write a haiku about autumn into autumn.txt", (
-        Step("write_to_file", {"file": "autumn.txt",
-                               "text": "Red leaves drift and fall\nthe cold wind hums a soft song\nthe tree sleeps alone"},
-             "I write the haiku into the file.", "wrote 76 characters to autumn.txt"),
-        _finish("The haiku is in autumn.txt"),
+                             "Write a haiku about snow into snow.txt", (
+        Step("write_to_file", {"file": "snow.txt",
+                               "text": "White flakes drift and fall\nthe garden sleeps under snow\nfootprints fade by noon"},
+             "I write the haiku into the file.", "wrote 80 characters to snow.txt"),
+        _finish("wrote snow.txt"),
     )),
     "append_to_file": Episode("scribe", "Keep the log file up to date.", "Add the line 'step 2 done' to log.txt", (
         Step("append_to_file", {"file": "log.txt", "text": "step 2 done\n"},
