@@ -44,6 +44,8 @@ def test_good_config_loads_with_defaults(tmp_path):
     (GOOD.replace('goal: "Write a haiku"', "goal: [unclosed"), ":", "invalid YAML"),
     ("just a string\n", ":1:", "mapping"),
     (GOOD.replace("cassette: demo.cassette.yaml", "model: x"), "", "llm.cassette is required"),
+    (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: -5"), ":4:", "llm.seed"),
+    (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: lucky"), ":4:", "llm.seed"),
 ])
 def test_bad_config_one_clear_error(tmp_path, text, where, what):
     """Each bad config gives a ConfigError naming the file, the line (when known) and the field."""
