@@ -43,9 +43,21 @@ from dataclasses import dataclass
 
 from agents.codescan_names import Aliases, fold, quals
 from agents.codescan_rules import (
-    ATTR_BY_NAME, CALL_ONLY, DENIED_NAMES, DENIED_STRINGS, FORBIDDEN_MODULES, FRAME_ATTRS, GLOBAL_DUNDERS,
-    MODULE_DUNDERS_OK, PATH_FUNCS, PATH_KEYWORDS, PROCESS_ATTR_SAFE, SENSITIVE_MODULE_NAMES,
-    STAR_SENSITIVE, module_attr_reason, process_attr,
+    ATTR_BY_NAME,
+    CALL_ONLY,
+    DENIED_NAMES,
+    DENIED_STRINGS,
+    FORBIDDEN_MODULES,
+    FRAME_ATTRS,
+    GLOBAL_DUNDERS,
+    MODULE_DUNDERS_OK,
+    PATH_FUNCS,
+    PATH_KEYWORDS,
+    PROCESS_ATTR_SAFE,
+    SENSITIVE_MODULE_NAMES,
+    STAR_SENSITIVE,
+    module_attr_reason,
+    process_attr,
 )
 
 MAX_NESTED_SCANS = 8

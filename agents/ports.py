@@ -10,10 +10,10 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from bus import messages as m
+from agents.commands.context import CommandError
 from bus.client import BusClient
-from agents.commands.registry import CommandError
-from orchestrator.errors import (
+from swarm_core import messages as m
+from swarm_core.errors import (
     DeadlineExceeded,
     NotFound,
     PolicyDenied,
@@ -21,13 +21,11 @@ from orchestrator.errors import (
     SwarmError,
     UnknownDestination,
 )
-
-SUPERVISOR = "supervisor"
-MEMORY = "memory"
+from swarm_core.peers import SUPERVISOR
 
 
 class BusPorts:
-    """AgentPorts over a BusClient (see agents/commands/registry.py)."""
+    """AgentPorts over a BusClient (see agents/commands/context.py)."""
 
     def __init__(
         self,

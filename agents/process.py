@@ -1,57 +1,62 @@
-"""Entry of an agent process (forked by the zygote): wire the runtime to the bus."""
+"""Entry of an agent process (forked by the zygote): the agent's runtime in the service host.
+
+The host (``bus/host``) does what every process does: structlog, the bus
+client (CurveZMQ on tcp), the signal idiom (SIGTERM/SIGINT ask the runtime
+to stop; it finishes its step and says goodbye), the ordered stop and the
+exit code; the runtime runs its own think–act loop.
+"""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
 from agents.ports import BusPorts
-from agents.runtime import AgentRuntime, AgentSpec
-from bus.client import BusClient
-from orchestrator import log as swarm_log
+from agents.runtime import AgentRuntime
+from bus.host import Hosted, HostSpec, ServiceHost
+from swarm_core.spec import AgentSpec
 
 
-def run_agent(spec: dict[str, Any]) -> int:
-    """Run one agent to completion; the return value is the process's exit code."""
-    agent = AgentSpec.from_dict(spec)
-    log = swarm_log.configure(role="agent", agent_id=agent.agent_id, run_dir=spec["run_dir"],
-                              name=agent.agent_id)
-    import zmq
+class AgentHosting(Hosted):
+    """An agent's runtime as the host drives it: the runtime's ``run`` is the loop."""
 
-    ctx = zmq.Context()
-    from bus.auth import client_for
-
-    client = BusClient(spec["endpoint"], agent.agent_id, context=ctx, log=log,
-                       curve=client_for(spec["endpoint"], spec["run_dir"]),
-                       heartbeat_interval=float(spec.get("heartbeat_interval", 1.0)),
-                       liveness=int(spec.get("liveness", 3)))
-    workspace = None
-    if spec.get("workspace"):
-        from agents.workspace import Workspace
-
-        sub = agent.agent_id if spec.get("per_agent_workspace") else None
-        Path(spec["workspace"]).mkdir(parents=True, exist_ok=True)
-        workspace = Workspace(spec["workspace"], agent_subdir=sub)
-    runtime: AgentRuntime | None = None
-
-    def on_signal(signum: int, frame: object) -> None:
-        if runtime is not None:
-            runtime.request_stop(signal.Signals(signum).name.lower())
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    client.connect()
-    try:
+    def __init__(self, agent: AgentSpec, host: ServiceHost) -> None:
         ports = BusPorts(
-            client, agent.agent_id,
+            host.client, agent.agent_id,
             message_timeout=float(agent.settings.get("message_timeout", 60.0)),
-            should_stop=lambda: runtime is not None and runtime.stop_reason is not None,
-            has_news=lambda: runtime is not None and runtime.has_news(),
-            set_status=lambda s: runtime.set_status(s) if runtime is not None else None,
+            should_stop=lambda: self.runtime.stop_reason is not None,
+            has_news=lambda: self.runtime.has_news(),
+            set_status=lambda s: self.runtime.set_status(s),
         )
-        runtime = AgentRuntime(agent, client, ports, workspace, log)
-        return runtime.run()
-    finally:
-        client.close()
-        ctx.term()
+        self.runtime = AgentRuntime(agent, host.client, ports, _workspace(agent), host.log)
+
+    @property
+    def stop_reason(self) -> str:  # type: ignore[override]
+        """Why the runtime was asked to stop ("" while it runs)."""
+        return self.runtime.stop_reason or ""
+
+    def request_stop(self, reason: str) -> None:
+        """Signal-safe: the runtime records the intent and stops after its current step."""
+        self.runtime.request_stop(reason)
+
+    def serve(self) -> int:
+        """Run the agent to completion: 0 done or stopped, 1 failed."""
+        return self.runtime.run()
+
+
+def _workspace(agent: AgentSpec) -> Any:
+    """The agent's Workspace (its own subdirectory when configured so), or None without one."""
+    if not agent.workspace:
+        return None
+    from agents.workspace import Workspace
+
+    Path(agent.workspace).mkdir(parents=True, exist_ok=True)
+    return Workspace(agent.workspace, agent_subdir=agent.agent_id if agent.per_agent_workspace else None)
+
+
+def run_agent(agent: AgentSpec) -> int:
+    """Run one agent to completion; the return value is the process's exit code."""
+    spec = HostSpec(role="agent", run_dir=Path(agent.run_dir), identity=agent.agent_id,
+                    endpoint=agent.endpoint, agent_id=agent.agent_id,
+                    heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness)
+    return ServiceHost(spec).run(lambda host: AgentHosting(agent, host))

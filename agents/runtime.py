@@ -8,7 +8,9 @@ observation, and repeat until ``task_complete``, a stop request, or a limit.
 
 The runtime takes its ports (bus client, ports adapter, clock, logger) as
 arguments; the limits that matter (steps, wall time, loops, budgets) are
-enforced from outside by the supervisor and the gateway.
+enforced from outside by the supervisor and the gateway. Before a command
+runs, the step is reported to the supervisor, which answers run, warn or
+stop: a stopped step's command never runs.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agents.commands import registry
-from agents.commands.registry import CommandContext, Observation
+from agents.commands.context import CommandContext
+from agents.commands.registry import Observation
 from agents.parse import ParseError, parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from bus.client import DEFERRED, BusClient
 from bus.protocol import Message
-from orchestrator.errors import (
+from swarm_core import messages as m
+from swarm_core.errors import (
     BusError,
     CassetteExhausted,
     DeadlineExceeded,
@@ -36,37 +38,12 @@ from orchestrator.errors import (
     Stopped,
     SwarmError,
 )
+from swarm_core.peers import GATEWAY, SUPERVISOR
+from swarm_core.spec import AgentSpec
 
-GATEWAY = "gateway"
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
-SUPERVISOR = "supervisor"
-
-
-@dataclass
-class AgentSpec:
-    """What the supervisor tells a new agent process about itself."""
-
-    agent_id: str
-    name: str
-    role_name: str
-    role: str
-    task: str
-    commands: list[str]
-    goals: list[str] = field(default_factory=list)
-    can_start: list[str] = field(default_factory=list)
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    prompt: str = ""
-    parent: str | None = None
-    llm_timeout: float = 300.0
-    max_tokens: int = 256
-    max_invalid: int = 3
-    settings: dict[str, Any] = field(default_factory=dict)
-    memory: bool = False
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AgentSpec":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict before it is skipped
+REFUSED_PAUSE = 1.0  # seconds before a throttled step report is sent again
 
 
 class AgentRuntime:
@@ -89,6 +66,8 @@ class AgentRuntime:
         self.ctx = CommandContext(agent_id=spec.agent_id, role=spec.role_name, ports=ports,
                                   workspace=workspace, settings=dict(spec.settings), log=log)
         self.allowed = frozenset(spec.commands)
+        self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
+                          m.StepVerdict.STOP: self._verdict_stop}
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
@@ -97,10 +76,13 @@ class AgentRuntime:
 
     def _on_inbox(self, msg: Message) -> None:
         body: m.InboxMessage = msg.body
-        prefix = {"result": f"result from {body.sender}", "notice": f"notice from {body.sender}"}.get(
-            body.kind, f"message from {body.sender}")
-        self.inbox.append(f"[{prefix}] {body.text}")
-        self.log.info("inbox_received", sender=body.sender, kind=body.kind, text=body.text[:500])
+        self._take_note(body.sender, body.kind, body.text)
+
+    def _take_note(self, sender: str, kind: str, text: str) -> None:
+        prefix = {"result": f"result from {sender}", "notice": f"notice from {sender}"}.get(
+            kind, f"message from {sender}")
+        self.inbox.append(f"[{prefix}] {text}")
+        self.log.info("inbox_received", sender=sender, kind=kind, text=text[:500])
 
     def _on_question(self, msg: Message) -> object:
         if self.stop_reason is not None:
@@ -205,11 +187,14 @@ class AgentRuntime:
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
             self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
             self._report_step("(invalid answer)", {})
+            if self.stop_reason is not None:
+                return None
             if self._invalid >= self.spec.max_invalid:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
-        self._report_step(decision.command, decision.args, decision.thoughts)
+        if not self._report_step(decision.command, decision.args, decision.thoughts):
+            return None  # the supervisor did not let this command run
         obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
@@ -228,15 +213,58 @@ class AgentRuntime:
         self.log.info("command_done", command=obs.command, ok=obs.ok, result=obs.text[:500],
                       step=self.steps)
 
-    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> None:
-        """Tell the supervisor what this step decided (loop detection lives there)."""
+    def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> bool:
+        """Ask the supervisor whether this step's command may run (its guards decide: steps, loops).
+
+        True: run it. False: do not (a stop was decided, or no verdict came
+        in time: no command runs without one; the loop goes on unless a stop
+        is recorded). A report refused because this agent sends too fast is
+        asked again after a pause, within the same deadline.
+        """
         args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
-        detail = json.dumps({"command": command, "args_json": args_text,
-                             "speak": _speak(thoughts or {})[:500]}, ensure_ascii=False, default=str)
-        try:
-            self.client.send(SUPERVISOR, m.AgentStatus(self.spec.agent_id, "running", self.steps, detail))
-        except SwarmError:
-            pass
+        report = m.StepReport(self.spec.agent_id, self.steps, str(command), args_text,
+                              _speak(thoughts or {})[:500])
+        deadline = self.clock() + STEP_VERDICT_TIMEOUT
+        while self.stop_reason is None:
+            try:
+                verdict = self.client.request(SUPERVISOR, report, max(0.1, deadline - self.clock()),
+                                              abort=self._stopping)
+                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict)
+            except Stopped:
+                break
+            except PolicyDenied as exc:  # throttled by the bus's flood gate
+                if self.clock() + REFUSED_PAUSE >= deadline:
+                    return self._not_run(command, exc)
+                self.client.poll(REFUSED_PAUSE, until=self._stopping)
+            except SwarmError as exc:
+                return self._not_run(command, exc)
+        # the supervisor's Stop came first (it sends it before the verdict)
+        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""))
+
+    def _stopping(self) -> bool:
+        return self.stop_reason is not None
+
+    def _not_run(self, command: str, exc: SwarmError) -> bool:
+        self.log.warning("step_not_allowed", step=self.steps, code=exc.code, error=exc.message)
+        self._remember({"command": "(not run)", "args": {},
+                        "result": f"{command} was not run: {exc.message}"})
+        return False
+
+    def _verdict_run(self, verdict: m.StepVerdict) -> bool:
+        return True
+
+    def _verdict_warn(self, verdict: m.StepVerdict) -> bool:
+        self._take_note(SUPERVISOR, "notice", verdict.message)
+        return True
+
+    def _verdict_stop(self, verdict: m.StepVerdict) -> bool:
+        self.log.warning("step_stopped", step=self.steps, reason=verdict.message)
+        self.request_stop(verdict.message or "stopped")
+        return False
+
+    def _verdict_unknown(self, verdict: m.StepVerdict) -> bool:
+        self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
+        return False
 
     def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
         answered = self.questions if questions is None else questions

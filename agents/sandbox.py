@@ -1,11 +1,20 @@
 """Run a Python file from the workspace in a limited child process.
 
 :func:`run_python_file` reads the file once (bounded) and hands the bytes to
-:func:`run_python_source`, which scans them statically (:mod:`agents.codescan`;
-a refusal raises :class:`SandboxRefused` and nothing runs) and runs *the
-scanned bytes* (on an anonymous file descriptor, so the file cannot be
-swapped after the scan) in ``python -I agents/sandbox_boot.py``:
+:func:`run_python_source`, which (with ``static_scan``, the default) scans
+them statically (:mod:`agents.codescan`; a refusal raises
+:class:`SandboxRefused` and nothing runs) and runs *the scanned bytes* (on an
+anonymous memory file, so the file cannot be swapped after the scan) in
+``python -I agents/sandbox_boot.py``:
 
+- with ``sandbox="kernel"`` (the default), inside the nested kernel sandbox
+  of :mod:`agents.confine.nested`: its own user, PID, network and mount
+  namespaces, locked (``chroot``) into an exec root that holds only the
+  Python installation (read-only) and the workspace (read-write), a
+  Landlock layer on top, no capabilities; nothing it forks, detaches or
+  daemonizes outlives the run. An agent passes the root its zygote
+  prepared (``exec_root``); any other caller gets one built in a private
+  mount namespace on an empty temporary folder;
 - its own session and process group (``start_new_session``), working folder
   = the workspace, stdin = /dev/null, a minimal environment (``PATH``,
   ``LANG``, ``HOME`` and ``TMPDIR`` = the workspace); it gets SIGKILL if
@@ -14,7 +23,8 @@ swapped after the scan) in ``python -I agents/sandbox_boot.py``:
   call this from a thread that outlives the run (the agent's loop thread);
 - hard limits set by the child on itself before the code runs: CPU seconds
   (SIGXCPU, then SIGKILL a second later), address space, file size, open
-  files; plus the runtime audit hook described in ``sandbox_boot``;
+  files, processes; plus, with ``static_scan``, the runtime audit hook
+  described in ``sandbox_boot``;
 - stdout and stderr captured together, keeping the head and the tail when
   the output is longer than ``output_limit`` bytes;
 - a wall-clock limit: on expiry the whole process group gets SIGKILL.
@@ -24,10 +34,13 @@ between, calls ``keep_alive(seconds)`` (the agent runtime drives its bus
 loop there, so heartbeats go on while the code runs). Whatever happens —
 normal exit, timeout, or an exception from ``keep_alive`` — the child's
 process group is killed and reaped before this function returns.
+:attr:`RunResult.refused_by` names the rule that refused the operation the
+program died of, if one did (:mod:`agents.confine.denials`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import selectors
@@ -46,6 +59,9 @@ from agents.codescan import Violation, report, scan
 from agents.sandbox_boot import MEMORY_EXIT
 
 BOOT = Path(__file__).with_name("sandbox_boot.py")
+PROJECT = str(Path(__file__).resolve().parents[1])
+KERNEL, NONE = "kernel", "none"
+MAX_PROCESSES = 64  # RLIMIT_NPROC of the code: counted in its own user namespace
 MAX_SOURCE_BYTES = 1 << 20
 POLL_SECONDS = 0.05
 GROUP_GONE_SECONDS = 2.0
@@ -72,6 +88,7 @@ class RunResult:
     reason: str  # ok / error / timeout / cpu / memory / signal
     truncated: bool
     cpu_seconds: float
+    refused_by: str | None = None  # the rule that refused what the program died of
 
     def describe(self, limits: dict[str, float]) -> str:
         """One line for the model saying how the run ended."""
@@ -147,11 +164,13 @@ def read_source(path: str | os.PathLike[str]) -> bytes:
         return f.read(MAX_SOURCE_BYTES + 1)
 
 
-def check_source(data: bytes, shown: str) -> None:
-    """Refuse (SandboxRefused, with the reasons) unless the static scan passes."""
+def check_source(data: bytes, shown: str, static_scan: bool = True) -> None:
+    """Refuse (SandboxRefused, with the reasons) a file too large, or one the static scan refuses."""
     if len(data) > MAX_SOURCE_BYTES:
         v = [Violation(0, f"the file is larger than {MAX_SOURCE_BYTES} bytes")]
         raise SandboxRefused(report(v, shown), v)
+    if not static_scan:
+        return
     try:
         source = decode_source(data)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
@@ -165,33 +184,98 @@ def check_source(data: bytes, shown: str) -> None:
 def run_python_file(path: str | os.PathLike[str], workspace_root: str | os.PathLike[str], *,
                     cpu_seconds: float = 10, memory_mb: int = 512, wall_seconds: float = 30,
                     output_limit: int = 8000, keep_alive: Callable[[float], None] | None = None,
-                    python: str = sys.executable) -> RunResult:
+                    python: str = sys.executable, sandbox: str = KERNEL, static_scan: bool = True,
+                    exec_root: str | None = None) -> RunResult:
     """Scan, then run the file at ``path`` with the workspace as cwd, within the limits."""
     return run_python_source(read_source(path), os.fspath(path), workspace_root, cpu_seconds=cpu_seconds,
                              memory_mb=memory_mb, wall_seconds=wall_seconds, output_limit=output_limit,
-                             keep_alive=keep_alive, python=python)
+                             keep_alive=keep_alive, python=python, sandbox=sandbox, static_scan=static_scan,
+                             exec_root=exec_root)
 
 
 def run_python_source(data: bytes, shown: str, workspace_root: str | os.PathLike[str], *,
                       cpu_seconds: float = 10, memory_mb: int = 512, wall_seconds: float = 30,
                       output_limit: int = 8000, keep_alive: Callable[[float], None] | None = None,
-                      python: str = sys.executable) -> RunResult:
+                      python: str = sys.executable, sandbox: str = KERNEL, static_scan: bool = True,
+                      exec_root: str | None = None) -> RunResult:
     """Scan ``data`` (the file's bytes, shown as ``shown``), then run exactly those bytes."""
-    check_source(data, shown)
+    check_source(data, shown, static_scan)
     workspace = os.path.realpath(workspace_root)
-    with tempfile.TemporaryFile() as src:
-        src.write(data)
-        src.flush()
+    src = os.memfd_create("swarm-source", os.MFD_CLOEXEC)
+    report_r, report_w = os.pipe()
+    stage = None
+    try:
+        os.write(src, data)
         spec = {"workspace": workspace, "cpu": max(1, int(cpu_seconds)), "memory": int(memory_mb) << 20,
-                "fsize": 64 << 20, "nofile": 64, "fd": src.fileno(), "name": shown,
-                "parent": os.getpid()}
+                "fsize": 64 << 20, "nofile": 64, "fd": src, "name": shown, "parent": os.getpid(),
+                "report": report_w, "project": PROJECT, "sandbox": sandbox, "static_scan": bool(static_scan)}
+        if sandbox == KERNEL:
+            stage = _kernel_spec(spec, workspace, exec_root)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8",
                "HOME": workspace, "TMPDIR": workspace}
         proc = subprocess.Popen(
             [python, "-I", str(BOOT), json.dumps(spec)], cwd=workspace, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-            pass_fds=(src.fileno(),))
-    return _supervise(proc, wall_seconds, output_limit, keep_alive, max(1, int(cpu_seconds)))
+            pass_fds=(src, report_w))
+    except BaseException:
+        os.close(report_r)
+        _remove_stage(stage)
+        raise
+    finally:
+        os.close(src)
+        os.close(report_w)
+    try:
+        result = _supervise(proc, wall_seconds, output_limit, keep_alive, max(1, int(cpu_seconds)))
+    finally:
+        refused_by = _read_report(report_r)
+        _remove_stage(stage)
+    return dataclasses.replace(result, refused_by=refused_by)
+
+
+def _kernel_spec(spec: dict, workspace: str, exec_root: str | None) -> str | None:
+    """Add the kernel sandbox's keys to ``spec``; return the temporary stage folder it made, if any."""
+    from agents.confine import execroot
+
+    spec["nproc"] = MAX_PROCESSES
+    if exec_root and execroot.is_prepared(exec_root):
+        spec.update(root=exec_root, prepared=True, workspace_root=None)
+        return None
+    stage = tempfile.mkdtemp(prefix="swarm-exec-")
+    spec.update(root=stage, prepared=False, workspace_root=workspace)
+    return stage
+
+
+def _remove_stage(stage: str | None) -> None:
+    if stage is not None:
+        try:
+            os.rmdir(stage)
+        except OSError:
+            pass
+
+
+def _read_report(fd: int) -> str | None:
+    """The rule the child reported (its last JSON line), or None; closes ``fd``."""
+    try:
+        os.set_blocking(fd, False)
+        data = b""
+        while len(data) < 1 << 16:
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    for line in reversed(data.decode("utf-8", "replace").splitlines()):
+        try:
+            rule = json.loads(line).get("rule")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(rule, str):
+            return rule
+    return None
 
 
 def _supervise(proc: subprocess.Popen[bytes], wall_seconds: float, output_limit: int,

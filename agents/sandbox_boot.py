@@ -1,30 +1,46 @@
 """Child-side bootstrap of ``execute_python_file`` (run as a script, never imported).
 
 ``python -I sandbox_boot.py SPEC_JSON`` where SPEC has ``workspace``, ``cpu``,
-``memory``, ``fsize``, ``nofile``, ``fd`` (a descriptor holding the source the
-parent scanned), ``name`` and ``parent`` (the parent's pid). In this order it:
+``memory``, ``fsize``, ``nofile``, ``nproc``, ``fd`` (a descriptor holding the
+source the parent scanned), ``name``, ``parent`` (the parent's pid),
+``report`` (a descriptor for one JSON line saying which rule refused the
+program, if one did), ``project`` (the folder holding the ``agents``
+package), ``sandbox`` (``kernel`` or ``none``), ``static_scan`` (bool) and,
+for the kernel sandbox, ``root``, ``prepared`` and ``workspace_root`` (see
+:mod:`agents.confine.nested`). In this order it:
 
 0. asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``;
    the child has its own process group, so killing the agent's group would
    not reach it otherwise) and exits at once if the parent is already gone;
-1. sets its own hard resource limits (address space, CPU with SIGXCPU one
-   second before SIGKILL, file size, open files, no core dumps) — an
-   unprivileged process can never raise them again;
-2. reads and compiles exactly the bytes the parent scanned (no second read
-   of the workspace file, so it cannot be swapped after the scan);
-3. installs an audit hook (PEP 578, cannot be removed) that refuses process
-   creation, signals to other processes, sockets, every ``ctypes`` event but
-   the self-``dlopen`` that ``import ctypes`` does (numpy needs it), code
-   objects built by hand, resource-limit changes, ``chdir``, links, writes
-   outside the workspace, and reads outside the workspace and the Python
-   installation; and neuters ``_posixsubprocess.fork_exec`` (not audited);
-4. runs the code as ``__main__`` with the workspace as the working folder.
+1. reads exactly the bytes the parent scanned (no second read of the
+   workspace file, so it cannot be swapped after the scan);
+2. with ``sandbox: kernel``, enters the nested kernel sandbox
+   (:func:`agents.confine.nested.enter`: its own user, PID, network and
+   mount namespaces, the exec root, a Landlock layer, no capabilities) and
+   goes on as the process that runs the code;
+3. sets its own hard resource limits (address space, CPU with SIGXCPU one
+   second before SIGKILL, file size, open files, processes, no core dumps) —
+   an unprivileged process can never raise them again;
+4. with ``static_scan`` (the default), installs an audit hook (PEP 578,
+   cannot be removed) that refuses process creation, signals to other
+   processes, sockets, every ``ctypes`` event but the self-``dlopen`` that
+   ``import ctypes`` does (numpy needs it), code objects built by hand,
+   resource-limit changes, ``chdir``, links, writes outside the workspace,
+   and reads outside the workspace and the Python installation; and
+   neuters ``_posixsubprocess.fork_exec`` (not audited). This is a first
+   line that explains refusals; its table lives in this module's globals,
+   which the code can reach: only the kernel sandbox is a boundary;
+5. runs the code as ``__main__`` with the workspace as the working folder.
 
-A ``MemoryError`` that reaches the top exits with :data:`MEMORY_EXIT`.
-Stdlib only: it runs before anything else in a clean interpreter.
+A ``MemoryError`` that reaches the top exits with :data:`MEMORY_EXIT`. An
+uncaught refusal (a ``PermissionError`` of the hook, an ``OSError`` such as
+``EACCES``, ``EPERM``, ``EROFS`` or ``ENETUNREACH``) is reported on the
+``report`` descriptor as ``{"rule": ..., "error": ...}``.
+Stdlib only until step 2 loads :mod:`agents.confine` from ``project``.
 """
 
 import builtins
+import importlib.util
 import json
 import os
 import resource
@@ -35,14 +51,14 @@ import traceback
 MEMORY_EXIT = 86
 PARENT_GONE_EXIT = 87
 
-_BLOCKED = {
+_BLOCKED = frozenset({
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill", "os.killpg",
     "os.chdir", "os.symlink", "os.link", "os.startfile", "os.add_dll_directory", "subprocess.Popen",
     "pty.spawn", "signal.pthread_kill", "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo",
     "socket.gethostbyname", "socket.sendto", "socket.sethostname", "resource.setrlimit", "resource.prlimit",
     "code.__new__", "pickle.find_class", "webbrowser.open",
-}
-_BLOCKED_IMPORTS = {"zmq", "psutil", "llama_cpp", "orchestrator", "agents", "bus", "memory"}
+})
+_BLOCKED_IMPORTS = frozenset({"zmq", "psutil", "llama_cpp", "orchestrator", "agents", "bus", "memory"})
 # event -> (indexes of paths written, index of dir_fd or None)
 _WRITE_EVENTS = {
     "os.remove": ((0,), 1), "os.rmdir": ((0,), 1), "os.mkdir": ((0,), 2), "os.rename": ((0, 1), 2),
@@ -65,7 +81,10 @@ def _die_with_parent(parent):
 def _set_limits(spec):
     cpu = int(spec["cpu"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    for name, key in (("RLIMIT_AS", "memory"), ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NOFILE", "nofile")):
+    for name, key in (("RLIMIT_AS", "memory"), ("RLIMIT_FSIZE", "fsize"), ("RLIMIT_NOFILE", "nofile"),
+                      ("RLIMIT_NPROC", "nproc")):
+        if key not in spec:
+            continue
         value = int(spec[key])
         resource.setrlimit(getattr(resource, name), (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -90,6 +109,9 @@ def _make_hook(workspace):
     roots.add("/usr/share/zoneinfo")
     devices = {"/dev/null", "/dev/urandom", "/dev/random"}
     state = {"busy": False}
+    # the tables are bound here, not looked up as globals the code could rebind
+    blocked, blocked_imports = _BLOCKED, _BLOCKED_IMPORTS
+    write_events, read_events = dict(_WRITE_EVENTS), dict(_READ_EVENTS)
 
     def under(path, base):
         return path == base or path.startswith(base.rstrip("/") + "/")
@@ -121,11 +143,11 @@ def _make_hook(workspace):
     def hook(event, args):
         if state["busy"]:
             return
-        if event in _BLOCKED or (event.startswith("ctypes.") and not _self_dlopen(event, args)):
+        if event in blocked or (event.startswith("ctypes.") and not _self_dlopen(event, args)):
             raise PermissionError(f"sandbox: {event} is not allowed")
-        if event == "import" and args and str(args[0]).split(".")[0] in _BLOCKED_IMPORTS:
+        if event == "import" and args and str(args[0]).split(".")[0] in blocked_imports:
             raise PermissionError(f"sandbox: importing {args[0]} is not allowed")
-        if event not in ("open", "os.listdir", "os.scandir") and event not in _WRITE_EVENTS:
+        if event not in ("open", "os.listdir", "os.scandir") and event not in write_events:
             return
         state["busy"] = True
         try:
@@ -134,11 +156,11 @@ def _make_hook(workspace):
                 writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                     mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
                 (check_write if writing else check_read)(path)
-            elif event in _READ_EVENTS:
-                path = args[_READ_EVENTS[event]] if args else None
+            elif event in read_events:
+                path = args[read_events[event]] if args else None
                 check_read("." if path is None else path)
             else:
-                paths, fd_at = _WRITE_EVENTS[event]
+                paths, fd_at = write_events[event]
                 dir_fd = args[fd_at] if fd_at is not None and len(args) > fd_at else None
                 for i in paths:
                     if i < len(args):
@@ -158,17 +180,27 @@ def _blocked_fork_exec(*args, **kwargs):
     raise PermissionError("sandbox: starting processes is not allowed")
 
 
-def main():
-    spec = json.loads(sys.argv[1])
-    _die_with_parent(int(spec["parent"]))
-    _set_limits(spec)
-    source = _read_source(int(spec["fd"]))
-    name = spec["name"]
-    code = compile(source, name, "exec", dont_inherit=True)
-    import _posixsubprocess
-    _posixsubprocess.fork_exec = _blocked_fork_exec
-    sys.addaudithook(_make_hook(spec["workspace"]))
-    sys.argv = [name]
+def _load_agents_package(project):
+    """Import ``agents`` from ``project`` by location (``-I`` keeps the project off ``sys.path``)."""
+    pkg = os.path.join(project, "agents")
+    spec = importlib.util.spec_from_file_location("agents", os.path.join(pkg, "__init__.py"),
+                                                  submodule_search_locations=[pkg])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["agents"] = module
+    spec.loader.exec_module(module)
+
+
+def _report(fd, exc, classify):
+    """Write which rule refused the program (if one did) on the report descriptor."""
+    try:
+        rule = classify(exc)
+        if rule is not None and fd is not None:
+            os.write(fd, (json.dumps({"rule": rule, "error": str(exc)[:300]}) + "\n").encode())
+    except Exception:  # noqa: BLE001 - reporting must never hide the program's own failure
+        pass
+
+
+def _run(code, name, spec, report_fd, classify):
     scope = {"__name__": "__main__", "__file__": name, "__builtins__": builtins, "__doc__": None}
     try:
         exec(code, scope)
@@ -184,9 +216,33 @@ def main():
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's program failed: show its traceback
+        _report(report_fd, exc, classify)
         tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
         traceback.print_exception(type(exc), exc, tb)
         sys.exit(1)
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    _die_with_parent(int(spec["parent"]))
+    source = _read_source(int(spec["fd"]))
+    report_fd = spec.get("report")
+    _load_agents_package(spec["project"])
+    from agents.confine.denials import classify  # now: the project is not visible inside the sandbox
+
+    if spec.get("sandbox") == "kernel":
+        from agents.confine import nested
+
+        nested.enter(spec)
+    _set_limits(spec)
+    name = spec["name"]
+    code = compile(source, name, "exec", dont_inherit=True)
+    if spec.get("static_scan", True):
+        import _posixsubprocess
+        _posixsubprocess.fork_exec = _blocked_fork_exec
+        sys.addaudithook(_make_hook(spec["workspace"]))
+    sys.argv = [name]
+    _run(code, name, spec, report_fd, classify)
 
 
 if __name__ == "__main__":

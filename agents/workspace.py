@@ -3,7 +3,7 @@
 ``Workspace(root, agent_subdir=None)`` jails paths in ``root`` (or in the
 per-agent folder ``root/agent_subdir``, which then cannot see its siblings).
 :meth:`Workspace.resolve` turns a model-supplied path into a real path inside
-the jail or raises :class:`~agents.commands.registry.CommandError` saying why:
+the jail or raises :class:`~agents.commands.context.CommandError` saying why:
 
 - lexical: not a string, empty, NUL byte, control characters, undecodable
   text, longer than ``MAX_PATH_CHARS`` or a name longer than 255 bytes,
@@ -30,7 +30,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from agents.commands.registry import CommandError
+from agents.commands.context import CommandError
 
 MAX_PATH_CHARS = 1024
 MAX_NAME_BYTES = 255

@@ -143,7 +143,7 @@ class OurClient:
         self.client = BusClient(endpoint, "client").connect()
 
     def wait_ready(self, deadline: float) -> None:
-        from orchestrator.errors import SwarmError
+        from swarm_core.errors import SwarmError
 
         last: Exception | None = None
         while time.monotonic() < deadline:
@@ -231,7 +231,7 @@ def main() -> int:
     procs = [
         spawn(me, "raw-broker", raw_ep),
         spawn(me, "raw-worker", raw_ep),
-        spawn("-m", "bus.broker", "--endpoint", our_ep, "--pub", our_pub),
+        spawn("-m", "bus", "--endpoint", our_ep, "--pub", our_pub),
         spawn(me, "our-worker", our_ep),
     ]
     clients: dict[str, object] = {}

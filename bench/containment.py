@@ -38,12 +38,13 @@ def loop_row() -> tuple[str, float, str]:
     try:
         sw.up()
         a = sw.wait_for(lambda a: a.get("w", {}).get("status") == "killed", 60, "loop stop")
-        steps = step_reports(sw, "w")
-        # the 4th identical command is the act past the warning; stopped at its report
-        t_bad = steps[3] if len(steps) > 3 else steps[-1]
-        step_time = (steps[-1] - steps[0]) / max(1, len(steps) - 1)
-        return "loop (same command 4×)", a["w"]["ended_at"] - t_bad, f"one step ≈ {step_time:.3f} s; " \
-            f"{a['w']['steps'] - 3} step(s) after the warning"
+        sw.wait_for(lambda _: any(e.get("event") == "step_stopped" for e in sw.log_events("w")), 30,
+                    "w's stop logged")
+        ran = step_reports(sw, "w")
+        # the 4th identical decision is the bad act: its step starts, asks, and is stopped before it runs
+        t_bad = [e["ts"] for e in sw.log_events("w") if e.get("event") == "step_started"][3]
+        return "loop (same command 4×)", a["w"]["ended_at"] - t_bad, \
+            f"{len(ran) - 3} command(s) ran after the warning (hard stop)"
     finally:
         sw.close()
 

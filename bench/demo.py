@@ -76,9 +76,9 @@ def is_clean(text: str) -> bool:
 
 def example_lines() -> set[str]:
     """Every line of text the model is shown in a worked example (the generic ones and the demo's)."""
-    from orchestrator.gateway import fewshot
+    from swarm_core.catalog import CATALOG
 
-    shown = [dataclasses.asdict(e) for e in fewshot.EPISODES.values()]
+    shown = [dataclasses.asdict(c.episode) for c in map(CATALOG.get, CATALOG.names()) if c and c.episode]
     shown.append(yaml.safe_load(CONFIG.read_text()).get("agents", {}))
     return {_norm(line) for text in _strings(shown) for line in text.splitlines() if len(_norm(line)) > 8}
 

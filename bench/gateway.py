@@ -1,6 +1,6 @@
 """LLM gateway overhead: a completion through the bus and the gateway vs the same provider called directly.
 
-Processes as in a swarm: a broker (``python -m bus.broker``), the gateway
+Processes as in a swarm: a broker (``python -m bus``), the gateway
 (``python -m orchestrator.gateway``), a peer named ``supervisor`` that also
 answers Ping (it receives the gateway's Usage events and gives the bus
 baseline), and this process as the agent. Calls alternate: direct provider
@@ -57,11 +57,12 @@ SHORT_PROMPT = "You are a writer. Answer in JSON."
 
 def supervisor_peer(endpoint: str) -> None:
     """The ``supervisor`` stand-in: swallows Usage events, answers Ping with Pong."""
-    from bus import messages as m
+    from bus import messages as bm
     from bus.client import BusClient
+    from swarm_core import messages as m
 
     client = BusClient(endpoint, "supervisor").connect()
-    client.handle(m.Ping, lambda msg: m.Pong(msg.body.payload))
+    client.handle(bm.Ping, lambda msg: bm.Pong(msg.body.payload))
     client.handle(m.Usage, lambda msg: None)
     while True:
         client.poll(1.0)
@@ -87,9 +88,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 def _request():
     """A realistic step: the seed-style prompt and context of a writer with one step done."""
     from agents.prompt import PromptInput, build_prompt
-    from orchestrator.gateway import schema
 
-    schema.load_commands()
     prompt, context = build_prompt(PromptInput(
         name="writer", role="a writer. You write what you are asked into a file, then finish.",
         task="Write a haiku about the sea into haiku.txt", goals=["Write the haiku", "Finish"],
@@ -107,8 +106,8 @@ def _pct(xs: list[float], q: float) -> float:
 def measure(provider, client, prompt: str, context: dict, n: int, max_tokens: int,
             warmup: int, commands: list[str] = COMMANDS) -> tuple[list[float], list[float]]:
     """Alternate a direct provider call and the same request through the gateway; times in ms."""
-    from bus import messages as m
     from orchestrator.gateway.providers.base import Request
+    from swarm_core import messages as m
 
     req = Request("writer", prompt, tuple(commands), max_tokens, (), "writer", context)
     body = m.Complete("writer", prompt, list(commands), max_tokens, [], "writer", context)
@@ -129,7 +128,7 @@ def measure(provider, client, prompt: str, context: dict, n: int, max_tokens: in
 
 def bus_round_trip(client, n: int, idle_s: float = 0.0) -> list[float]:
     """Ping/Pong with the supervisor peer; ``idle_s`` of quiet before each (as during a model call)."""
-    from bus import messages as m
+    from bus import messages as bm
 
     out = []
     payload = b"x" * 3000
@@ -137,7 +136,7 @@ def bus_round_trip(client, n: int, idle_s: float = 0.0) -> list[float]:
         if idle_s:
             time.sleep(idle_s)  # the quiet a model call leaves: every process goes idle
         t0 = time.perf_counter()
-        client.request("supervisor", m.Ping(payload), 10)
+        client.request("supervisor", bm.Ping(payload), 10)
         if i >= 50:
             out.append((time.perf_counter() - t0) * 1e3)
     return out
@@ -156,15 +155,15 @@ def start_gateway(tmp: Path, name: str, endpoint: str, llm: dict) -> subprocess.
 
 
 def wait_gateway(client, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    from bus import messages as m
-    from orchestrator.errors import SwarmError, UnknownDestination
+    from bus import messages as bm
+    from swarm_core.errors import SwarmError, UnknownDestination
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
             raise SystemExit(f"the gateway exited {proc.returncode}")
         try:
-            client.request("gateway", m.Ping(b""), 1.0)
+            client.request("gateway", bm.Ping(b""), 1.0)
         except UnknownDestination:
             client.poll(0.05)
             continue
@@ -204,7 +203,7 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-gw-"))
     endpoint = ipc_endpoint(tmp, "bus")
-    procs = [_spawn("-m", "bus.broker", "--endpoint", endpoint, "--pub", ipc_endpoint(tmp, "pub"),
+    procs = [_spawn("-m", "bus", "--endpoint", endpoint, "--pub", ipc_endpoint(tmp, "pub"),
                     log=tmp / "broker.out"),
              _spawn(__file__, "supervisor-peer", endpoint, log=tmp / "supervisor.out")]
     client = BusClient(endpoint, "writer").connect()

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-
 from _swarmkit import WAIT, BenchSwarm, cmd, percentile
 
 from orchestrator.runctl import gone
@@ -33,8 +32,8 @@ def raw_kill(n: int) -> float:
 
 
 def one_round() -> float:
-    from bus import messages as m
     from orchestrator import runctl
+    from swarm_core import messages as m
 
     cassette = {"manager": {"responses": [cmd("start_agent", name="hub", task="hub", role="worker"),
                                           cmd("do_nothing")], "repeat": True},

@@ -1,7 +1,7 @@
 """Memory service figures against in-process FAISS, measured in the same run.
 
 Three processes, as in a swarm: this process (the client), the broker
-(``python -m bus.broker``) and the memory service (``python -m memory.service``).
+(``python -m bus``) and the memory service (``python -m memory.service``).
 Random unit vectors of 384 dimensions are inserted with their vectors (the
 embedder is not involved), first 10 000, then up to 100 000, into the
 service *and* into an in-process ``IndexIDMap2(IndexFlatIP)`` with the same
@@ -47,11 +47,11 @@ sys.path.insert(0, str(ROOT))
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bus import messages as m  # noqa: E402
 from bus.client import BusClient  # noqa: E402
 from memory.client import MemoryClient  # noqa: E402
 from memory.index import single_thread  # noqa: E402
-from orchestrator.errors import BusError  # noqa: E402
+from swarm_core import messages as m  # noqa: E402
+from swarm_core.errors import BusError  # noqa: E402
 
 DIM = 384
 K = 10
@@ -81,7 +81,7 @@ class Stack:
         out = open(tmp / "bench.out", "ab")  # noqa: SIM115 - handed to the children
         try:
             self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "bus.broker", "--endpoint", endpoint, "--pub", f"ipc://{tmp}/pub.ipc"],
+                [sys.executable, "-m", "bus", "--endpoint", endpoint, "--pub", f"ipc://{tmp}/pub.ipc"],
                 cwd=ROOT, env=env, stdout=out, stderr=out))
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "memory.service", "--run-dir", str(tmp / "run"), "--endpoint", endpoint],

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import psutil
-
 from _swarmkit import WAIT, BenchSwarm, cmd, percentile
 
 from orchestrator.runctl import gone
@@ -20,18 +19,18 @@ PINGS = 2000
 
 
 def ping_rtts(run_dir, n: int) -> list[float]:
-    from bus import messages as m
+    from bus import messages as bm
     from bus.client import BusClient
     from bus.sockets import ipc_endpoint
 
     c = BusClient(ipc_endpoint(run_dir, "bus"), "cli-bench-ping").connect()
     try:
         for _ in range(50):
-            c.request("broker", m.Ping(b"x" * 100), 5.0)
+            c.request("broker", bm.Ping(b"x" * 100), 5.0)
         out = []
         for _ in range(n):
             t = time.perf_counter()
-            c.request("broker", m.Ping(b"x" * 100), 5.0)
+            c.request("broker", bm.Ping(b"x" * 100), 5.0)
             out.append(time.perf_counter() - t)
         return out
     finally:
@@ -61,8 +60,8 @@ def main() -> None:
             except psutil.NoSuchProcess:
                 pass
         loaded = ping_rtts(sw.run_dir, PINGS)
-        from bus import messages as m
         from orchestrator import runctl
+        from swarm_core import messages as m
 
         runctl.ask(sw.run_dir, m.KillAll("bench"))
         pids = [a["pid"] for a in agents.values()]

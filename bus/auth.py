@@ -26,7 +26,7 @@ import zmq
 import zmq.auth
 
 from bus.sockets import secure_dir
-from orchestrator.errors import ConfigError
+from swarm_core.errors import ConfigError
 
 DEFAULT_CLIENT = "swarm"
 

@@ -27,29 +27,29 @@ Contract:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable
 
 import zmq
 
-from bus import messages as m
-from bus.outbox import BROADCAST, BROKER, Outbox
+from bus.broker_sockets import BrokerSockets
+from bus.liveness import Liveness
+from bus.outbox import Outbox
 from bus.peers import PeerTable
-from bus.protocol import DEFAULT_MAX_BYTES, Header, Kind, decode_body, request_id_of, route_info
-from bus.sockets import configure_socket
-from orchestrator.errors import (
-    InvalidRequest,
+from bus.protocol import DEFAULT_MAX_BYTES, Header, Kind, request_id_of, route_info
+from bus.ratelimit import RateLimitedWarnings
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import (
     PeerBusy,
     PolicyDenied,
     ProtocolError,
     SwarmError,
     UnknownDestination,
 )
+from swarm_core.peers import BROADCAST, BROKER
 
 _REQUEST = int(Kind.REQUEST)
-_HEARTBEAT = int(Kind.HEARTBEAT)
 _KINDS = tuple(Kind(i) for i in range(len(Kind)))
 # frames bigger than this are refused by libzmq itself (the connection is dropped);
 # between max_bytes and this the broker answers with an error
@@ -77,8 +77,8 @@ class Broker:
         endpoint: str,
         pub_endpoint: str,
         *,
-        heartbeat_interval: float = 1.0,
-        liveness: int = 3,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         peer_queue: int = 1000,
         curve: Any = None,
@@ -107,22 +107,18 @@ class Broker:
 
             log = structlog.get_logger("swarm.bus.broker")
         self._log = log
-        self._own_ctx = context is None
-        self._ctx = context if context is not None else zmq.Context()
+        self._sockets = BrokerSockets(context, curve)
+        self._wake_id = self._sockets.wake_id
         self._router: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self._out: Outbox | None = None
-        self._auth: Any = None
-        # stop() wakes a blocked loop with a message from this (unguessable) identity
-        self._wake_id = b"\x00stop-" + os.urandom(12)
-        self._wake_endpoint = f"inproc://swarm-broker-wake-{self._wake_id[6:].hex()}"
+        self._live: Liveness | None = None  # both made at bind(), with the sockets
         self._next_tick = 0.0
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._loop_thread: threading.Thread | None = None
         self._running = False
-        self._closed = False
-        self._warned: dict[str, list[float]] = {}  # event -> [last logged at, suppressed count]
+        self._warn = RateLimitedWarnings(log)
         # counters (read from any thread; written only by the loop)
         self.routed = 0
         self.published = 0
@@ -137,32 +133,14 @@ class Broker:
         """Create and bind the sockets (idempotent); errors surface to the caller."""
         if self._router is not None:
             return self
-        if self._closed:
+        if self._sockets.closed:
             raise SwarmError("broker is closed")
-        router = self._ctx.socket(zmq.ROUTER)
-        pub = self._ctx.socket(zmq.PUB)
-        try:
-            configure_socket(router, sndhwm=self.peer_queue)
-            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            router.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + _MAXMSGSIZE_HEADROOM)
-            configure_socket(pub)
-            if self._curve is not None:
-                self._auth = self._curve.start_authenticator(self._ctx)
-                self._curve.apply_server(router)
-                self._curve.apply_server(pub)
-            router.bind(self.endpoint)
-            self.bound_endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
-            router.bind(self._wake_endpoint)
-            pub.bind(self.pub_endpoint)
-            self.bound_pub_endpoint = pub.getsockopt(zmq.LAST_ENDPOINT).decode()
-        except Exception:
-            router.close(linger=0)
-            pub.close(linger=0)
-            self._stop_auth()
-            raise
-        self._router, self._pub = router, pub
+        self.bound_endpoint, self.bound_pub_endpoint = self._sockets.open(
+            self.endpoint, self.pub_endpoint, peer_queue=self.peer_queue,
+            max_msg_size=self.max_bytes + _MAXMSGSIZE_HEADROOM)
+        router, pub = self._router, self._pub = self._sockets.router, self._sockets.pub
         self._out = Outbox(router, pub, self._warn)
+        self._live = Liveness(self.table, self._out, self._log, self.max_bytes)
         self._next_tick = self._clock() + self.heartbeat_interval
         self._log.info("broker_bound", endpoint=self.bound_endpoint, pub=self.bound_pub_endpoint,
                        curve=self._curve is not None)
@@ -254,47 +232,20 @@ class Broker:
         self._stopping = True
         me = threading.current_thread()
         if self._running and self._loop_thread is not me:
-            self._wake()
+            self._sockets.wake()  # the loop also sees the flag within a receive timeout
         t = self._thread
         if t is not None and t is not me:
             t.join(timeout)
         elif not self._running:
             self._close()
 
-    def _wake(self) -> None:
-        # the loop also sees the flag within one receive timeout; this is only faster
-        try:
-            sock = self._ctx.socket(zmq.DEALER)
-        except zmq.ZMQError:
-            return  # the context is gone: the loop has stopped
-        try:
-            sock.setsockopt(zmq.IDENTITY, self._wake_id)
-            sock.setsockopt(zmq.LINGER, 100)
-            sock.connect(self._wake_endpoint)
-            sock.send(b"stop", zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
-        finally:
-            sock.close()
-
     def _close(self) -> None:
-        if self._closed:
+        if self._sockets.closed:
             return
-        self._closed = True
-        for sock in (self._router, self._pub):
-            if sock is not None:
-                sock.close(linger=0)
+        self._sockets.close()
         self._router = self._pub = None
-        self._stop_auth()
-        if self._own_ctx:
-            self._ctx.term()
         self._log.info("broker_closed", routed=self.routed, bad_frames=self.bad_frames,
                        denied=self.denied)
-
-    def _stop_auth(self) -> None:
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
 
     def peers(self) -> list[str]:
         """A snapshot of the live peer ids (any thread)."""
@@ -327,10 +278,14 @@ class Broker:
                 self._bad(ident, hdr, f"header src {src!r} does not match the sender's identity "
                                       f"{ident.decode('utf-8', 'backslashreplace')!r}")
                 return
-            self._join(ident, src, now)
+            self._live.join(ident, src, now)  # type: ignore[union-attr]  # bound: we receive
         table.last_seen[ident] = now
         if dst == BROKER:
-            self._for_broker(ident, kind, type_name, msg_id, body)
+            err = self._live.for_broker(ident, kind, type_name, msg_id, body)  # type: ignore[union-attr]
+            if err is not None:
+                if isinstance(err, ProtocolError):
+                    self.bad_frames += 1
+                self._reply_error(ident, src, msg_id, err)
             return
         if self.interceptor is not None:
             reason = self._intercept(info)
@@ -386,31 +341,6 @@ class Broker:
         else:
             self._warn("message_undeliverable", src=src, dst=dst, type=type_name, code=err.code)
 
-    # -------------------------------------------------------- broker itself
-
-    def _for_broker(self, ident: bytes, kind: int, type_name: str, msg_id: str, body: bytes) -> None:
-        if kind == _HEARTBEAT:
-            return
-        src = self.table.names[ident]
-        if type_name == m.Bye.TYPE:
-            self.table.leave(ident)
-            self._log.info("peer_left", peer=src, reason="bye")
-            self._out.publish(m.PeerEvent("left", src, "bye"))
-            return
-        if kind != _REQUEST:
-            return  # other events for the broker carry nothing it acts on
-        if type_name == m.Ping.TYPE:
-            try:
-                ping = decode_body(m.Ping.TYPE, body, self.max_bytes)
-            except ProtocolError as exc:
-                self.bad_frames += 1
-                self._reply_error(ident, src, msg_id, exc)
-                return
-            self._out.send(ident, Kind.REPLY, m.Pong(ping.payload), src, corr_id=msg_id)
-            return
-        self._reply_error(ident, src, msg_id,
-                          InvalidRequest(f"the broker does not handle {type_name}", type=type_name))
-
     # ------------------------------------------------------------ liveness
 
     def tick(self, now: float | None = None) -> None:
@@ -418,16 +348,8 @@ class Broker:
         if now is None:
             now = self._clock()
         self._next_tick = now + self.heartbeat_interval
-        for _ident, peer, silent in self.table.expire(now):
-            self._log.warning("peer_dead", peer=peer, silent_s=round(silent, 3))
-            self._out.publish(m.PeerEvent("left", peer, "dead"))
-        for ident, peer in self.table.live():
-            self._out.send(ident, Kind.HEARTBEAT, m.Heartbeat(), peer, quiet=True)
-
-    def _join(self, ident: bytes, name: str, now: float) -> None:
-        self.table.join(ident, name, now)
-        self._log.info("peer_joined", peer=name)
-        self._out.publish(m.PeerEvent("joined", name))
+        if self._live is not None:
+            self._live.tick(now)
 
     def _reply_error(self, ident: bytes, src: str, msg_id: str, err: SwarmError) -> None:
         if self._out is not None and self._out.reply_error(ident, src, msg_id, err):
@@ -442,20 +364,3 @@ class Broker:
         msg_id = request_id_of(hdr) if hdr is not None else None
         if msg_id is not None:
             self._reply_error(ident, peer, msg_id, ProtocolError(reason))
-
-    def _warn(self, event: str, **fields: Any) -> None:
-        """Log a warning at most once a second per event, with the count suppressed since."""
-        now = time.monotonic()
-        state = self._warned.get(event)
-        if state is not None and now - state[0] < 1.0:
-            state[1] += 1
-            return
-        suppressed = int(state[1]) if state is not None else 0
-        self._warned[event] = [now, 0]
-        self._log.warning(event, suppressed=suppressed, **fields)
-
-
-if __name__ == "__main__":  # python -m bus.broker: the same as python -m bus
-    from bus.__main__ import main
-
-    raise SystemExit(main())

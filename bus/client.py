@@ -8,11 +8,15 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
 * ``request(dst, body, timeout)`` waits for the reply with that correlation
   id until an absolute deadline; stale replies are discarded and the wait
   never restarts.
+* ``send_request(dst, body, timeout, callback)`` does not wait: ``callback``
+  gets the reply in ``poll``, or a ``deadline_exceeded`` error reply once the
+  deadline has passed (judged at each heartbeat, so at most one interval
+  late); see ``bus/pending.py``.
 * ``send(dst, body)`` is fire-and-forget (an event).
 * ``handle(BodyClass, fn)`` registers a handler by message type. For a
   request the handler's return value is the reply body; a raised SwarmError
   becomes an error reply; returning ``DEFERRED`` means the handler will call
-  ``reply`` later. Handlers must not call ``request``.
+  ``reply`` later (``bus/dispatch.py``). Handlers must not call ``request``.
 * Sends never block for ever: when nothing takes messages (broker down, a
   CurveZMQ handshake refused, our queue full) a send waits at most until the
   request's deadline (else the liveness window) and raises BusError;
@@ -23,18 +27,16 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
 
 from __future__ import annotations
 
-import collections
-import os
-import threading
 import time
 from typing import Any, Callable
 
 import zmq
 
 from bus import messages as m
+from bus.dispatch import DEFERRED, Dispatcher, Handler
+from bus.pending import PendingRequests, unwrap
 from bus.protocol import (
     DEFAULT_MAX_BYTES,
-    Header,
     Kind,
     Message,
     decode,
@@ -44,19 +46,18 @@ from bus.protocol import (
     pack_header,
 )
 from bus.sockets import configure_socket
-from orchestrator.errors import (
+from bus.wakeup import LoopCalls
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import (
     BusError,
     DeadlineExceeded,
-    InternalError,
     ProtocolError,
     Stopped,
     SwarmError,
-    from_wire,
 )
+from swarm_core.peers import BROADCAST, BROKER
 
-BROKER = "broker"
-BROADCAST = "*"
-DEFERRED = object()
+_ABSENT = object()
 
 # plain ints: pyzmq's enum flags cost an Enum construction per use in the hot path
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -65,7 +66,6 @@ _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
-Handler = Callable[[Message], Any]
 
 
 class BusClient:
@@ -76,8 +76,8 @@ class BusClient:
         endpoint: str,
         identity: str,
         *,
-        heartbeat_interval: float = 1.0,
-        liveness: int = 3,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         curve: Any = None,
         context: zmq.Context | None = None,
@@ -97,16 +97,17 @@ class BusClient:
         self._log = log
         self._reconnect_max = reconnect_max
         self._sndhwm = sndhwm
-        self._handlers: dict[str, Handler] = {}
+        self._dispatcher = Dispatcher(identity, self.reply, self.reply_error, log)
+        self._dispatch = self._dispatcher.dispatch
         self._sock: zmq.Socket | None = None
         self._poller: zmq.Poller | None = None
-        self._pending: dict[str, Callable[[Message], None] | None] = {}
-        self._replies: dict[str, Message] = {}
-        self._calls: collections.deque[Callable[[], None]] = collections.deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._wake_lock = threading.Lock()
+        self._book = PendingRequests(identity)
+        # the receive path uses these two dicts directly: no method call per reply
+        self._pending = self._book.callbacks
+        self._replies = self._book.replies
+        self._loop_calls = LoopCalls()
+        self._calls = self._loop_calls.calls
+        self._wake_r = self._loop_calls.fd
         self._next_heartbeat = 0.0
         self._broker_seen = 0.0
         self._backoff = heartbeat_interval
@@ -151,11 +152,7 @@ class BusClient:
                     pass
             self._sock.close(linger=0)
             self._sock = None
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._loop_calls.close()
 
     def __enter__(self) -> "BusClient":
         return self.connect() if self._sock is None else self
@@ -167,16 +164,11 @@ class BusClient:
 
     def handle(self, body_cls: type, fn: Handler) -> None:
         """Register ``fn`` for messages whose body is ``body_cls``."""
-        self._handlers[body_cls.TYPE] = fn
+        self._dispatcher.handlers[body_cls.TYPE] = fn
 
     def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the loop thread at its next poll (any thread may call)."""
-        self._calls.append(fn)
-        with self._wake_lock:
-            try:
-                os.write(self._wake_w, b"x")
-            except (BlockingIOError, OSError):
-                pass  # the pipe is full: the loop is awake anyway
+        self._loop_calls.call_soon(fn)
 
     # -------------------------------------------------------------- sending
 
@@ -227,16 +219,18 @@ class BusClient:
 
     def reply_error(self, request: Message, err: SwarmError) -> None:
         """Answer ``request`` with an error reply carrying ``err``'s code."""
-        code, message, details = err.to_wire()
-        body = m.ErrorReply(code, message, _wire_safe(details))
-        self._raw_send(Kind.ERROR, body, request.header.src, corr_id=request.header.msg_id)
+        self._raw_send(Kind.ERROR, m.ErrorReply.of(err), request.header.src, corr_id=request.header.msg_id)
 
     def send_request(self, dst: str, body: Any, timeout: float,
                      callback: Callable[[Message], None] | None = None) -> str:
-        """Send a request without waiting; ``callback`` gets the reply in ``poll``."""
+        """Send a request without waiting; ``callback`` gets the reply in ``poll``.
+
+        Without a reply by the deadline (``timeout`` seconds from now) the
+        callback gets a ``deadline_exceeded`` error reply instead, once.
+        """
         deadline = time.time() + timeout
         msg_id = self._raw_send(Kind.REQUEST, body, dst, deadline=deadline)
-        self._pending[msg_id] = callback
+        self._pending[msg_id] = None if callback is None else (callback, deadline)
         return msg_id
 
     def request(self, dst: str, body: Any, timeout: float,
@@ -256,7 +250,7 @@ class BusClient:
             while True:
                 reply = self._replies.pop(msg_id, None)
                 if reply is not None:
-                    return _unwrap(reply)
+                    return unwrap(reply)
                 if abort is not None and abort():
                     raise Stopped(f"stopped while waiting for {dst}", dst=dst)
                 remaining = deadline - time.monotonic()
@@ -289,18 +283,16 @@ class BusClient:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._heartbeat(now)
+            if self._pending:
+                self._book.expire(time.time())
         wait = min(timeout, max(0.0, self._next_heartbeat - now))
         if self._poller is None:
             raise SwarmError("bus client is not connected")
         events = dict(self._poller.poll(int(wait * 1000) if wait > 0 else 0))
         if self._wake_r in events:
-            try:
-                while os.read(self._wake_r, 4096):
-                    pass
-            except BlockingIOError:
-                pass
-        while self._calls:
-            self._calls.popleft()()
+            self._loop_calls.clear_wakeups()
+        if self._calls:
+            self._loop_calls.run()
         sock = self._sock
         if sock is not None and sock in events:
             # drain what is there without blocking, bounded to stay fair; asking
@@ -337,42 +329,16 @@ class BusClient:
             return
         if kind in (Kind.REPLY, Kind.ERROR):
             corr = msg.header.corr_id
-            if corr in self._pending:
-                cb = self._pending.get(corr)
-                if cb is None:
-                    self._replies[corr] = msg
-                else:
-                    del self._pending[corr]
-                    cb(msg)
+            entry = self._pending.get(corr, _ABSENT)
+            if entry is None:
+                self._replies[corr] = msg
+            elif entry is not _ABSENT:
+                del self._pending[corr]
+                entry[0](msg)
             elif kind is Kind.ERROR and self._log is not None:
                 self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
             return  # a stale reply: its request already gave up
         self._dispatch(msg)
-
-    def _dispatch(self, msg: Message) -> None:
-        is_request = msg.header.kind is Kind.REQUEST
-        if is_request and msg.header.deadline and msg.header.deadline < time.time():
-            return  # the caller gave up already; do not work for nobody
-        handler = self._handlers.get(msg.header.type)
-        if handler is None:
-            if is_request:
-                self.reply_error(msg, SwarmError(
-                    f"{self.identity} does not handle {msg.header.type}", type=msg.header.type))
-            return
-        try:
-            result = handler(msg)
-        except SwarmError as err:
-            if is_request:
-                self.reply_error(msg, err)
-            return
-        except Exception as exc:  # handler boundary: log with traceback, answer, go on
-            if self._log is not None:
-                self._log.exception("handler_failed", type=msg.header.type)
-            if is_request:
-                self.reply_error(msg, InternalError(f"{type(exc).__name__}: {exc}"))
-            return
-        if is_request and result is not DEFERRED:
-            self.reply(msg, result if result is not None else m.Ok())
 
     # ------------------------------------------------------ heartbeat/reconnect
 
@@ -398,34 +364,9 @@ class BusClient:
         self._broker_seen = now + self._backoff
         self._backoff = min(self._backoff * 2, self._reconnect_max)
         self._heartbeat(now)
-        self._fail_pending("the connection to the broker was lost; the request may not have arrived")
-
-    def _fail_pending(self, why: str) -> None:
-        """Answer every pending request with a bus_error: its reply can no longer come."""
-        for msg_id, cb in list(self._pending.items()):
-            fail = Message(Header(Kind.ERROR, m.ErrorReply.TYPE, new_id(), msg_id, BROKER, self.identity, 0.0),
-                           m.ErrorReply("bus_error", why, {}))
-            if cb is None:
-                self._replies[msg_id] = fail
-            else:
-                del self._pending[msg_id]
-                cb(fail)
-
-
-def _unwrap(msg: Message) -> Any:
-    if msg.header.kind is Kind.ERROR:
-        body = msg.body
-        if isinstance(body, m.ErrorReply):
-            raise from_wire(body.code, body.message, body.details)
-        raise SwarmError(f"error reply of unexpected type {msg.header.type}")
-    return msg.body
-
-
-def _wire_safe(details: dict[str, Any]) -> dict[str, Any]:
-    safe: dict[str, Any] = {}
-    for k, v in details.items():
-        safe[str(k)] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-    return safe
+        # its reply can no longer come
+        self._book.fail_all("the connection to the broker was lost; the request may not have arrived",
+                            BROKER)
 
 
 __all__ = ["BusClient", "BROKER", "BROADCAST", "DEFERRED", "make_header"]

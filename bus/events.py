@@ -18,7 +18,7 @@ import zmq
 
 from bus.protocol import DEFAULT_MAX_BYTES, Message, decode
 from bus.sockets import configure_socket
-from orchestrator.errors import ProtocolError
+from swarm_core.errors import ProtocolError
 
 
 class EventSubscriber:

@@ -13,10 +13,9 @@ import zmq
 
 from bus import messages as m
 from bus.protocol import Header, Kind, encode_body, encode_header, new_id
-from orchestrator.errors import SwarmError
+from swarm_core.errors import SwarmError
+from swarm_core.peers import BROADCAST, BROKER
 
-BROKER = "broker"
-BROADCAST = "*"
 _NOBLOCK = int(zmq.NOBLOCK)
 
 
@@ -42,10 +41,7 @@ class Outbox:
 
     def reply_error(self, ident: bytes, dst: str, msg_id: str, err: SwarmError) -> bool:
         """Answer request ``msg_id`` of ``dst`` with an error reply carrying ``err``."""
-        code, message, details = err.to_wire()
-        safe = {str(k): v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-                for k, v in details.items()}
-        return self.send(ident, Kind.ERROR, m.ErrorReply(code, message, safe), dst, corr_id=msg_id)
+        return self.send(ident, Kind.ERROR, m.ErrorReply.of(err), dst, corr_id=msg_id)
 
     def publish(self, body: Any) -> None:
         """Publish ``body`` as an event from "broker" (topic = its type)."""

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from orchestrator.errors import ConfigError
+from swarm_core.errors import ConfigError
 
 # sockaddr_un.sun_path is 108 bytes including the NUL
 MAX_IPC_PATH = 107

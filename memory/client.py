@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from bus import messages as m
 from memory.namespaces import SHARED
+from swarm_core import messages as m
 
 SERVICE = "memory"
 

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol, Sequence
 
 import numpy as np
 
-from orchestrator.errors import ProviderError
+from swarm_core.errors import ProviderError
 
 Kind = Literal["passage", "query"]
 KINDS = ("passage", "query")

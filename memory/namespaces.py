@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.errors import InvalidRequest
+from swarm_core.errors import InvalidRequest
 
 SHARED = "shared"
 AGENT_PREFIX = "agent:"

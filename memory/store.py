@@ -34,7 +34,7 @@ import numpy as np
 from memory import snapshot as snap
 from memory.index import VectorIndex, as_matrix, normalized
 from memory.wal import Wal, read_records, segment_numbers, segment_path
-from orchestrator.errors import ConfigError, InvalidRequest, NotFound
+from swarm_core.errors import ConfigError, InvalidRequest, NotFound
 
 STORE_FILE = "store.json"
 DEFAULT_SNAPSHOT_BYTES = 64 << 20

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from memory.namespaces import check_namespace
-from orchestrator.errors import InvalidRequest
+from swarm_core.errors import InvalidRequest
 
 
 @dataclass(frozen=True)

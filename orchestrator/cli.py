@@ -15,9 +15,11 @@ from typing import Any
 
 import click
 
-from bus import messages as m
 from orchestrator import runctl
-from orchestrator.errors import ConfigError, NotRunning, SwarmError, UsageError
+from orchestrator.cli_memory import memory
+from swarm_core import messages as m
+from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
+from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
 
 DEFAULT_RUN_DIR = ".swarm"
 
@@ -54,8 +56,8 @@ def cli(ctx: click.Context, run_dir: str) -> None:
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--goal", help="Replace the goal written in the config.")
 @click.option("--detach", is_flag=True, help="Start in the background and return at once.")
-@click.option("--heartbeat", type=float, default=1.0, hidden=True)
-@click.option("--liveness", type=int, default=3, hidden=True)
+@click.option("--heartbeat", type=float, default=HEARTBEAT_INTERVAL, hidden=True)
+@click.option("--liveness", type=int, default=LIVENESS, hidden=True)
 @click.option("--grace", type=float, default=2.0, hidden=True)
 @click.option("--resume", is_flag=True, help="Take over the agents of a crashed supervisor.")
 @click.option("--start-timeout", type=float, default=900.0, hidden=True)
@@ -65,9 +67,12 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     """Start the swarm defined in CONFIG; in the foreground, show progress until the root finishes."""
     from orchestrator.config import effective_llm, load_config
     from orchestrator.gateway.model_files import GEMMA_NOTICE, uses_packaged_gemma
+    from orchestrator.preflight import preflight
 
     cfg = load_config(config)
+    preflight(cfg)
     run_dir = _run_dir(ctx)
+    _check_sandbox(cfg, config, run_dir)
     pid = runctl.supervisor_pid(run_dir)
     if pid is not None:
         raise UsageError(f"a swarm is already running in {run_dir} (supervisor pid {pid}); "
@@ -112,6 +117,28 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     ctx.exit(1)
 
 
+def _check_sandbox(cfg: Any, config: str, run_dir: Path) -> None:
+    """Refuse a ``sandbox: kernel`` swarm this kernel or layout cannot confine; warn when there is none."""
+    if cfg.safety.sandbox == "none":
+        click.echo("warning: safety.sandbox is none: agents and the code they run are not confined by the "
+                   "kernel" + ("; with tools.static_scan: false nothing at all limits executed code"
+                               if not cfg.tools.static_scan else ""), err=True)
+        return
+    from agents.confine.agent import layout_problem
+    from agents.confine.probe import probe
+    from bus.sockets import ipc_endpoint, ipc_path
+
+    socket = ipc_path(ipc_endpoint(run_dir, "bus", create=False)) if cfg.bus.transport == "ipc" else None
+    problem = layout_problem(str(run_dir), cfg.workspace, str(socket) if socket else None)
+    if problem:
+        raise ConfigError(f"{config}: workspace: {problem}", file=config, field="workspace")
+    result = probe()
+    if not result.ok:
+        raise ConfigError(f"{config}: safety.sandbox: kernel: {result.reason} "
+                          "(or set safety.sandbox: none to run without it)",
+                          file=config, field="safety.sandbox")
+
+
 def _recent_files(workspace: Path, since: float, limit: int = 10) -> list[str]:
     """Files of the workspace written during this run, newest first."""
     try:
@@ -127,22 +154,7 @@ def _down(run_dir: Path, timeout: float = 60.0) -> str:
     if pid is None:
         n = runctl.kill_leftovers(run_dir)
         return f"no swarm running in {run_dir}" + (f"; killed {n} leftover agent(s)" if n else "")
-    try:
-        runctl.ask(run_dir, m.Down("down"), 10.0)
-    except SwarmError:
-        pass
-    alive = runctl.wait_gone([pid], timeout)
-    if alive:
-        import os
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            if not runctl.wait_gone([pid], 5.0):
-                break
+    runctl.stop_supervisor(run_dir, pid, timeout)
     runctl.kill_leftovers(run_dir)
     return f"swarm in {run_dir} is down"
 
@@ -159,8 +171,10 @@ def down(ctx: click.Context) -> None:
 def validate(config: str) -> None:
     """Check a swarm YAML file; print what is wrong (file, field, line) or OK."""
     from orchestrator.config import load_config
+    from orchestrator.preflight import preflight
 
     cfg = load_config(config)
+    preflight(cfg)
     click.echo(f"{config}: OK (swarm {cfg.name}, root {cfg.root}, {len(cfg.agents)} roles, "
                f"provider {cfg.llm.provider})")
 
@@ -217,7 +231,7 @@ def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     try:
         rec = reg.get(agent_id)
         if rec is None:
-            from orchestrator.errors import NotFound
+            from swarm_core.errors import NotFound
 
             raise NotFound(f"no agent {agent_id!r} in this swarm")
         info = rec.public()
@@ -339,15 +353,7 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
     show_logs(_run_dir(ctx), agent_id, follow=follow, lines=lines, as_json=as_json)
 
 
-def _attach_memory() -> None:
-    try:
-        from orchestrator.cli_memory import memory
-    except ImportError:
-        return
-    cli.add_command(memory)
-
-
-_attach_memory()
+cli.add_command(memory)
 
 
 def main(argv: list[str] | None = None) -> None:

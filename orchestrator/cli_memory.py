@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import click
 
-from orchestrator.errors import InvalidRequest, SwarmError
+from swarm_core.errors import InvalidRequest, SwarmError
 
 MAX_K = 100
 

@@ -10,20 +10,42 @@ file's directory.
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from orchestrator.errors import ConfigError
-
-STATUSES = ("starting", "running", "waiting", "throttled", "frozen", "done", "failed", "killed", "crashed")
-DEFAULT_ROOT_COMMANDS = ("start_agent", "message_agent", "list_agents", "delete_agent", "task_complete")
+from swarm_core.catalog import CATALOG, Catalog
+from swarm_core.errors import ConfigError
+from swarm_core.peers import is_reserved_name
+from swarm_core.yamlfile import load_yaml
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        """``max_steps: true`` is a type error, not 1 (pydantic would take a bool as a number)."""
+        if isinstance(v, bool) and info.field_name is not None:
+            ann = cls.model_fields[info.field_name].annotation
+            if ann in _NUMBERS or set(typing.get_args(ann)) & _NUMBERS and bool not in typing.get_args(ann):
+                raise ValueError("expected a number, not true/false")
+        return v
+
+
+_NUMBERS = {int, float}
 
 
 class Limits(_Model):
@@ -36,12 +58,26 @@ class Limits(_Model):
     max_wall_seconds: float = Field(900, gt=0)
     message_timeout: float = Field(60, gt=0)  # message_agent's bounded wait
     idle_wait_seconds: float = Field(30, gt=0)  # do_nothing waits this long for the inbox
-    loop_threshold: int = Field(3, ge=2)
-    loop_window: int = Field(3, ge=2)
+    loop_threshold: int = Field(3, ge=2)  # the same command + args this often in the window is a loop
+    loop_window: int | None = Field(None, ge=2)  # steps looked at; None: = loop_threshold ("in a row")
     memory_mb: int = Field(0, ge=0)  # RLIMIT_AS per agent; 0 = unlimited
     cpu_seconds: int = Field(0, ge=0)  # RLIMIT_CPU per agent; 0 = unlimited
     open_files: int = Field(0, ge=0)  # RLIMIT_NOFILE per agent; 0 = inherit
     bus_messages_per_second: float = Field(200, gt=0)
+
+    @field_validator("loop_window")
+    @classmethod
+    def _window_holds_threshold(cls, v: int | None, info: ValidationInfo) -> int | None:
+        threshold = info.data.get("loop_threshold")
+        if v is not None and threshold is not None and v < threshold:
+            # a window smaller than the threshold could never see a loop: detection would be off
+            raise ValueError(f"must be at least limits.loop_threshold ({threshold}), got {v}")
+        return v
+
+    @property
+    def effective_loop_window(self) -> int:
+        """The steps loop detection looks at (``loop_window``, else ``loop_threshold``)."""
+        return self.loop_window if self.loop_window is not None else self.loop_threshold
 
 
 class Bucket(_Model):
@@ -92,10 +128,11 @@ class LLM(_Model):
 
 
 class Safety(_Model):
-    """Circuit breaker and other content checks."""
+    """Circuit breaker and other content checks; the kernel sandbox around agents."""
 
     breaker_words: tuple[str, ...] = ()
     breaker_threshold: int = Field(3, ge=1)
+    sandbox: Literal["kernel", "none"] = "kernel"  # kernel: Landlock + namespaces (agents.confine)
 
 
 class RestartPolicy(_Model):
@@ -122,6 +159,7 @@ class Tools(_Model):
     exec_memory_mb: int = Field(512, ge=32)
     exec_wall_seconds: float = Field(30, gt=0)
     exec_output_limit: int = Field(8000, ge=100)
+    static_scan: bool = True  # the AST scan and audit hook; false: the kernel sandbox alone must hold
 
 
 class Role(_Model):
@@ -136,14 +174,12 @@ class Role(_Model):
 
     @field_validator("commands")
     @classmethod
-    def _known_commands(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from agents.commands import registry
-
-        registry.load_builtin_commands()
-        known = registry.all_commands()
-        bad = [c for c in v if c not in known]
+    def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        catalog: Catalog = (info.context or {}).get("catalog", CATALOG)  # parse_config's catalog
+        bad = [c for c in v if c not in catalog]
         if bad:
-            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            known = ", ".join(sorted(catalog.names()))
+            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
         if len(set(v)) != len(v):
             raise ValueError("a command is listed twice")
         return v
@@ -169,6 +205,10 @@ class SwarmConfig(_Model):
 
     @model_validator(mode="after")
     def _roles_consistent(self) -> "SwarmConfig":
+        reserved = [n for n in self.agents if is_reserved_name(n)]
+        if reserved:
+            raise ValueError(f"role {reserved[0]!r} is named like one of the swarm's own processes "
+                             "(supervisor, gateway, memory, broker, cli-...); choose another name")
         if self.root not in self.agents:
             raise ValueError(f"root role {self.root!r} is not defined under agents")
         for name, role in self.agents.items():
@@ -228,21 +268,17 @@ def load_config(path: str | os.PathLike[str]) -> SwarmConfig:
     return parse_config(text, source=str(p))
 
 
-def parse_config(text: str, source: str = "<string>") -> SwarmConfig:
-    """Validate YAML text; errors name ``source``, the field and the line."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}{where}: invalid YAML: {problem}", file=source) from None
+def parse_config(text: str, source: str = "<string>", catalog: Catalog = CATALOG) -> SwarmConfig:
+    """Validate YAML text; errors name ``source``, the field and the line.
+
+    Role command names are checked against ``catalog`` (the built-in command catalog).
+    """
+    data, node = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the file must be a mapping of settings", file=source)
     base = Path(source).resolve().parent if source != "<string>" else Path.cwd()
     try:
-        cfg = SwarmConfig.model_validate({**data, "source": source})
+        cfg = SwarmConfig.model_validate({**data, "source": source}, context={"catalog": catalog})
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = tuple(err.get("loc", ()))

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 import click
 
-from orchestrator.errors import NotFound, NotRunning
+from swarm_core.errors import NotFound, NotRunning
 
 
 class LogTailer:

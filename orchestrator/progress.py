@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator import runctl
 from orchestrator.logview import LogTailer
-from orchestrator.supervisor.registry import TERMINAL
+from swarm_core.status import TERMINAL
 
 INTERESTING = {"agent_spawned", "command_done", "agent_finished", "agent_crashed", "agent_stopping",
                "spawn_denied", "invalid_answer", "quota_throttled", "budget_exhausted", "model_failed",

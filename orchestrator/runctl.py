@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -15,8 +14,12 @@ import psutil
 
 from bus.client import BusClient
 from bus.sockets import ipc_endpoint
-from orchestrator.errors import NotRunning, SwarmError
-from orchestrator.supervisor.registry import TERMINAL, Registry
+from orchestrator.supervisor.reaper import GroupSignaller, ProcessSignaller, Reaper, Timings
+from orchestrator.supervisor.registry import Registry
+from orchestrator.supervisor.spawner import child_env
+from swarm_core import messages as m
+from swarm_core.errors import NotRunning, SwarmError
+from swarm_core.status import TERMINAL
 
 PID_FILE = "supervisor.pid"
 REGISTRY = "registry.db"
@@ -113,12 +116,9 @@ def start_supervisor(run_dir: Path, config: str, goal: str | None, extra: list[s
             "--config", config, *extra]
     if goal:
         argv += ["--goal", goal]
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True, env=env, close_fds=True)
+                                start_new_session=True, env=child_env(), close_fds=True)
     finally:
         out.close()
 
@@ -157,10 +157,7 @@ def last_error(run_dir: Path) -> str:
 
 def gone(pid: int) -> bool:
     """Whether ``pid`` has exited (a zombie counts as gone)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not ProcessSignaller().alive(pid)
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
@@ -172,6 +169,21 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
         if alive:
             time.sleep(0.02)
     return alive
+
+
+def stop_supervisor(run_dir: Path, pid: int, timeout: float) -> list[int]:
+    """The ladder for a running supervisor: ask it to go down (it stops its agents and services),
+    SIGTERM after ``timeout`` seconds, SIGKILL 5 s later; returns it if it is still alive after all."""
+    reaper = Reaper(time.monotonic, ProcessSignaller(), Timings(stop=timeout, term=5.0, recheck=5.0))
+
+    def ask_down() -> None:
+        try:
+            ask(run_dir, m.Down("down"), 10.0)
+        except SwarmError:
+            pass  # it may be too busy or already going: the ladder goes on
+
+    reaper.stop(pid, ask=ask_down)
+    return reaper.drain([pid], time.monotonic() + timeout + 10.0, time.sleep)
 
 
 def _ours(pid: int, since: float) -> bool:
@@ -191,20 +203,11 @@ def kill_leftovers(run_dir: Path) -> int:
         recs = reg.all()
     finally:
         reg.close()
-    n = 0
-    for rec in recs:
-        if rec.pid and not gone(rec.pid) and _ours(rec.pid, rec.created_at):
-            try:
-                os.killpg(rec.pid, signal.SIGKILL)
-                n += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    for pid in swarm_processes(run_dir):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    return n
+    reaper = Reaper(time.monotonic, GroupSignaller())
+    agents = [r.pid for r in recs if r.pid and not gone(r.pid) and _ours(r.pid, r.created_at)]
+    for pgid in agents + swarm_processes(run_dir):
+        reaper.stop(pgid, hard=True)
+    return len(agents)
 
 
 _OUR_MODULES = ("orchestrator.supervisor", "orchestrator.gateway", "memory.service")
@@ -219,7 +222,7 @@ def swarm_processes(run_dir: Path) -> list[int]:
             cmd = proc.info["cmdline"] or []
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if proc.info["pid"] != os.getpid() and marker in cmd and any(m in cmd for m in _OUR_MODULES):
+        if proc.info["pid"] != os.getpid() and marker in cmd and any(mod in cmd for mod in _OUR_MODULES):
             out.append(proc.info["pid"])
     return out
 

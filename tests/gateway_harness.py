@@ -22,10 +22,10 @@ from typing import Any, Callable
 import structlog
 import yaml
 
-from bus import messages as m
 from bus.broker import Broker
 from bus.client import BusClient
 from bus.sockets import ipc_endpoint
+from swarm_core import messages as m
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable
 
 import structlog
 
@@ -20,7 +18,7 @@ from bus.broker import Broker
 from bus.client import BusClient
 from bus.sockets import ipc_endpoint
 from memory.client import MemoryClient
-from orchestrator.errors import BusError
+from swarm_core.errors import BusError
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from agents.commands.registry import CommandContext, CommandError, command
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
 
 
 def _text(value: object, what: str, limit: int = 4000) -> str:
@@ -18,9 +19,7 @@ def _text(value: object, what: str, limit: int = 4000) -> str:
     return value
 
 
-@command("start_agent", "Start GPT Agent",
-         {"name": "name", "task": "short task description", "prompt": "instructions",
-          "role": "role (optional)"})
+@implements("start_agent")
 def start_agent(ctx: CommandContext, name: str, task: str, prompt: str = "", role: str = "") -> str:
     """Ask the supervisor for a sub-agent; its result arrives later in the inbox."""
     name = _text(name, "name", 48)
@@ -30,13 +29,13 @@ def start_agent(ctx: CommandContext, name: str, task: str, prompt: str = "", rol
     return ctx.ports.start_agent(name, task, prompt, role.strip())
 
 
-@command("message_agent", "Message GPT Agent", {"key": "agent id", "message": "message"})
+@implements("message_agent")
 def message_agent(ctx: CommandContext, key: str, message: str) -> str:
     """Send a message to an agent and wait (bounded) for its reply."""
     return ctx.ports.message_agent(_text(key, "key", 64), _text(message, "message"))
 
 
-@command("list_agents", "List GPT Agents", {})
+@implements("list_agents")
 def list_agents(ctx: CommandContext) -> str:
     """List the sub-agents this agent started, with their status."""
     agents = ctx.ports.list_agents()
@@ -46,7 +45,7 @@ def list_agents(ctx: CommandContext) -> str:
     return json.dumps(rows, ensure_ascii=False)
 
 
-@command("delete_agent", "Delete GPT Agent", {"key": "agent id"})
+@implements("delete_agent")
 def delete_agent(ctx: CommandContext, key: str) -> str:
     """Stop a sub-agent and its whole subtree."""
     return ctx.ports.delete_agent(_text(key, "key", 64))

@@ -1,19 +1,27 @@
 """``execute_python_file``: scan a workspace file, then run it in the sandbox.
 
-The file is resolved through ``ctx.workspace``; :func:`agents.sandbox.run_python_file`
+The file is resolved through ``ctx.workspace``; :func:`agents.sandbox.run_python_source`
 refuses it with the reasons if the static scan finds anything (nothing runs),
 otherwise runs it with the workspace folder as cwd and the limits from
 ``ctx.settings`` (``exec_cpu_seconds`` 10, ``exec_memory_mb`` 512,
 ``exec_wall_seconds`` 30, ``exec_output_limit`` 8000 bytes), calling
 ``ctx.ports.keep_alive`` while it waits so the agent keeps heartbeating.
+
+The sandbox comes from ``ctx.settings`` too: ``sandbox`` (``kernel``, the
+default, or ``none``), ``static_scan`` (default true; false skips the scan
+and the audit hook: the kernel sandbox alone holds) and ``exec_root`` (the
+root the agent's zygote prepared). Every refusal the agent sees is logged
+with the agent and the rule: ``code_refused`` (the static scan) and
+``sandbox_refused`` (the rule that refused what the program died of).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from agents.commands.registry import CommandContext, CommandError, command
-from agents.sandbox import MAX_SOURCE_BYTES, SandboxRefused, run_python_source
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
+from agents.sandbox import KERNEL, MAX_SOURCE_BYTES, NONE, RunResult, SandboxRefused, run_python_source
 
 DEFAULTS = {"exec_cpu_seconds": 10, "exec_memory_mb": 512, "exec_wall_seconds": 30, "exec_output_limit": 8000}
 
@@ -25,7 +33,24 @@ def _setting(ctx: CommandContext, key: str) -> float:
     return value
 
 
-@command("execute_python_file", "Execute Python File", {"file": "path of a .py file in the workspace"})
+def _sandbox(ctx: CommandContext) -> dict[str, Any]:
+    """The sandbox settings: unknown values fall back to the safe side (kernel sandbox, scan on)."""
+    root = ctx.settings.get("exec_root")
+    return {"sandbox": NONE if ctx.settings.get("sandbox") == NONE else KERNEL,
+            "static_scan": ctx.settings.get("static_scan") is not False,
+            "exec_root": root if isinstance(root, str) else None}
+
+
+def _log_result(ctx: CommandContext, shown: str, result: RunResult) -> None:
+    if ctx.log is None:
+        return
+    ctx.log.info("python_file_executed", file=shown, exit_code=result.exit_code, reason=result.reason,
+                 cpu_seconds=round(result.cpu_seconds, 3), refused_by=result.refused_by)
+    if result.refused_by is not None:
+        ctx.log.warning("sandbox_refused", agent=ctx.agent_id, rule=result.refused_by, file=shown)
+
+
+@implements("execute_python_file")
 def execute_python_file(ctx: CommandContext, file: str) -> str:
     """Run the file (after the static scan) and report its exit and output."""
     ws = ctx.workspace
@@ -40,21 +65,23 @@ def execute_python_file(ctx: CommandContext, file: str) -> str:
               "wall": _setting(ctx, "exec_wall_seconds")}
     keep_alive: Any = getattr(ctx.ports, "keep_alive", None)
     data, _ = ws.read_bytes(file, MAX_SOURCE_BYTES + 1)  # descriptor walk: no symlink swapped in
+    shown = ws.show(real)
     try:
         result = run_python_source(
-            data, ws.show(real), ws.base, cpu_seconds=limits["cpu"], memory_mb=int(limits["memory_mb"]),
+            data, shown, ws.base, cpu_seconds=limits["cpu"], memory_mb=int(limits["memory_mb"]),
             wall_seconds=limits["wall"], output_limit=int(_setting(ctx, "exec_output_limit")),
-            keep_alive=keep_alive)
+            keep_alive=keep_alive, **_sandbox(ctx))
     except SandboxRefused as exc:
+        if ctx.log is not None:
+            ctx.log.warning("code_refused", agent=ctx.agent_id, rule="static_scan", file=shown,
+                            violations=len(exc.violations))
         raise CommandError(exc.message) from None
     except OSError as exc:
         raise CommandError(f"cannot execute {file!r}: {exc.strerror or exc}") from None
-    if ctx.log is not None:
-        ctx.log.info("python_file_executed", file=ws.show(real), exit_code=result.exit_code,
-                     reason=result.reason, cpu_seconds=round(result.cpu_seconds, 3))
+    _log_result(ctx, shown, result)
     status = result.describe(limits)
     output = result.output if result.output else "(no output)"
-    text = f"{ws.show(real)}: {status}\n{output}"
+    text = f"{shown}: {status}\n{output}"
     if result.reason != "ok":
         raise CommandError(text)
     return text

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from agents.commands.registry import CommandContext, CommandError, Finished, command
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError, Finished
 
 
-@command("task_complete", "Task Complete (Shutdown)", {"reason": "result or reason"})
+@implements("task_complete")
 def task_complete(ctx: CommandContext, reason: str) -> Finished:
     """Finish the task; ``reason`` is the result delivered to the parent."""
     if not isinstance(reason, str) or not reason.strip():
@@ -13,7 +14,7 @@ def task_complete(ctx: CommandContext, reason: str) -> Finished:
     return Finished(reason.strip())
 
 
-@command("do_nothing", "Do Nothing (wait for your inbox)", {})
+@implements("do_nothing")
 def do_nothing(ctx: CommandContext) -> str:
     """Wait (bounded) until something arrives in the inbox; no model call meanwhile."""
     wait = float(ctx.settings.get("idle_wait_seconds", 30.0))

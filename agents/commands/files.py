@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.commands.registry import CommandContext, CommandError, command
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
 
 READ_LIMIT = 20_000
 WRITE_LIMIT = 1_000_000
@@ -40,7 +41,7 @@ def _text(ctx: CommandContext, text: Any, file: Any) -> bytes:
     return data
 
 
-@command("read_file", "Read file", {"file": "path in the workspace"})
+@implements("read_file")
 def read_file(ctx: CommandContext, file: str) -> str:
     """The file's text, truncated with a note past the read limit."""
     limit = _limit(ctx, "file_read_limit", READ_LIMIT)
@@ -51,7 +52,7 @@ def read_file(ctx: CommandContext, file: str) -> str:
     return text if text else f"({file} is empty)"
 
 
-@command("write_to_file", "Write to file", {"file": "path in the workspace", "text": "the content"})
+@implements("write_to_file")
 def write_to_file(ctx: CommandContext, file: str, text: str) -> str:
     """Replace the file's content with ``text`` (folders are created as needed)."""
     data = _text(ctx, text, file)
@@ -60,7 +61,7 @@ def write_to_file(ctx: CommandContext, file: str, text: str) -> str:
     return f"Wrote {len(data)} bytes to {ws.show(real)}."
 
 
-@command("append_to_file", "Append to file", {"file": "path in the workspace", "text": "the content"})
+@implements("append_to_file")
 def append_to_file(ctx: CommandContext, file: str, text: str) -> str:
     """Add ``text`` at the end of the file (created if missing)."""
     data = _text(ctx, text, file)
@@ -69,7 +70,7 @@ def append_to_file(ctx: CommandContext, file: str, text: str) -> str:
     return f"Appended {len(data)} bytes to {ws.show(real)}."
 
 
-@command("delete_file", "Delete file", {"file": "path in the workspace"})
+@implements("delete_file")
 def delete_file(ctx: CommandContext, file: str) -> str:
     """Remove one file."""
     ws = _workspace(ctx)
@@ -77,7 +78,7 @@ def delete_file(ctx: CommandContext, file: str) -> str:
     return f"Deleted {ws.show(real)}."
 
 
-@command("search_files", "Search Files", {"directory": "folder in the workspace ('.' for all)"})
+@implements("search_files")
 def search_files(ctx: CommandContext, directory: str) -> str:
     """Every file under ``directory``, one path per line, bounded."""
     if isinstance(directory, str) and not directory.strip():

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.commands.registry import CommandContext, CommandError, command
-from orchestrator.errors import SwarmError
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
+from swarm_core.errors import SwarmError
 
 MAX_K = 100
 SNIPPET = 300  # characters of each hit shown to the model
@@ -37,7 +38,7 @@ def _k(value: Any) -> int:
     return value
 
 
-@command("memory_add", "Memory Add", {"text": "text to remember"})
+@implements("memory_add")
 def memory_add(ctx: CommandContext, text: str) -> str:
     """Store ``text`` in long-term memory; the observation gives its id."""
     body = _text(text, "text")
@@ -48,7 +49,7 @@ def memory_add(ctx: CommandContext, text: str) -> str:
     return f"Remembered as memory #{item_id}."
 
 
-@command("memory_search", "Memory Search", {"query": "what to look for", "k": "number of results"})
+@implements("memory_search")
 def memory_search(ctx: CommandContext, query: str, k: Any = 5) -> str:
     """The ``k`` memories closest in meaning to ``query``, best first, one per line."""
     q = _text(query, "query")

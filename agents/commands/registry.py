@@ -1,31 +1,29 @@
-"""The command registry: every command an agent's model may issue.
+"""The command table: the catalog's commands bound to their implementations, and dispatch.
 
-Commands register with ``@command(name, description, args)``; the runtime
-dispatches by name through :func:`dispatch`, never through an if/elif chain.
-A command takes a :class:`CommandContext` and its arguments as keywords and
-returns the observation text for the model, raises :class:`CommandError`
-(an error observation), or returns :class:`Finished` (``task_complete``).
-Unknown commands, commands the role may not use, and wrong or missing
-arguments all become error observations; nothing a model says crashes the
-agent.
+The runtime dispatches a model's command by name through :func:`dispatch`,
+never through an if/elif chain. The table is built from the catalog
+(``swarm_core.catalog``) and the :class:`~agents.commands.binding.Implementation`
+objects that :func:`discover` finds in every module of this package (no
+hand-kept module list): an implementation for an unknown command, two for one
+command, or a catalog entry with none is a :class:`CatalogError`. Unknown
+commands, commands the role may not use, and wrong or missing arguments all
+become error observations; nothing a model says crashes the agent.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+import functools
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from types import MappingProxyType, ModuleType
+from typing import Any, Iterable, Mapping
 
+from agents.commands.binding import Implementation
+from agents.commands.context import CommandContext, CommandError, Finished
+from swarm_core.catalog import CATALOG, Catalog, CatalogError
 
-class CommandError(Exception):
-    """A command failed in a way the model should hear about."""
-
-
-@dataclass(frozen=True)
-class Finished:
-    """Returned by ``task_complete``: the agent's final result."""
-
-    result: str
+PACKAGE = "agents.commands"
 
 
 @dataclass(frozen=True)
@@ -38,106 +36,62 @@ class Observation:
     finished: bool = False
 
 
-class AgentPorts(Protocol):
-    """What commands may ask of the world outside the agent (the bus adapter)."""
+class CommandTable:
+    """Every command of a catalog with its implementation; dispatches and describes them."""
 
-    def start_agent(self, name: str, task: str, prompt: str, role: str) -> str: ...
-    def message_agent(self, key: str, message: str) -> str: ...
-    def list_agents(self) -> list[dict[str, Any]]: ...
-    def delete_agent(self, key: str) -> str: ...
-    def memory_add(self, text: str) -> int: ...
-    def memory_search(self, query: str, k: int) -> list[dict[str, Any]]: ...
-    def keep_alive(self, seconds: float) -> None: ...
-
-
-@dataclass
-class CommandContext:
-    """Everything a command may use: who runs it, where, and through which ports."""
-
-    agent_id: str
-    role: str
-    ports: Any  # AgentPorts
-    workspace: Any = None  # agents.workspace.Workspace
-    settings: dict[str, Any] = field(default_factory=dict)
-    log: Any = None
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    """A registered command: its function, argument names and description."""
-
-    name: str
-    fn: Callable[..., Any]
-    args: dict[str, str]  # name -> short description, in prompt order
-    description: str
-    optional: frozenset[str] = frozenset()
-
-
-_COMMANDS: dict[str, CommandSpec] = {}
-
-
-def command(name: str, description: str, args: dict[str, str] | None = None) -> Callable:
-    """Register the decorated function as command ``name``."""
-
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _COMMANDS and _COMMANDS[name].fn is not fn:
-            raise TypeError(f"command {name!r} registered twice")
-        params = list(inspect.signature(fn).parameters.values())[1:]
-        optional = frozenset(p.name for p in params if p.default is not inspect.Parameter.empty)
-        declared = dict(args or {})
-        if set(declared) != {p.name for p in params}:
-            raise TypeError(f"command {name!r}: args {sorted(declared)} do not match the function")
-        _COMMANDS[name] = CommandSpec(name, fn, declared, description, optional)
-        return fn
-
-    return wrap
-
-
-def load_builtin_commands() -> None:
-    """Import every command module so its commands register."""
-    from agents.commands import agents as _a  # noqa: F401
-    from agents.commands import files as _f  # noqa: F401
-    from agents.commands import code as _c  # noqa: F401
-    from agents.commands import memory as _m  # noqa: F401
-    from agents.commands import web as _w  # noqa: F401
-    from agents.commands import control as _ctl  # noqa: F401
-
-
-def get(name: str) -> CommandSpec | None:
-    """The spec registered as ``name``, if any."""
-    return _COMMANDS.get(name)
-
-
-def all_commands() -> dict[str, CommandSpec]:
-    """Every registered command by name."""
-    return dict(_COMMANDS)
-
-
-def dispatch(ctx: CommandContext, name: Any, args: Any, allowed: frozenset[str] | set[str]) -> Observation:
-    """Run command ``name`` with ``args`` for ``ctx`` if the role allows it."""
-    if not isinstance(name, str) or not name:
-        return Observation(str(name), "error: the command name must be a non-empty string", ok=False)
-    spec = _COMMANDS.get(name)
-    if spec is None or name not in allowed:
-        listing = ", ".join(sorted(allowed))
-        return Observation(name, f"error: unknown command {name!r}; you may use: {listing}", ok=False)
-    if args is None:
-        args = {}
-    if not isinstance(args, dict):
-        return Observation(name, f"error: args of {name} must be an object", ok=False)
-    unknown = sorted(set(args) - set(spec.args))
-    missing = sorted(set(spec.args) - set(args) - spec.optional)
-    if unknown or missing:
-        want = ", ".join(spec.args) or "no arguments"
-        parts = []
+    def __init__(self, catalog: Catalog, implementations: Iterable[Implementation]) -> None:
+        self.catalog = catalog
+        bound: dict[str, Implementation] = {}
+        for impl in implementations:
+            name = impl.command.name
+            if name not in catalog:
+                raise CatalogError(f"{impl.where} implements {name!r}, which is not in the catalog")
+            if catalog.get(name) != impl.command:
+                raise CatalogError(f"{impl.where} was bound to another catalog's {name!r} entry")
+            if name in bound and bound[name] is not impl:
+                raise CatalogError(f"{name!r} is implemented twice: {bound[name].where} and {impl.where}")
+            bound[name] = impl
+        missing = [n for n in catalog.names() if n not in bound]
         if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if unknown:
-            parts.append(f"unexpected {', '.join(unknown)}")
-        return Observation(name, f"error: bad arguments for {name} ({'; '.join(parts)}); it takes: {want}",
-                           ok=False)
+            raise CatalogError(f"catalog commands without an implementation: {', '.join(missing)}")
+        self.bound: Mapping[str, Implementation] = MappingProxyType(bound)
+
+    def dispatch(self, ctx: CommandContext, name: Any, args: Any,
+                 allowed: frozenset[str] | set[str]) -> Observation:
+        """Run command ``name`` with ``args`` for ``ctx`` if the role allows it."""
+        if not isinstance(name, str) or not name:
+            return Observation(str(name), "error: the command name must be a non-empty string", ok=False)
+        impl = self.bound.get(name)
+        if impl is None or name not in allowed:
+            listing = ", ".join(sorted(allowed))
+            return Observation(name, f"error: unknown command {name!r}; you may use: {listing}", ok=False)
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            return Observation(name, f"error: args of {name} must be an object", ok=False)
+        problems = impl.command.arg_problems(args)
+        if problems:
+            want = ", ".join(impl.command.arg_names) or "no arguments"
+            text = f"error: bad arguments for {name} ({'; '.join(problems)}); it takes: {want}"
+            return Observation(name, text, ok=False)
+        return _run(impl, ctx, args)
+
+    def describe(self, allowed: list[str] | tuple[str, ...]) -> list[str]:
+        """Prompt lines for the allowed commands, seed style: ``name: "n", args: ...``."""
+        lines = []
+        for i, name in enumerate(allowed, 1):
+            cmd = self.catalog.get(name)
+            if cmd is None:
+                continue
+            args = ", ".join(f'"{a.name}": "<{a.description}>"' for a in cmd.args)
+            lines.append(f'{i}. {cmd.description}: "{name}", args: {args}')
+        return lines
+
+
+def _run(impl: Implementation, ctx: CommandContext, args: dict[str, Any]) -> Observation:
+    name = impl.command.name
     try:
-        result = spec.fn(ctx, **args)
+        result = impl(ctx, **args)
     except CommandError as exc:
         return Observation(name, f"error: {exc}", ok=False)
     except (TypeError, ValueError) as exc:
@@ -147,13 +101,37 @@ def dispatch(ctx: CommandContext, name: Any, args: Any, allowed: frozenset[str] 
     return Observation(name, "" if result is None else str(result), ok=True)
 
 
+def discover(package: str = PACKAGE) -> list[Implementation]:
+    """Every Implementation defined in the modules of ``package`` (imported here), in module order."""
+    pkg = importlib.import_module(package)
+    found: list[Implementation] = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        found += _implementations(importlib.import_module(f"{package}.{info.name}"))
+    return found
+
+
+def _implementations(module: ModuleType) -> list[Implementation]:
+    # an Implementation imported from another module is found there, not here
+    return [v for v in vars(module).values()
+            if isinstance(v, Implementation) and v.fn.__module__ == module.__name__]
+
+
+@functools.cache
+def builtin() -> CommandTable:
+    """The built-in catalog bound to this package's implementations (built once per process)."""
+    return CommandTable(CATALOG, discover())
+
+
+def load_builtin_commands() -> None:
+    """Import every command module and check the table (the zygote calls this before forking)."""
+    builtin()
+
+
+def dispatch(ctx: CommandContext, name: Any, args: Any, allowed: frozenset[str] | set[str]) -> Observation:
+    """:meth:`CommandTable.dispatch` over the built-in commands."""
+    return builtin().dispatch(ctx, name, args, allowed)
+
+
 def describe(allowed: list[str] | tuple[str, ...]) -> list[str]:
-    """Prompt lines for the allowed commands, seed style: ``name: "n", args: ...``."""
-    lines = []
-    for i, name in enumerate(allowed, 1):
-        spec = _COMMANDS.get(name)
-        if spec is None:
-            continue
-        args = ", ".join(f'"{a}": "<{d}>"' for a, d in spec.args.items())
-        lines.append(f'{i}. {spec.description}: "{name}", args: {args}')
-    return lines
+    """:meth:`CommandTable.describe` over the built-in commands."""
+    return builtin().describe(allowed)

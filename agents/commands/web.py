@@ -8,19 +8,20 @@ agents instead.
 
 from __future__ import annotations
 
-from agents.commands.registry import CommandContext, CommandError, command
+from agents.commands.binding import implements
+from agents.commands.context import CommandContext, CommandError
 
 _HINT = ("Use the files in the workspace, your memory (memory_search) or other agents instead "
          "of the web.")
 
 
-@command("google", "Google Search", {"input": "search query"})
+@implements("google")
 def google(ctx: CommandContext, input: str) -> str:  # noqa: A002 - the seed's argument name
     """Always an error: no search backend is configured."""
     raise CommandError(f"google is not available: no web search backend is configured for this swarm. {_HINT}")
 
 
-@command("browse_website", "Browse Website", {"url": "address", "question": "what to look for"})
+@implements("browse_website")
 def browse_website(ctx: CommandContext, url: str, question: str) -> str:
     """Always an error: no browsing backend is configured."""
     raise CommandError(f"browse_website is not available: no web browsing backend is configured for this "

@@ -15,123 +15,25 @@ the role's own worked examples
 from the swarm YAML, each either a full example ``{task?, history?, inbox?,
 answer: {thoughts, command}}`` or just an answer ``{thoughts?, command}``
 (shown with the agent's own task). Generic examples per command fill the
-rest: short episodes of the role's first two commands, step by step, ending
-with ``task_complete`` (two episodes teach "work done → finish" far better
-than one), ranked so the example closest to the agent's state comes last.
+rest: the catalog's episodes (``swarm_core.catalog``) of the role's first two
+commands, step by step, ending with ``task_complete`` (two episodes teach
+"work done → finish" far better than one), ranked so the example closest to
+the agent's state comes last.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from agents.commands import registry
+from swarm_core.catalog import CATALOG, Catalog, Episode, delegation
 
 HEADER = ("Each answer is one JSON object: the one command to run next with its args, then a "
           "short thought. Only the listed commands exist.\n")
 MAX_HISTORY = 4
 MAX_RESULT = 160
 MAX_TASK = 400
-
-
-@dataclass(frozen=True)
-class Step:
-    """One worked step: the command chosen, why, and what it returned."""
-
-    command: str
-    args: dict[str, Any]
-    thought: str
-    result: str = ""
-    inbox: tuple[str, ...] = ()  # what arrived in the inbox before this step
-    instead: tuple["Step", ...] = ()  # used in this order when the role may not use ``command``
-
-
-@dataclass(frozen=True)
-class Episode:
-    """A task solved in a few steps (the generic examples of one command)."""
-
-    name: str
-    role: str
-    task: str
-    steps: tuple[Step, ...] = field(default_factory=tuple)
-
-
-def _finish(reason: str) -> Step:
-    return Step("task_complete", {"reason": reason}, "The task is done, so I finish with the result.")
-
-
-def delegation(child: str = "poet") -> Episode:
-    """The manager's episode: start ``child``, wait for its result, finish with it."""
-    return Episode("lead", "Break the goal into subtasks and delegate them.",
-                   "Get a short poem about rain written into rain.txt", (
-        Step("start_agent", {"name": child, "task": "Write a short poem about rain into rain.txt",
-                             "prompt": "Write the poem into rain.txt, then finish."},
-             f"A {child} agent should write the poem.", f"started agent {child}"),
-        Step("do_nothing", {}, f"{child} is working; I wait for its result.",
-             "No action performed. New messages are in your INBOX.",
-             instead=(Step("list_agents", {}, f"I check how {child} is doing.",
-                           f'[{{"id": "{child}", "status": "done"}}]'),)),
-        Step("task_complete", {"reason": f"{child} wrote the poem into rain.txt"},
-             f"{child} finished the poem, so the goal is reached.",
-             inbox=(f"{child} finished: the poem is in rain.txt",)),
-    ))
-
-
-EPISODES: dict[str, Episode] = {
-    "start_agent": delegation(),
-    # its file and words differ from every demo's: a model that copies the example is seen doing so
-    "write_to_file": Episode("writer", "Write what you are asked into the workspace.",
-                             "Write a haiku about snow into snow.txt", (
-        Step("write_to_file", {"file": "snow.txt",
-                               "text": "White flakes drift and fall\nthe garden sleeps under snow\nfootprints fade by noon"},
-             "I write the haiku into the file.", "wrote 80 characters to snow.txt"),
-        _finish("wrote snow.txt"),
-    )),
-    "append_to_file": Episode("scribe", "Keep the log file up to date.", "Add the line 'step 2 done' to log.txt", (
-        Step("append_to_file", {"file": "log.txt", "text": "step 2 done\n"},
-             "I append the line to the log.", "appended 12 characters to log.txt"),
-        _finish("log.txt now ends with 'step 2 done'"),
-    )),
-    "read_file": Episode("reader", "Read files and report what they say.", "Tell me what notes.txt says", (
-        Step("read_file", {"file": "notes.txt"}, "I read the file first.", "Buy milk. Call Ana at 5."),
-        _finish("notes.txt says: Buy milk. Call Ana at 5."),
-    )),
-    "search_files": Episode("finder", "Find files in the workspace.", "List the files in the docs directory", (
-        Step("search_files", {"directory": "docs"}, "I list the directory.", "docs/intro.md\ndocs/usage.md"),
-        _finish("docs holds intro.md and usage.md"),
-    )),
-    "delete_file": Episode("cleaner", "Keep the workspace tidy.", "Remove old.txt", (
-        Step("delete_file", {"file": "old.txt"}, "I delete the file.", "deleted old.txt"),
-        _finish("old.txt is deleted"),
-    )),
-    "execute_python_file": Episode("runner", "Run Python files and report.", "Run hello.py and report its output", (
-        Step("execute_python_file", {"file": "hello.py"}, "I run the file.", "hello world"),
-        _finish("hello.py printed: hello world"),
-    )),
-    "memory_add": Episode("archivist", "Remember important facts.", "Remember that the demo is on Friday", (
-        Step("memory_add", {"text": "The demo is on Friday"}, "I store the fact.", "remembered as item 3"),
-        _finish("I will remember that the demo is on Friday"),
-    )),
-    "memory_search": Episode("archivist", "Recall facts from memory.", "When is the demo?", (
-        Step("memory_search", {"query": "demo date", "k": "3"}, "I search my memory.",
-             '[{"score": 0.91, "text": "The demo is on Friday"}]'),
-        _finish("The demo is on Friday"),
-    )),
-    "message_agent": Episode("lead", "Coordinate the other agents.", "Ask researcher how far it got", (
-        Step("message_agent", {"key": "researcher", "message": "How far did you get?"},
-             "I ask researcher directly.", "researcher replied: half of the sources are read"),
-        _finish("researcher has read half of the sources"),
-    )),
-    "list_agents": Episode("lead", "Coordinate the other agents.", "Report which sub-agents are running", (
-        Step("list_agents", {}, "I list my sub-agents.", '[{"id": "poet", "status": "running"}]'),
-        _finish("poet is running"),
-    )),
-    "delete_agent": Episode("lead", "Coordinate the other agents.", "Stop the agent poet", (
-        Step("delete_agent", {"key": "poet"}, "I stop poet.", "poet stopped"),
-        _finish("poet is stopped"),
-    )),
-}
 
 
 def _short(text: Any, limit: int) -> str:
@@ -146,13 +48,13 @@ def answer_json(command: str, args: dict[str, Any], thought: str) -> str:
                       ensure_ascii=False)
 
 
-def commands_line(commands: list[str] | tuple[str, ...]) -> str:
-    """``Commands: write_to_file(file, text), task_complete(reason)``."""
+def commands_line(commands: list[str] | tuple[str, ...], catalog: Catalog = CATALOG) -> str:
+    """``Commands: write_to_file(file, text), task_complete(reason)`` (names not in the catalog left out)."""
     parts = []
     for name in commands:
-        spec = registry.get(name)
-        if spec is not None:
-            parts.append(f"{name}({', '.join(spec.args)})")
+        cmd = catalog.get(name)
+        if cmd is not None:
+            parts.append(f"{name}({', '.join(cmd.arg_names)})")
     return "Commands: " + ", ".join(parts)
 
 
@@ -234,14 +136,19 @@ def rank(examples: list[Example], steps_done: int, inbox: bool, limit: int) -> l
     return [examples[i] for i in reversed(order)]
 
 
+def _episodes(commands: list[str] | tuple[str, ...], can_start: list[str], catalog: Catalog) -> list[Episode]:
+    """The catalog's worked episodes of the role's first two commands that have one."""
+    found = [(c, cmd.episode) for c in commands if (cmd := catalog.get(c)) is not None and cmd.episode]
+    return [delegation(can_start[0]) if name == "start_agent" and can_start else ep for name, ep in found[:2]]
+
+
 def build_prompt(ctx: dict[str, Any], commands: list[str] | tuple[str, ...], fallback_task: str = "",
-                 max_examples: int = 4) -> str:
+                 max_examples: int = 4, catalog: Catalog = CATALOG) -> str:
     """The whole completion prompt for one step of the agent described by ``ctx``."""
-    text = commands_line(commands)
+    text = commands_line(commands, catalog)
     examples = role_examples(list(ctx.get("examples") or ()), ctx, text)
     can_start = [str(r) for r in ctx.get("can_start") or () if isinstance(r, str) and r]
-    for main in [c for c in commands if c in EPISODES][:2]:
-        ep = delegation(can_start[0]) if main == "start_agent" and can_start else EPISODES[main]
+    for ep in _episodes(commands, can_start, catalog):
         examples += episode_examples(ep, commands, text)
     chosen = rank(examples, len(ctx.get("history") or ()), bool(ctx.get("inbox")), max_examples)
     blocks = [HEADER] + [f"Example:\n{e.text}\n" for e in chosen]

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import ProviderError
+from swarm_core.errors import ProviderError
 
 if TYPE_CHECKING:
     from orchestrator.config import LLM

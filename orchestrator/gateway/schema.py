@@ -3,10 +3,12 @@
 An answer is ``{"thoughts": {text, reasoning, plan, criticism, speak},
 "command": {"name", "args"}}``. :func:`answer_schema` gives one ``anyOf``
 branch per allowed command: ``name`` is a ``const``, ``args`` has exactly the
-command's argument names (from the command registry), strings have a short
-``maxLength`` so a small model's answer fits in its token budget. The same
-schema drives the local model's grammar (``LlamaGrammar.from_json_schema``)
-and an OpenAI-compatible server's ``response_format``.
+command's argument names and JSON types (from the command catalog,
+``swarm_core.catalog``), strings have a short ``maxLength`` (the argument's
+own, else ``arg_max_len``) so a small model's answer fits in its token
+budget, and a ``pattern`` where the catalog gives one. The same schema drives
+the local model's grammar (``LlamaGrammar.from_json_schema``) and an
+OpenAI-compatible server's ``response_format``.
 
 :func:`validate` checks a parsed answer against such a schema (the subset of
 JSON Schema used here) and returns readable errors, empty when it is valid.
@@ -14,12 +16,10 @@ JSON Schema used here) and returns readable errors, empty when it is valid.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 from typing import Any
 
-from agents.commands import registry
+from swarm_core.catalog import CATALOG, Arg, Catalog
 
 THOUGHT_KEYS = ("text", "reasoning", "plan", "criticism", "speak")
 # One short line of plain prose, for the free strings a small model writes for people to read
@@ -28,37 +28,6 @@ THOUGHT_KEYS = ("text", "reasoning", "plan", "criticism", "speak")
 # copy its prompt ("Done so far:", "- start_agent {", "INBOX | ...") cannot go on doing so.
 FREE_TEXT = r'^[^"\\\n\r\t{}\[\]|<>]{2,100}$'
 FREE_ARGS: dict[str, tuple[str, ...]] = {"task_complete": ("reason",)}  # command -> its free strings
-_COMMAND_MODULES = ("agents", "files", "code", "memory", "web", "control")
-
-_JSON_TYPES = {int: "integer", "int": "integer", float: "number", "float": "number",
-               bool: "boolean", "bool": "boolean"}
-
-
-def load_commands() -> None:
-    """Register the built-in commands (every command module that is installed)."""
-    try:
-        registry.load_builtin_commands()
-        return
-    except ImportError:
-        pass  # a command module is missing: register those that exist
-    for mod in _COMMAND_MODULES:
-        try:
-            importlib.import_module(f"agents.commands.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agents.commands.{mod}":
-                raise
-
-
-def _arg_type(spec: registry.CommandSpec, arg: str) -> str:
-    try:
-        param = inspect.signature(spec.fn).parameters.get(arg)
-    except (TypeError, ValueError):
-        param = None
-    ann = param.annotation if param is not None else inspect.Parameter.empty
-    return _JSON_TYPES.get(ann, "string")  # type: ignore[arg-type]
-
-
-Choices = dict[str, dict[str, list[str]]]  # command -> argument -> the only values allowed
 
 
 def _text(max_len: int, free_text: str | None) -> dict[str, Any]:
@@ -67,30 +36,37 @@ def _text(max_len: int, free_text: str | None) -> dict[str, Any]:
     return {"type": "string", "pattern": free_text} if free_text else {"type": "string", "maxLength": max_len}
 
 
+def _arg_schema(arg: Arg, arg_max_len: int, fixed: list[str] | None, free_text: str | None) -> dict[str, Any]:
+    if fixed:
+        return {"enum": list(dict.fromkeys(fixed))}
+    if arg.type != "string":
+        return {"type": arg.type}
+    if free_text:
+        return _text(arg_max_len, free_text)
+    out: dict[str, Any] = {"type": "string", "maxLength": arg.max_length or arg_max_len}
+    if arg.pattern is not None:
+        out["pattern"] = arg.pattern
+    return out
+
+
+Choices = dict[str, dict[str, list[str]]]  # command -> argument -> the only values allowed
+
+
 def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = None,
-                   free_text: str | None = None) -> dict[str, Any] | None:
-    """The ``command`` branch for one registered command, or None if it is unknown.
+                   catalog: Catalog = CATALOG, free_text: str | None = None) -> dict[str, Any] | None:
+    """The ``command`` branch for one catalog command, or None if it is unknown.
 
     ``choices`` narrows string arguments to fixed values (e.g. ``start_agent``'s
     ``name`` to the roles the agent may start); ``free_text``, a pattern, holds
     the command's free strings (:data:`FREE_ARGS`) to it.
     """
-    spec = registry.get(name)
-    if spec is None:
+    cmd = catalog.get(name)
+    if cmd is None:
         return None
     fixed = (choices or {}).get(name, {})
     free = FREE_ARGS.get(name, ())
-    props: dict[str, Any] = {}
-    for arg in spec.args:
-        kind = _arg_type(spec, arg)
-        if fixed.get(arg):
-            props[arg] = {"enum": list(dict.fromkeys(fixed[arg]))}
-        elif kind == "string" and arg in free:
-            props[arg] = _text(arg_max_len, free_text)
-        elif kind == "string":
-            props[arg] = {"type": kind, "maxLength": arg_max_len}
-        else:
-            props[arg] = {"type": kind}
+    props = {a.name: _arg_schema(a, arg_max_len, fixed.get(a.name), free_text if a.name in free else None)
+             for a in cmd.args}
     return {
         "type": "object",
         "properties": {
@@ -98,7 +74,7 @@ def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = 
             "args": {
                 "type": "object",
                 "properties": props,
-                "required": [a for a in spec.args if a not in spec.optional],
+                "required": list(cmd.required),
                 "additionalProperties": False,
             },
         },
@@ -109,14 +85,14 @@ def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = 
 
 def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
                   thought_max_len: int = 120, choices: Choices | None = None,
-                  free_text: str | None = None) -> dict[str, Any]:
+                  catalog: Catalog = CATALOG, free_text: str | None = None) -> dict[str, Any]:
     """The schema of an answer naming one of ``commands`` (unknown names are left out).
 
     ``free_text`` (a pattern such as :data:`FREE_TEXT`) holds the thoughts and
     the commands' free strings to it instead of a bare length.
-    Raises ValueError when none of ``commands`` is a registered command.
+    Raises ValueError when none of ``commands`` is in the catalog.
     """
-    branches = [b for b in (command_schema(c, arg_max_len, choices, free_text)
+    branches = [b for b in (command_schema(c, arg_max_len, choices, catalog, free_text)
                             for c in dict.fromkeys(commands)) if b]
     if not branches:
         raise ValueError(f"none of the commands {list(commands)} is registered")
@@ -138,7 +114,7 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
 
 def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
                    thought_max_len: int = 80, choices: Choices | None = None,
-                   free_text: str | None = FREE_TEXT) -> dict[str, Any]:
+                   catalog: Catalog = CATALOG, free_text: str | None = FREE_TEXT) -> dict[str, Any]:
     """The short answer a small model writes: ``{"command": {...}, "thought": "..."}``.
 
     The command comes first so the model picks it before it can ramble, and
@@ -147,7 +123,7 @@ def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 
     :func:`expand_compact` turns the answer into the full format.
     """
     full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len,
-                         choices=choices, free_text=free_text)
+                         choices=choices, catalog=catalog, free_text=free_text)
     return {
         "type": "object",
         "properties": {
@@ -197,7 +173,7 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
     if kind == "string" and "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(f"{path} is longer than {schema['maxLength']} characters")
     if kind == "string" and "pattern" in schema and not _pattern(schema["pattern"]).search(value):
-        errors.append(f"{path} does not match {schema['pattern']}")
+        errors.append(f"{path} does not match the pattern {schema['pattern']}")
     if kind == "object":
         props = schema.get("properties", {})
         for key in schema.get("required", ()):

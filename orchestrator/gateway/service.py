@@ -17,13 +17,17 @@ A plain object that takes its ports (bus client, provider, clocks, logger);
   call never blocks another agent's.
 * ``Freeze`` (from the supervisor; ``agent_id`` "" = every agent) holds calls
   not yet started until thawed. ``Stop`` asks the service to stop.
-* :meth:`stop` is ordered and bounded: refuse new calls, answer held calls
-  with ``stopped``, give running calls ``grace`` seconds to finish, answer
-  the rest with ``stopped``, close the provider.
+* The stop is ordered and bounded (the host calls the steps in this order,
+  see ``bus/host``): :meth:`stop_accepting` refuses new calls and answers
+  held ones with ``stopped``; :meth:`drain` lets running calls finish until
+  a deadline (or a second signal); :meth:`close` answers the rest with
+  ``stopped`` and closes the provider, unless calls are still running on
+  worker threads (then ``busy`` stays true and the process exits at once).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,12 +35,16 @@ from typing import Any, Callable
 
 import zmq
 
-from bus import messages as m
+from bus import messages as bm
 from bus.client import DEFERRED
+from bus.host import Hosted
 from bus.protocol import Kind, Message
-from agents.loopdetect import Breaker
 from orchestrator.config import LLM, Quotas, Safety
-from orchestrator.errors import (
+from orchestrator.gateway.breaker import Breaker
+from orchestrator.gateway.providers.base import Provider, Request, Result
+from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+from swarm_core import messages as m
+from swarm_core.errors import (
     InvalidRequest,
     PeerBusy,
     PolicyDenied,
@@ -45,10 +53,8 @@ from orchestrator.errors import (
     Stopped,
     SwarmError,
 )
-from orchestrator.gateway.providers.base import Provider, Request, Result
-from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+from swarm_core.peers import SUPERVISOR
 
-SUPERVISOR = "supervisor"
 MAX_TOKENS_LIMIT = 32_768
 
 
@@ -84,7 +90,7 @@ class _Freezes:
         return agent in self.agents or (self.all and agent not in self.thawed)
 
 
-class GatewayService:
+class GatewayService(Hosted):
     """Quotas, freezes and concurrency in front of one provider."""
 
     def __init__(
@@ -172,14 +178,14 @@ class GatewayService:
                     br.reset()
         self.log.info("freeze" if body.frozen else "thaw", agent=body.agent_id or "*", reason=body.reason)
         self.pump()
-        return m.Ok()
+        return bm.Ok()
 
     def on_stop(self, msg: Message) -> Any:
         """Record that the supervisor asked us to stop (the loop stops)."""
         if msg.header.src != SUPERVISOR:
             raise PolicyDenied(f"only the supervisor may stop the gateway, not {msg.header.src}")
-        self.stop_reason = msg.body.reason or "stopped"
-        return m.Ok()
+        self.request_stop(msg.body.reason)
+        return bm.Ok()
 
     # ------------------------------------------------------------ admission
 
@@ -319,26 +325,42 @@ class GatewayService:
         except (zmq.ZMQError, SwarmError) as exc:  # a full or closed socket: log, go on
             self.log.warning("send_failed", error=str(exc))
 
-    # ----------------------------------------------------------------- stop
+    # ------------------------------------------------------- the host's hooks
 
-    def stop(self, grace: float = 5.0, hurry: Callable[[], bool] = lambda: False) -> None:
-        """Refuse new calls, answer held ones, let running ones finish for ``grace`` s.
+    def start(self) -> None:
+        """Say which provider serves (the bus client is connected)."""
+        self.log.info("gateway_started", provider=self.llm.provider, model=self.llm.model, pid=os.getpid())
 
-        ``hurry()`` turning true (a second signal) ends the grace early.
-        """
-        self.stop_reason = self.stop_reason or "stopped"
+    def tick(self) -> None:
+        """Admit what may run now (held calls, expired deadlines): once per loop pass."""
+        self.pump()
+
+    def stop_accepting(self) -> None:
+        """Refuse new calls and answer the held ones with ``stopped``."""
+        self.request_stop("stopped")
         self.log.info("gateway_stopping", reason=self.stop_reason, held=len(self._queue),
                       running=len(self._running))
         for call in self._queue:
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
         self._queue = []
-        end = time.monotonic() + grace  # a real wait for real threads, not the quota clock
-        while self._running and time.monotonic() < end and not hurry():
-            self.client.poll(min(0.05, max(0.0, end - time.monotonic())))
+
+    def drain(self, deadline: float, hurry: Callable[[], bool]) -> None:
+        """Let running calls finish until ``deadline`` (monotonic) or until ``hurry()``."""
+        # a real wait for real threads, not the quota clock
+        while self._running and time.monotonic() < deadline and not hurry():
+            self.client.poll(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def close(self) -> None:
+        """Answer calls still running with ``stopped``; close the provider unless they still run."""
         for call in list(self._running.values()):
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
-        self._abandoned = bool(self._running)
-        self._running.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.kill()
         if not self._abandoned:
             self.provider.close()
+        self.log.info("gateway_stopped", reason=self.stop_reason)
+
+    def kill(self) -> None:
+        """Stop at once: no new worker runs; calls still running are abandoned (``busy``)."""
+        self._abandoned = self._abandoned or bool(self._running)
+        self._running.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)

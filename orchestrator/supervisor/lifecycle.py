@@ -1,251 +1,175 @@
-"""Agent lifecycle in the supervisor: spawn, stop (ordered), kill (hard), reap.
+"""Agent lifecycle: spawn, stop (ordered), kill (hard), reap, freeze.
 
-Stopping is ``stop message → SIGTERM to the process group → grace → SIGKILL``;
-a hard kill is SIGKILL to the group at once. The registry records the
-intent (status ``killed`` with a reason) before any signal is sent, so the
-exit that follows is not mistaken for a crash.
+Stopping goes through the :class:`Reaper`'s ladder (stop message →
+SIGTERM → SIGKILL, by process group; a hard stop is SIGKILL at once). The
+table records the intent (status ``killed`` with a reason) before any
+signal is sent, so the exit that follows is not mistaken for a crash.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+import signal
+from typing import Any, Callable
 
-from bus import messages as m
-from orchestrator.errors import SwarmError
+from orchestrator.supervisor.guards.base import Exit, Stop
+from orchestrator.supervisor.messenger import Messenger
+from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.registry import AgentRecord
+from orchestrator.supervisor.spawner import SpawnError
+from orchestrator.supervisor.table import AgentTable
 from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
-from orchestrator.supervisor.spawner import SIGKILL, SIGTERM, SpawnError, group_alive, signal_group
+from swarm_core import messages as m
+from swarm_core.errors import NotFound
+from swarm_core.peers import GATEWAY
+from swarm_core.spec import AgentSpec
+from swarm_core.status import Status, parent_ended
 
-if TYPE_CHECKING:
-    from orchestrator.supervisor.service import Supervisor
+_SIGNAL_HINTS = {"SIGXCPU": " (cpu rlimit)", "SIGKILL": " (killed from outside or by an rlimit)",
+                 "SIGSEGV": " (segfault)", "SIGABRT": " (abort)"}
 
 
-def describe_exit(code: int) -> str:
+def describe_exit(code: int | None) -> str:
     """A reason for an unexpected exit: ``exit code N`` or the signal's name."""
+    if code is None:
+        return "exited (adopted process; exit code unknown)"
     if code == EXIT_OUT_OF_MEMORY:
         return f"exit code {code} (out of memory: memory rlimit)"
     if code >= 0:
         return f"exit code {code}"
-    import signal
-
     try:
         name = signal.Signals(-code).name
     except ValueError:
         name = f"signal {-code}"
-    hints = {"SIGXCPU": "cpu rlimit", "SIGKILL": "killed (SIGKILL; memory or cpu rlimit?)",
-             "SIGSEGV": "segfault", "SIGABRT": "abort"}
-    return f"{name}" + (f" ({hints[name]})" if name in hints and name != "SIGKILL" else
-                        (" (killed from outside or by an rlimit)" if name == "SIGKILL" else ""))
+    return name + _SIGNAL_HINTS.get(name, "")
 
 
 class Lifecycle:
-    """Spawning and stopping agents for one supervisor."""
+    """Spawning, stopping and reaping the agents of one table."""
 
-    def __init__(self, sup: "Supervisor", grace: float = 2.0) -> None:
-        self.sup = sup
-        self.grace = grace
-        self.hard = False  # set by a second Ctrl-C: every stop becomes a kill
-        self._kills: dict[int, tuple[str, float]] = {}  # pgid -> (stage, next action at)
-        self._by_pid: dict[int, str] = {}
-        self._adopted: set[int] = set()  # agents of a previous supervisor: not our zygote's children
+    def __init__(self, table: AgentTable, spawner: Any, reaper: Reaper, bus: Messenger,
+                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any) -> None:
+        self.table = table
+        self.spawner = spawner
+        self.reaper = reaper
+        self.bus = bus
+        self.specs = specs
+        self.log = log
 
     # ------------------------------------------------------------ spawning
 
-    def spec_for(self, rec: AgentRecord, prompt: str = "") -> dict[str, Any]:
-        cfg = self.sup.cfg
-        role = cfg.agents[rec.role]
-        lim = cfg.limits
-        run_dir = self.sup.run_dir
-        return {
-            "agent_id": rec.id, "name": rec.name, "role_name": rec.role, "role": role.role,
-            "task": rec.task, "commands": list(role.commands), "goals": list(role.goals),
-            "can_start": list(role.can_start), "examples": [dict(e) for e in role.examples],
-            "prompt": prompt, "parent": rec.parent,
-            "endpoint": self.sup.endpoint, "run_dir": str(run_dir),
-            "workspace": cfg.workspace, "per_agent_workspace": cfg.per_agent_workspace,
-            "heartbeat_interval": self.sup.heartbeat_interval, "liveness": self.sup.liveness,
-            "llm_timeout": max(600.0, float(lim.max_wall_seconds)), "max_tokens": cfg.llm.max_tokens,
-            "memory": cfg.memory,
-            "settings": {"idle_wait_seconds": lim.idle_wait_seconds, "message_timeout": lim.message_timeout,
-                         **cfg.tools.model_dump()},
-            "stdout": str(run_dir / "logs" / f"{rec.id}.out"),
-            "rlimits": {"memory_mb": lim.memory_mb, "cpu_seconds": lim.cpu_seconds,
-                        "open_files": lim.open_files},
-        }
-
-    def forget_block(self, agent_id: str) -> None:
-        self.sup.unblock(agent_id)
-
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
-        """Fork the agent's process from the zygote and record its pid."""
+        """Fork the agent's process from the zygote and record its pid (SpawnError: marked failed)."""
         try:
-            pid = self.sup.spawner.spawn(self.spec_for(rec, prompt))
+            pid = self.spawner.spawn(self.specs(rec, prompt))
         except SpawnError as exc:
-            self.sup.registry.update(rec.id, status="failed", reason=f"spawn failed: {exc.message}",
-                                     ended_at=time.time())
+            self.table.end(rec.id, Status.FAILED, f"spawn failed: {exc.message}")
+            self.log.warning("spawn_failed", agent=rec.id, error=exc.message)
             raise
-        self._by_pid[pid] = rec.id
-        self.sup.registry.update(rec.id, pid=pid)
-        self.sup.publish(rec.id, "spawned", "starting")
-        self.sup.log.info("agent_spawned", agent=rec.id, pid=pid, parent=rec.parent, depth=rec.depth)
+        self.table.bind_pid(rec.id, pid)
+        self.bus.publish(rec.id, "spawned", Status.STARTING)
+        self.log.info("agent_spawned", agent=rec.id, pid=pid, parent=rec.parent, depth=rec.depth)
         return pid
+
+    def restart(self, rec: AgentRecord) -> bool:
+        """Start a crashed agent again under its id; False when the spawn failed (parent told)."""
+        self.table.restarting(rec)
+        self.log.info("agent_restarting", agent=rec.id, restart=rec.restarts + 1)
+        try:
+            self.spawn(rec)
+        except SpawnError as exc:
+            self.bus.tell(rec.parent, "supervisor", f"agent {rec.id} could not be restarted: {exc.message}")
+            return False
+        return True
+
+    def adopt(self, agent_id: str, pid: int) -> None:
+        """Take over an agent process left by a previous supervisor (resume)."""
+        self.table.bind_pid(agent_id, pid, adopted=True)
 
     # ------------------------------------------------------------ stopping
 
     def stop_subtree(self, agent_id: str, reason: str, *, hard: bool = False,
-                     status: str = "killed") -> int:
-        """Stop an agent and all its descendants; tell the top one's parent."""
-        recs = [r for r in self.sup.registry.subtree(agent_id) if not r.terminal]
+                     status: Status = Status.KILLED) -> int:
+        """Stop an agent and all its descendants (children first); tell the top one's parent."""
+        recs = [r for r in self.table.subtree(agent_id) if not r.terminal]
         for rec in reversed(recs):  # children first: nobody is left without a parent
-            self._stop_one(rec, reason, hard=hard, status=status if rec.id == agent_id else "killed")
+            self._stop_one(rec, reason, hard=hard, status=status if rec.id == agent_id else Status.KILLED)
         if recs and recs[0].id == agent_id and recs[0].parent:
-            self.sup.tell(recs[0].parent, "supervisor",
+            self.bus.tell(recs[0].parent, "supervisor",
                           f"agent {agent_id} was stopped: {reason}"
                           + (f" (with {len(recs) - 1} sub-agents)" if len(recs) > 1 else ""))
         return len(recs)
 
+    def enforce(self, stop: Stop) -> int:
+        """Apply a guard's decision to stop an agent (nothing happens to agents already ended)."""
+        return self.stop_subtree(stop.agent_id, stop.reason, hard=stop.hard, status=stop.status)
+
     def stop_everything(self, reason: str, *, hard: bool = False) -> int:
-        recs = [r for r in self.sup.registry.all() if not r.terminal]
+        """Stop every live agent (children first); nobody is told."""
+        recs = self.table.live()
         for rec in reversed(recs):
-            self._stop_one(rec, reason, hard=hard, status="killed")
+            self._stop_one(rec, reason, hard=hard, status=Status.KILLED)
         return len(recs)
 
-    def _stop_one(self, rec: AgentRecord, reason: str, *, hard: bool, status: str) -> None:
-        self.sup.registry.update(rec.id, status=status, reason=reason, ended_at=time.time())
-        self.sup.block(rec.id)
-        self.sup.publish(rec.id, status, status, reason)
-        self.sup.log.info("agent_stopping", agent=rec.id, reason=reason, hard=hard or self.hard)
-        pid = rec.pid
-        if not pid:
-            return
-        if hard or self.hard:
-            signal_group(pid, SIGKILL)
-            self._kills[pid] = ("kill", time.monotonic() + 5.0)
-            return
-        if self.sup.client is not None:
-            try:
-                self.sup.client.send(rec.id, m.Stop(reason))
-            except SwarmError:
-                pass
-        self._kills[pid] = ("stop", time.monotonic() + self.grace)
+    def _stop_one(self, rec: AgentRecord, reason: str, *, hard: bool, status: Status) -> None:
+        self.table.end(rec.id, status, reason)
+        self.bus.publish(rec.id, status, status, reason)
+        self.log.info("agent_stopping", agent=rec.id, reason=reason, hard=hard or self.reaper.hard)
+        if rec.pid:
+            self.reaper.stop(rec.pid, hard=hard, ask=lambda: self.bus.send(rec.id, m.Stop(reason)))
 
-    def adopt(self, agent_id: str, pid: int) -> None:
-        """Take over an agent process left by a previous supervisor (resume)."""
-        self._by_pid[pid] = agent_id
-        self._adopted.add(pid)
-
-    def poll_adopted(self) -> None:
-        """Adopted agents are not reaped by our zygote: notice their exit by looking."""
-        import psutil
-
-        for pid in list(self._adopted):
-            try:
-                gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
-                gone = True
-            if gone:
-                self._adopted.discard(pid)
-                self.on_exit(pid, None)
-
-    def escalate(self, now: float) -> None:
-        """Move pending stops along: stop → SIGTERM → SIGKILL (called every tick)."""
-        for pgid, (stage, at) in list(self._kills.items()):
-            if now < at:
-                continue
-            if not group_alive(pgid):
-                self._kills.pop(pgid, None)
-            elif stage == "stop":
-                signal_group(pgid, SIGTERM)
-                self._kills[pgid] = ("term", now + self.grace)
-            elif stage == "term":
-                signal_group(pgid, SIGKILL)
-                self._kills[pgid] = ("kill", now + 5.0)
-            else:
-                signal_group(pgid, SIGKILL)
-                self._kills[pgid] = ("kill", now + 5.0)
-
-    def pending(self) -> int:
-        return len(self._kills)
+    def stop_all(self, reason: str, until: float, idle: Callable[[float], object]) -> list[int]:
+        """Teardown: stop every live agent and wait (until ``until``) for every agent process to go."""
+        self.stop_everything(reason, hard=self.reaper.hard)
+        targets = set(self.table.known_pids()) | set(self.reaper.pending())
+        return self.reaper.drain(targets, until, idle)
 
     # ------------------------------------------------------------ reaping
 
-    def on_exit(self, pid: int, code: int | None) -> None:
-        """The zygote reaped ``pid``: a live agent that exits on its own has crashed."""
-        self._kills.pop(pid, None)
-        agent_id = self._by_pid.pop(pid, None)
-        if agent_id is None:
-            return
-        rec = self.sup.registry.get(agent_id)
+    def reap(self, pid: int, code: int | None, *, restartable: bool = True) -> Exit | None:
+        """``pid`` is gone: a live agent that exits on its own has crashed. None: not an agent's pid."""
+        self.reaper.forget(pid)
+        agent_id = self.table.release_pid(pid)
+        rec = self.table.get(agent_id) if agent_id is not None else None
         if rec is None:
-            return
-        self.sup.log.info("agent_exited", agent=agent_id, pid=pid, code=code, status=rec.status)
+            return None
+        self.log.info("agent_exited", agent=rec.id, pid=pid, code=code, status=rec.status)
         if rec.terminal:
-            return
-        reason = describe_exit(code) if code is not None else "exited (adopted process; exit code unknown)"
-        self.sup.registry.update(agent_id, status="crashed", reason=reason, ended_at=time.time())
-        self.sup.block(agent_id)
-        self.sup.publish(agent_id, "crashed", "crashed", reason)
-        self.sup.log.warning("agent_crashed", agent=agent_id, reason=reason)
-        if rec.parent:
-            self.sup.tell(rec.parent, "supervisor", f"agent {agent_id} crashed: {reason}")
-        for child in self.sup.registry.children(agent_id):
+            return Exit(rec, code, crashed=False)
+        reason = describe_exit(code)
+        self.table.end(rec.id, Status.CRASHED, reason)
+        self.bus.publish(rec.id, "crashed", Status.CRASHED, reason)
+        self.log.warning("agent_crashed", agent=rec.id, reason=reason)
+        self.bus.tell(rec.parent, "supervisor", f"agent {rec.id} crashed: {reason}")
+        for child in self.table.children(rec.id):
             if not child.terminal:
-                self.stop_subtree(child.id, "parent_crashed")
+                self.stop_subtree(child.id, parent_ended(Status.CRASHED))
         if rec.parent is None:
-            self.sup.registry.set_meta("root_status", "crashed")
-        self.sup.on_crash(rec, code if code is not None else -1)
+            self.table.set_meta("root_status", Status.CRASHED)
+        return Exit(rec, code, crashed=True, restartable=restartable)
 
     # ------------------------------------------------------------ freeze
 
     def freeze(self, agent_id: str, frozen: bool, reason: str) -> int:
-        """Freeze or thaw one agent (or all when ``agent_id`` is empty); the gateway holds calls."""
-        reg = self.sup.registry
+        """Freeze or thaw one agent (or all when ``agent_id`` is empty); the gateway holds the calls."""
         if agent_id:
-            rec = reg.get(agent_id)
+            rec = self.table.get(agent_id)
             if rec is None:
-                from orchestrator.errors import NotFound
-
                 raise NotFound(f"no agent {agent_id!r}")
             recs = [rec] if not rec.terminal else []
         else:
-            recs = [r for r in reg.all() if not r.terminal]
+            recs = self.table.live()
         for rec in recs:
             if frozen:
-                reg.update(rec.id, status="frozen", reason=f"frozen: {reason}")
-            elif rec.status == "frozen":
-                reg.update(rec.id, status="running", reason=None)
-            self.sup.publish(rec.id, "frozen" if frozen else "thawed", "frozen" if frozen else "running",
-                             reason)
-        if self.sup.client is not None:
-            try:
-                self.sup.client.send("gateway", m.Freeze(agent_id, frozen, reason))
-            except SwarmError:
-                pass
+                self.table.update(rec.id, status=Status.FROZEN, reason=f"frozen: {reason}")
+            elif rec.status is Status.FROZEN:
+                self.table.update(rec.id, status=Status.RUNNING, reason=None)
+            self.bus.publish(rec.id, "frozen" if frozen else "thawed",
+                             Status.FROZEN if frozen else Status.RUNNING, reason)
+        self.bus.send(GATEWAY, m.Freeze(agent_id, frozen, reason))
         return len(recs)
 
     def mark_frozen(self, agent_id: str, reason: str) -> None:
         """Record a freeze decided elsewhere (the gateway's breaker already holds the calls)."""
-        self.sup.registry.update(agent_id, status="frozen", reason=reason)
-        self.sup.publish(agent_id, "frozen", "frozen", reason)
+        self.table.update(agent_id, status=Status.FROZEN, reason=reason)
+        self.bus.publish(agent_id, "frozen", Status.FROZEN, reason)
 
-    # ------------------------------------------------------------ teardown
-
-    def stop_all(self, reason: str) -> None:
-        """Ordered and bounded: stop every live agent, escalate, wait until all are gone."""
-        sup = self.sup
-        self.stop_everything(reason, hard=self.hard)
-        pids = set(self._by_pid) | set(self._kills)  # only processes not yet reaped
-        deadline = time.monotonic() + 2 * self.grace + 3.0
-        client = sup.client
-        while time.monotonic() < deadline:
-            self.escalate(time.monotonic())
-            alive = [p for p in pids if group_alive(p)]
-            if not alive:
-                return
-            if client is not None:
-                client.poll(0.05)
-            else:
-                time.sleep(0.05)
-        for p in pids:
-            signal_group(p, SIGKILL)

@@ -1,4 +1,4 @@
-"""Pure policy functions of the supervisor (STYLE.md §6): no sockets, no processes.
+"""Pure policy functions of the supervisor: no sockets, no processes.
 
 ``check_spawn`` decides a ``start_agent`` before anything is spawned; depth
 comes from the lineage the registry holds, never from the requester.
@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from orchestrator.config import Limits
+from swarm_core.peers import is_reserved_name
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
-# peer ids that mean something on the bus: an agent may never be called like them
-RESERVED_IDS = frozenset({"supervisor", "gateway", "memory", "broker"})
-OPERATOR_PREFIX = "cli-"
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def check_spawn(state: SpawnState, name: str, role: str = "") -> Allow | Deny:
     """Decide a start_agent request: depth, counts, role permission, name."""
     if not isinstance(name, str) or not _ID_RE.match(name):
         return Deny(f"invalid agent name {name!r}: use 1-48 letters, digits, '.', '_' or '-'")
-    if name in RESERVED_IDS or name.lower().startswith(OPERATOR_PREFIX):
+    if is_reserved_name(name):
         return Deny(f"the name {name!r} is reserved for the swarm's own processes; choose another")
     chosen = choose_role(name, role, state.can_start, state.roles)
     if isinstance(chosen, Deny):

@@ -10,14 +10,15 @@ reason, so ``swarm ps`` tells the truth.
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from typing import Any
 
 import psutil
 
-from orchestrator.supervisor.registry import Registry
+from orchestrator.supervisor.reaper import Reaper
+from orchestrator.supervisor.table import AgentTable
+from swarm_core.status import Status
+
+LOST = "lost while the supervisor was down"
 
 
 def same_process(pid: int, created_after: float) -> bool:
@@ -29,34 +30,29 @@ def same_process(pid: int, created_after: float) -> bool:
         return False
 
 
-def kill_old_services(reg: Registry, log: Any) -> list[str]:
-    """SIGKILL the process groups of the previous run's services (recorded in the registry)."""
+def kill_old_services(table: AgentTable, reaper: Reaper, log: Any) -> list[str]:
+    """Kill the process groups of the previous run's services (recorded in the registry)."""
     killed = []
-    for name, (pid, created) in (reg.meta("service_pids", {}) or {}).items():
+    for name, (pid, created) in (table.meta("service_pids", {}) or {}).items():
         if pid and same_process(pid, created):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-                killed.append(name)
-            except (ProcessLookupError, PermissionError):
-                pass
+            reaper.stop(pid, hard=True)
+            killed.append(name)
     if killed:
         log.warning("old_services_killed", services=killed)
     return killed
 
 
-def recover(reg: Registry, log: Any) -> list[str]:
-    """Adopt live agents, mark lost ones crashed; return the adopted agent ids."""
-    kill_old_services(reg, log)
+def recover(table: AgentTable, reaper: Reaper, log: Any) -> list[str]:
+    """Kill old services, mark lost agents crashed (blocked); return the ids of the live ones to adopt."""
+    kill_old_services(table, reaper, log)
     adopted = []
-    now = time.time()
-    for rec in reg.all():
-        if rec.terminal:
-            continue
+    for rec in table.live():
         if rec.pid and same_process(rec.pid, rec.created_at):
             adopted.append(rec.id)
-            reg.log_event(rec.id, "adopted", f"pid {rec.pid} after a supervisor restart")
+            table.log_event(rec.id, "adopted", f"pid {rec.pid} after a supervisor restart")
         else:
-            reg.update(rec.id, status="crashed", reason="lost while the supervisor was down", ended_at=now)
-            reg.log_event(rec.id, "crashed", "lost while the supervisor was down")
+            table.end(rec.id, Status.CRASHED, LOST)
+            table.log_event(rec.id, "crashed", LOST)
+    table.block_terminal()
     log.info("recovered", adopted=adopted)
     return adopted

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-TERMINAL = frozenset({"done", "failed", "killed", "crashed"})
+from swarm_core.status import Status, is_terminal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS agents (
@@ -60,7 +60,7 @@ class AgentRecord:
     role: str
     parent: str | None
     depth: int
-    status: str = "starting"
+    status: Status = Status.STARTING
     pid: int | None = None
     steps: int = 0
     tokens: int = 0
@@ -76,9 +76,12 @@ class AgentRecord:
     updated_at: float = field(default_factory=time.time)
     seq: int = 0
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # the registry file holds plain strings
+
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return is_terminal(self.status)
 
     def public(self) -> dict[str, Any]:
         """The ``ps --json`` view plus the extra facts ``inspect`` shows."""
@@ -153,9 +156,6 @@ class Registry:
         except sqlite3.OperationalError:
             return []
         return [AgentRecord(**dict(r)) for r in rows]
-
-    def ids(self) -> set[str]:
-        return {r[0] for r in self._conn.execute("SELECT id FROM agents")}
 
     def children(self, agent_id: str) -> list[AgentRecord]:
         rows = self._conn.execute("SELECT * FROM agents WHERE parent = ? ORDER BY seq", (agent_id,))

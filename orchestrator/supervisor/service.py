@@ -1,156 +1,146 @@
-"""The supervisor process: broker host, registry owner, the only spawner and reaper.
+"""The supervisor process: broker host, agent-table owner, the only spawner and reaper.
 
-Its loop (STYLE.md §7) polls the bus and then reconciles on a tick: it
-escalates pending kills, enforces wall-time limits, watches the stop file,
-and restarts crashed services. Events (an exit, a dead peer) only bring the
-next tick forward. Signal handlers record intent; the loop acts (§8).
+It wires its parts (the agent table, the reaper's ladder, the guards, the
+lifecycle, the bus handlers; see ``parts.py``) and runs the loop: poll the
+bus, then reconcile on a tick. Events (an exit, a dead peer) only bring
+work to the loop. Signal handlers record intent; the loop acts (§8).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from agents.loopdetect import LoopDetector, Verdict
 from bus import auth
-from bus import messages as m
+from bus import messages as bm
 from bus.broker import Broker
-from bus.client import DEFERRED, BusClient
+from bus.client import BusClient
 from bus.events import EventSubscriber
-from bus.protocol import Header, Kind, Message
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
-from orchestrator.errors import NotFound, PolicyDenied, SwarmError
-from orchestrator.supervisor import policy
-from orchestrator.supervisor.floodgate import FloodGate
-from orchestrator.supervisor.lifecycle import Lifecycle
-from orchestrator.supervisor.registry import TERMINAL, AgentRecord, Registry, ps_view
-from orchestrator.supervisor.services import Services
+from orchestrator.supervisor.gate import Gate
+from orchestrator.supervisor.guards import build_guards
+from orchestrator.supervisor.guards.flood import Flood
+from orchestrator.supervisor.handlers import routes
+from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts, assemble
+from orchestrator.supervisor.reaper import Reaper, Timings
+from orchestrator.supervisor.reconcile import Reconciler
+from orchestrator.supervisor.recovery import recover
+from orchestrator.supervisor.registry import AgentRecord
+from orchestrator.supervisor.services import Services, service_argvs
 from orchestrator.supervisor.spawner import Spawner
+from orchestrator.supervisor.table import AgentTable
+from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
+from swarm_core.errors import SwarmError
+from swarm_core.peers import SUPERVISOR
+from swarm_core.status import Reason
 
 TICK = 0.1
-SERVICE_PEERS = frozenset({"supervisor", "gateway", "memory"})
-STOP_FILE = "STOP"
+
+
+def _endpoints(cfg: SwarmConfig, run_dir: Path) -> tuple[str, str]:
+    """The bus and event endpoints to bind (a tcp port 0 is chosen at bind time)."""
+    if cfg.bus.transport == "tcp":
+        host = cfg.bus.host
+        return f"tcp://{host}:{cfg.bus.port or '*'}", f"tcp://{host}:{cfg.bus.pub_port or '*'}"
+    return ipc_endpoint(run_dir, "bus"), ipc_endpoint(run_dir, "events")
 
 
 class Supervisor:
     """One swarm's supervisor."""
 
     def __init__(self, cfg: SwarmConfig, run_dir: Path, log: Any, *, goal: str | None = None,
-                 heartbeat_interval: float = 1.0, liveness: int = 3, grace: float = 2.0,
-                 resume: bool = False) -> None:
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL, liveness: int = LIVENESS,
+                 grace: float = STOP_GRACE, resume: bool = False) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.log = log
         self.goal = goal or cfg.goal
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
-        if cfg.bus.transport == "tcp":
-            self.endpoint = f"tcp://{cfg.bus.host}:{cfg.bus.port or '*'}"
-            self.pub_endpoint = f"tcp://{cfg.bus.host}:{cfg.bus.pub_port or '*'}"
-        else:
-            self.endpoint = ipc_endpoint(self.run_dir, "bus")
-            self.pub_endpoint = ipc_endpoint(self.run_dir, "events")
-        self.registry = Registry(self.run_dir / "registry.db")
+        self.grace = grace
+        self.resume = resume
+        self.endpoint, self.pub_endpoint = _endpoints(cfg, self.run_dir)
+        self.table = AgentTable(self.run_dir / "registry.db")
+        self.reaper = Reaper(time.monotonic, timings=Timings(grace, grace, KILL_RECHECK))
         self.spawner = Spawner(self.run_dir, self._on_exit_threadsafe, log)
         self.broker: Broker | None = None
         self.client: BusClient | None = None
+        self.parts: Parts | None = None
+        self.reconciler: Reconciler | None = None
         self.services: Services | None = None
-        self.life = Lifecycle(self, grace=grace)
-        self._blocked: frozenset[str] = frozenset()
-        self._pending_ready: dict[str, tuple[Message | None, float]] = {}
-        self._loops: dict[str, LoopDetector] = {}
-        self._restarts: dict[str, list[float]] = {}
-        self._next_wall_check = 0.0
-        self.flood = FloodGate(cfg.limits.bus_messages_per_second)
         self._shutdown: str | None = None
-        self._sigints = 0
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
-        self.started = time.time()
-        self.resume = resume
 
     # ------------------------------------------------------------ start-up
 
     def start(self) -> None:
-        """Start zygote, broker, services and the root agent."""
+        """Start zygote, broker, handlers, services and the root agent."""
         secure_dir(self.run_dir)
-        reg = self.registry
-        reg.set_meta("state", "starting")
-        adopted = self._recover() if self.resume else []
-        reg.set_meta("name", self.cfg.name)
-        reg.set_meta("config", self.cfg.source)
-        reg.set_meta("goal", self.goal)
-        reg.set_meta("supervisor_pid", os.getpid())
-        reg.set_meta("state", "starting")
+        table = self.table
+        table.set_meta("state", "starting")
+        adopted = recover(table, self.reaper, self.log) if self.resume else []
+        for key, value in (("name", self.cfg.name), ("config", self.cfg.source), ("goal", self.goal),
+                           ("supervisor_pid", os.getpid())):
+            table.set_meta(key, value)
         self.spawner.start()
+        guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
+        flood = guards.find(Flood)
+        client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
+        parts = self.parts = assemble(
+            self.cfg, self.run_dir, table, client, self.spawner, self.reaper, self.log,
+            endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
+            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
+        self.reconciler = Reconciler(parts)
+        self._adopt(parts, adopted)
+        for body, handler in routes(parts).items():
+            client.handle(body, handler)
+        self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
+        self._events_thread.start()
+        self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
+                                 table, self.reaper, self.log)
+        self.services.start_all()
+        (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
+        table.set_meta("state", "running")
+        if table.get(self.cfg.root) is None:
+            self._spawn_root(parts)
+        else:
+            self.log.info("swarm_resumed", adopted=adopted)
+
+    def _start_bus(self, gate: Gate) -> BusClient:
+        """Bind the broker (every message passes ``gate``), start its thread and connect to it."""
         if self.endpoint.startswith("tcp://"):
             auth.ensure_keys(self.run_dir)
         self.broker = Broker(self.endpoint, self.pub_endpoint, heartbeat_interval=self.heartbeat_interval,
-                             liveness=self.liveness, interceptor=self._gate, log=self.log,
+                             liveness=self.liveness, interceptor=gate, log=self.log,
                              curve=auth.server_for(self.endpoint, self.run_dir))
         self.broker.bind()
         # a tcp port 0 ('*') is chosen at bind time: everybody connects to what was bound
         self.endpoint, self.pub_endpoint = self.broker.bound_endpoint, self.broker.bound_pub_endpoint
-        reg.set_meta("endpoint", self.endpoint)
-        reg.set_meta("pub_endpoint", self.pub_endpoint)
+        self.table.set_meta("endpoint", self.endpoint)
+        self.table.set_meta("pub_endpoint", self.pub_endpoint)
         self.broker.start_thread()
-        self.client = BusClient(self.endpoint, "supervisor", log=self.log,
+        self.client = BusClient(self.endpoint, SUPERVISOR, log=self.log,
                                 heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
                                 curve=auth.client_for(self.endpoint, self.run_dir))
-        self.client.connect()
-        self._register_handlers()
-        self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
-        self._events_thread.start()
-        self.services = Services(self)
-        self.services.start_all()
-        (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
-        reg.set_meta("state", "running")
-        if self.registry.get(self.cfg.root) is None:
-            self._spawn_root()
-        else:
-            self.log.info("swarm_resumed", adopted=adopted)
+        return self.client.connect()
 
-    def _recover(self) -> list[str]:
-        """After a supervisor crash: kill old services, adopt live agents, mark the rest honestly."""
-        from orchestrator.supervisor.recovery import recover
-
-        adopted = recover(self.registry, self.log)
-        for rec in self.registry.all():
-            if rec.terminal:
-                self.block(rec.id)
+    def _adopt(self, parts: Parts, adopted: list[str]) -> None:
+        """After a resume: take over the agents still alive."""
         for agent_id in adopted:
-            rec = self.registry.get(agent_id)
+            rec = self.table.get(agent_id)
             if rec is not None and rec.pid:
-                self.life.adopt(rec.id, rec.pid)
-        return adopted
+                parts.life.adopt(rec.id, rec.pid)
 
-    def _register_handlers(self) -> None:
-        c = self.client
-        if c is None:
-            raise SwarmError("the supervisor's bus client is not connected")
-        for body, fn in (
-            (m.StartAgent, self._on_start_agent), (m.AgentReady, self._on_ready),
-            (m.AgentStatus, self._on_status), (m.AgentDone, self._on_done),
-            (m.ListAgents, self._on_list), (m.DeleteAgent, self._on_delete),
-            (m.KillAll, self._on_kill_all), (m.Freeze, self._on_freeze),
-            (m.OperatorMessage, self._on_operator_message), (m.Inspect, self._on_inspect),
-            (m.Down, self._on_down), (m.SwarmStatus, self._on_swarm_status), (m.Usage, self._on_usage),
-            (m.BreakerTripped, self._on_breaker),
-        ):
-            c.handle(body, fn)
-
-    def _spawn_root(self) -> None:
+    def _spawn_root(self, parts: Parts) -> None:
         root = self.cfg.root
-        rec = AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal)
-        self.registry.add(rec)
-        self.life.spawn(rec)
-        self._pending_ready[root] = (None, time.monotonic() + 30)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal))
+        parts.life.spawn(rec)
+        self.table.expect_ready(root, None, time.monotonic() + ROOT_START_TIMEOUT)
 
     # ------------------------------------------------------------ the loop
 
@@ -159,18 +149,9 @@ class Supervisor:
         if self._shutdown is None:
             self._shutdown = reason
 
-    def install_signal_handlers(self) -> None:
-        def on_term(signum: int, frame: object) -> None:
-            self.request_shutdown("sigterm")
-
-        def on_int(signum: int, frame: object) -> None:
-            self._sigints += 1
-            self.request_shutdown("sigint")
-            if self._sigints > 1:
-                self.life.hard = True  # a second Ctrl-C escalates to kill
-
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_int)
+    def escalate(self) -> None:
+        """Signal-safe: every stop from now on is a kill (a second Ctrl-C)."""
+        self.reaper.hard = True
 
     def run(self) -> None:
         """Loop until a shutdown is requested, then tear everything down in order."""
@@ -184,52 +165,27 @@ class Supervisor:
             self.teardown()
 
     def tick(self) -> None:
-        """Reconcile: kills, limits, stop file, services, spawn timeouts."""
-        now = time.monotonic()
-        self.life.escalate(now)
-        if now >= self._next_wall_check:
-            self.life.poll_adopted()
-        if (self.run_dir / STOP_FILE).exists():
-            self._emergency_stop()
-        for agent_id in self.flood.offenders():
-            rec = self.registry.get(agent_id)
-            if rec is not None and not rec.terminal:
-                self.log.warning("agent_flooding", agent=agent_id)
-                self.life.stop_subtree(agent_id, "flood", hard=True)
-        if now >= self._next_wall_check:  # a scan of every agent: once a second is plenty
-            self._next_wall_check = now + 1.0
-            for rec in self.registry.all():
-                if rec.terminal or rec.started_at is None:
-                    continue
-                if time.time() - rec.started_at > self.cfg.limits.max_wall_seconds:
-                    self.life.stop_subtree(rec.id, "max_wall_seconds")
-        for agent_id, (msg, deadline) in list(self._pending_ready.items()):
-            if now > deadline:
-                del self._pending_ready[agent_id]
-                self.life.stop_subtree(agent_id, "start_timeout", hard=True)
-                if msg is not None and self.client is not None:
-                    self.client.reply_error(msg, SwarmError(f"agent {agent_id} did not start in time"))
+        """Reconcile the agents (guards, ladder, start timeouts) and the services."""
+        if self.reconciler is not None:
+            self.reconciler.tick()
         if self.services is not None:
             self.services.check()
 
-    def _emergency_stop(self) -> None:
-        live = [r for r in self.registry.all() if not r.terminal]
-        if live:
-            self.log.warning("stop_file_seen", agents=len(live))
-            for rec in live:
-                if rec.parent is None or self.registry.get(rec.parent) is None:
-                    self.life.stop_subtree(rec.id, "stop_file", hard=True)
-            for rec in self.registry.all():
-                if not rec.terminal:
-                    self.life.stop_subtree(rec.id, "stop_file", hard=True)
+    def _idle(self, seconds: float) -> None:
+        if self.client is not None:
+            self.client.poll(seconds)
+        else:
+            time.sleep(seconds)
 
     def teardown(self) -> None:
         """Ordered and bounded: agents, services, zygote, broker; then the pid file."""
-        self.log.info("supervisor_stopping", reason=self._shutdown)
+        reason = self._shutdown or Reason.DOWN
+        self.log.info("supervisor_stopping", reason=reason)
         try:
-            self.life.stop_all(self._shutdown or "down")
+            if self.parts is not None:
+                self.parts.life.stop_all(reason, time.monotonic() + 2 * self.grace + 3.0, self._idle)
             if self.services is not None:
-                self.services.stop_all()
+                self.services.stop_all(self._idle)
         finally:
             self._events_stop.set()
             self.spawner.stop()
@@ -237,316 +193,47 @@ class Supervisor:
                 self.client.close()
             if self.broker is not None:
                 self.broker.stop()
-            self.registry.set_meta("state", "down")
-            self.registry.set_meta("down_reason", self._shutdown or "down")
+            self.table.set_meta("state", "down")
+            self.table.set_meta("down_reason", reason)
             try:
                 (self.run_dir / "supervisor.pid").unlink()
             except FileNotFoundError:
                 pass
             self.log.info("supervisor_stopped")
 
-    # ------------------------------------------------------------ plumbing
-
-    def _gate(self, header: Header) -> str | None:
-        """Broker interceptor (broker thread): stopped agents and floods are refused."""
-        src = header.src
-        if src in self._blocked and header.kind in (Kind.REQUEST, Kind.EVENT):
-            return f"agent {src} was stopped"
-        if src in SERVICE_PEERS or src.startswith(policy.OPERATOR_PREFIX):
-            return None
-        return self.flood.check(src, time.monotonic())
-
-    def block(self, agent_id: str) -> None:
-        self._blocked = self._blocked | {agent_id}
-
-    def unblock(self, agent_id: str) -> None:
-        self._blocked = self._blocked - {agent_id}
-
-    def on_crash(self, rec: AgentRecord, code: int) -> None:
-        """Restart a crashed agent if its role's policy says so (Erlang-style intensity)."""
-        pol = self.cfg.agents[rec.role].restart
-        if pol.policy != "on-crash" or self._shutdown is not None:
-            return
-        now = time.monotonic()
-        recent = [t for t in self._restarts.get(rec.id, []) if now - t < pol.period_seconds]
-        if len(recent) >= pol.max_restarts:
-            self.registry.log_event(rec.id, "restart_limit", f"{len(recent)} in {pol.period_seconds:g}s")
-            if rec.parent:
-                self.tell(rec.parent, "supervisor",
-                          f"agent {rec.id} crashed {len(recent) + 1} times; it stays crashed")
-            return
-        recent.append(now)
-        self._restarts[rec.id] = recent
-        self.unblock(rec.id)
-        self.registry.update(rec.id, status="starting", restarts=rec.restarts + 1, ended_at=None,
-                             pid=None)
-        self.log.info("agent_restarting", agent=rec.id, restart=rec.restarts + 1)
-        self._pending_ready[rec.id] = (None, time.monotonic() + 30)
-        self.life.spawn(rec)
+    # ------------------------------------------------------------ threads → loop
 
     def _on_exit_threadsafe(self, pid: int, code: int) -> None:
+        """The zygote's reader thread: hand the exit to the loop."""
         if self.client is not None:
-            self.client.call_soon_threadsafe(lambda: self.life.on_exit(pid, code))
+            self.client.call_soon_threadsafe(
+                lambda: self._on_loop("agent_exit_failed", self._on_exit, pid, code))
+
+    def _on_exit(self, pid: int, code: int) -> None:
+        if self.reconciler is not None:
+            self.reconciler.on_exit(pid, code)
+
+    def _on_loop(self, event: str, fn: Any, *args: Any) -> None:
+        """Run a handed-over call on the loop; a failure is logged, never the end of the supervisor."""
+        try:
+            fn(*args)
+        except Exception:  # a boundary: the loop must go on
+            self.log.exception(event)
 
     def _watch_events(self) -> None:
-        sub = EventSubscriber(self.pub_endpoint, topics=[m.PeerEvent.TYPE],
+        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE],
                               curve=auth.client_for(self.pub_endpoint, self.run_dir))
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)
-                if msg is not None and isinstance(msg.body, m.PeerEvent) and self.client is not None:
-                    body = msg.body
-                    self.client.call_soon_threadsafe(lambda b=body: self._on_peer_event(b))
+                client, reconciler = self.client, self.reconciler
+                if msg is not None and isinstance(msg.body, bm.PeerEvent) and client and reconciler:
+                    client.call_soon_threadsafe(lambda b=msg.body, r=reconciler: self._on_loop(
+                        "peer_event_failed", r.on_peer_event, b))
         finally:
             sub.close()
 
-    def _on_peer_event(self, ev: m.PeerEvent) -> None:
-        if ev.event != "left" or ev.reason != "dead":
-            return
-        rec = self.registry.get(ev.peer)
-        if rec is not None and not rec.terminal:
-            self.log.warning("agent_hung", agent=rec.id)
-            self.life.stop_subtree(rec.id, "hung", hard=True, status="crashed")
 
-    def publish(self, agent_id: str, event: str, status: str, reason: str = "") -> None:
-        self.registry.log_event(agent_id, event, reason)
-        if self.client is not None:
-            try:
-                self.client.send("*", m.Lifecycle(agent_id, event, status, reason))
-            except SwarmError:
-                pass
-
-    def tell(self, agent_id: str | None, sender: str, text: str, kind: str = "notice") -> None:
-        """Deliver a message to a live agent's inbox (best effort)."""
-        if not agent_id or self.client is None:
-            return
-        rec = self.registry.get(agent_id)
-        if rec is None or rec.terminal:
-            return
-        try:
-            self.client.send(agent_id, m.InboxMessage(sender, text, kind))
-        except SwarmError:
-            pass
-
-    def _requester(self, msg: Message) -> AgentRecord:
-        rec = self.registry.get(msg.header.src)
-        if rec is None:
-            raise PolicyDenied(f"{msg.header.src} is not an agent of this swarm")
-        if rec.terminal:
-            raise PolicyDenied(f"agent {rec.id} is {rec.status}")
-        return rec
-
-    def _is_operator(self, msg: Message) -> bool:
-        """A CLI peer: never an agent (agent names may not take the operator prefix)."""
-        src = msg.header.src
-        return src.startswith(policy.OPERATOR_PREFIX) and self.registry.get(src) is None
-
-    # ------------------------------------------------------------ handlers
-
-    def _on_start_agent(self, msg: Message) -> object:
-        req: m.StartAgent = msg.body
-        parent = self._requester(msg)
-        role = self.cfg.agents[parent.role]
-        recs = self.registry.all()
-        parents = {r.id: r.parent for r in recs}
-        state = policy.SpawnState(
-            lineage=policy.lineage_of(parent.id, parents),
-            requester_role=parent.role,
-            can_start=role.can_start,
-            roles=tuple(self.cfg.agents),
-            live_agents=sum(1 for r in recs if not r.terminal),
-            live_children=sum(1 for r in recs if r.parent == parent.id and not r.terminal),
-            used_ids=frozenset(r.id for r in recs) | policy.RESERVED_IDS,
-            limits=self.cfg.limits,
-        )
-        decision = policy.check_spawn(state, req.name, req.role)
-        if isinstance(decision, policy.Deny):
-            self.registry.log_event(parent.id, "spawn_denied", decision.reason)
-            self.log.info("spawn_denied", agent=parent.id, name=req.name, reason=decision.reason)
-            raise PolicyDenied(decision.reason)
-        task = req.task if not req.prompt else req.task
-        rec = AgentRecord(id=decision.agent_id, name=req.name, role=decision.role, parent=parent.id,
-                          depth=decision.depth, task=task)
-        self.registry.add(rec)
-        self.log.info("spawn_requested", agent=rec.id, parent=parent.id, t=time.monotonic())
-        self._pending_ready[rec.id] = (msg, time.monotonic() + 15)
-        self.life.spawn(rec, prompt=req.prompt)
-        return DEFERRED
-
-    def _on_ready(self, msg: Message) -> None:
-        body: m.AgentReady = msg.body
-        rec = self.registry.get(body.agent_id)
-        if rec is None or msg.header.src != body.agent_id:
-            return
-        if rec.status == "starting":
-            self.registry.update(rec.id, status="running", started_at=time.time())
-            self.log.info("agent_registered", agent=rec.id, pid=body.pid, t=time.monotonic())
-        self.publish(rec.id, "ready", "running")
-        pending = self._pending_ready.pop(rec.id, None)
-        if pending is not None and pending[0] is not None and self.client is not None:
-            self.client.reply(pending[0], m.AgentStarted(rec.id, rec.depth, rec.pid or 0))
-
-    def _on_status(self, msg: Message) -> None:
-        body: m.AgentStatus = msg.body
-        rec = self.registry.get(msg.header.src)
-        if rec is None or rec.terminal:
-            return
-        fields: dict[str, Any] = {"steps": max(rec.steps, body.steps)}
-        if rec.status not in ("frozen", "throttled") and body.status in ("running", "waiting"):
-            fields["status"] = body.status
-        self.registry.update(rec.id, **fields)
-        if fields["steps"] > self.cfg.limits.max_steps:
-            self.life.stop_subtree(rec.id, "max_steps")
-            return
-        if body.detail:
-            self._check_step(rec, body.detail)
-
-    def _gateway_report(self, msg: Message, live_only: bool = True) -> AgentRecord | None:
-        """The agent a gateway report is about; None for reports from elsewhere (or too late)."""
-        if msg.header.src != "gateway":
-            return None
-        rec = self.registry.get(msg.body.agent_id)
-        return None if rec is None or (live_only and rec.terminal) else rec
-
-    def _on_breaker(self, msg: Message) -> None:
-        """The gateway's breaker froze an agent (its calls are held there already): record it."""
-        body: m.BreakerTripped = msg.body
-        rec = self._gateway_report(msg)
-        if rec is None:
-            return
-        words = ", ".join(body.words)
-        self.log.warning("breaker_tripped", agent=rec.id, words=words, streak=body.streak)
-        self.registry.log_event(rec.id, "breaker_tripped", f"risky words in {body.streak} outputs: {words}")
-        self.life.mark_frozen(rec.id, f"breaker: {words}")
-
-    def _check_step(self, rec: AgentRecord, detail: str) -> None:
-        """Loop detection and the circuit breaker on one reported step."""
-        try:
-            d = json.loads(detail)
-        except ValueError:
-            return
-        if not isinstance(d, dict):
-            return
-        if d.get("command") == "do_nothing":
-            return  # waiting for the inbox is not a loop; max_steps and wall time bound it
-        det = self._loops.setdefault(rec.id, LoopDetector(self.cfg.limits.loop_threshold,
-                                                          self.cfg.limits.loop_window))
-        verdict = det.observe(d.get("command"), d.get("args_json"))
-        if verdict is Verdict.WARN:
-            self.registry.log_event(rec.id, "loop_warning", d.get("command", ""))
-            self.tell(rec.id, "supervisor",
-                      f"You issued {d.get('command')} with the same arguments "
-                      f"{self.cfg.limits.loop_threshold} times in a row. Change your approach: "
-                      "repeating it again stops you.")
-        elif verdict is Verdict.STOP:
-            self.life.stop_subtree(rec.id, "loop")
-
-    def _on_done(self, msg: Message) -> None:
-        body: m.AgentDone = msg.body
-        rec = self.registry.get(msg.header.src)
-        if rec is None or rec.terminal:
-            return
-        status = "done" if body.ok else "failed"
-        self.registry.update(rec.id, status=status, result=body.result, ended_at=time.time(),
-                             reason=None if body.ok else body.result[:200])
-        self.publish(rec.id, status, status, "" if body.ok else body.result[:200])
-        self.log.info("agent_recorded_done", agent=rec.id, status=status)
-        if rec.parent:
-            word = "finished" if body.ok else "failed"
-            self.tell(rec.parent, rec.id, f"{rec.id} {word}: {body.result}",
-                      "result" if body.ok else "notice")
-        # a finished agent's own sub-agents have nobody to report to any more
-        for child in self.registry.children(rec.id):
-            if not child.terminal:
-                self.life.stop_subtree(child.id, f"parent_{status}")
-        if rec.parent is None:
-            self.registry.set_meta("result", body.result)
-            self.registry.set_meta("root_status", status)
-
-    def _on_list(self, msg: Message) -> m.AgentList:
-        scope = msg.body.scope
-        recs = self.registry.all()
-        if scope != "all" and not self._is_operator(msg):
-            recs = [r for r in recs if r.parent == msg.header.src]
-        return m.AgentList([ps_view(r) for r in recs])
-
-    def _on_delete(self, msg: Message) -> m.Ok:
-        body: m.DeleteAgent = msg.body
-        target = self.registry.get(body.agent_id)
-        if target is None:
-            raise NotFound(f"no agent {body.agent_id!r}")
-        if not self._is_operator(msg):
-            requester = self._requester(msg)
-            subtree = {r.id for r in self.registry.subtree(requester.id)} - {requester.id}
-            if target.id not in subtree:
-                raise PolicyDenied(f"{target.id} is not one of your sub-agents")
-        killed = self.life.stop_subtree(target.id, body.reason or "deleted", hard=body.hard)
-        return m.Ok({"stopped": killed})
-
-    def _on_kill_all(self, msg: Message) -> m.Ok:
-        if not self._is_operator(msg):
-            raise PolicyDenied("only an operator may kill every agent")
-        n = self.life.stop_everything(msg.body.reason or "kill_all", hard=True)
-        return m.Ok({"stopped": n})
-
-    def _on_freeze(self, msg: Message) -> m.Ok:
-        body: m.Freeze = msg.body
-        if not self._is_operator(msg):
-            raise PolicyDenied("only an operator may freeze or thaw agents")
-        n = self.life.freeze(body.agent_id, body.frozen, body.reason)
-        return m.Ok({"agents": n})
-
-    def _on_operator_message(self, msg: Message) -> m.Ok:
-        body: m.OperatorMessage = msg.body
-        rec = self.registry.get(body.agent_id)
-        if rec is None:
-            raise NotFound(f"no agent {body.agent_id!r}")
-        if rec.terminal:
-            raise PolicyDenied(f"agent {rec.id} is {rec.status}")
-        self.tell(rec.id, "operator", body.text, "message")
-        return m.Ok()
-
-    def _on_inspect(self, msg: Message) -> m.InspectReply:
-        rec = self.registry.get(msg.body.agent_id)
-        if rec is None:
-            raise NotFound(f"no agent {msg.body.agent_id!r}")
-        info = rec.public()
-        info["children"] = [c.id for c in self.registry.children(rec.id)]
-        info["events"] = self.registry.events(rec.id)[-20:]
-        return m.InspectReply(info)
-
-    def _on_down(self, msg: Message) -> m.Ok:
-        self.request_shutdown(msg.body.reason or "down")
-        return m.Ok()
-
-    def _on_swarm_status(self, msg: Message) -> m.SwarmState:
-        root = self.registry.get(self.cfg.root)
-        return m.SwarmState({
-            "name": self.cfg.name, "root": self.cfg.root, "root_status": root.status if root else None,
-            "result": root.result if root else None, "pid": os.getpid(),
-            "agents": len(self.registry.all()), "uptime": round(time.time() - self.started, 3),
-        })
-
-    def _on_usage(self, msg: Message) -> None:
-        body: m.Usage = msg.body
-        # usage of a call that finished just before the agent did still counts
-        rec = self._gateway_report(msg, live_only=False)
-        if rec is None:
-            return
-        fields: dict[str, Any] = {"tokens": max(rec.tokens, body.tokens),
-                                  "requests": max(rec.requests, body.requests),
-                                  "cost_usd": max(rec.cost_usd, body.cost_usd)}
-        if rec.terminal:
-            self.registry.update(rec.id, **fields)
-            return
-        if body.status == "throttled" and rec.status != "frozen":
-            fields["status"] = "throttled"
-            self.registry.log_event(rec.id, "throttled", "")
-        elif body.status in ("running", "waiting") and rec.status == "throttled":
-            fields["status"] = body.status
-        self.registry.update(rec.id, **fields)
-        if body.stop_reason:
-            self.life.stop_subtree(rec.id, body.stop_reason)
-
-
-TERMINAL_STATUSES = TERMINAL
+def _no_flood_check(peer: str, now: float) -> str | None:
+    """The gate's flood check when no flood guard is configured: nothing is refused."""
+    return None

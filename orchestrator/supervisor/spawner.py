@@ -1,17 +1,26 @@
-"""The supervisor's side of the zygote: spawn agents, learn of their exits, signal groups."""
+"""The supervisor's side of the zygote: spawn agents and learn of their exits."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.errors import SwarmError
+from agents.confine.environment import agent_environment
+from swarm_core.errors import SwarmError
+from swarm_core.spec import AgentSpec
+
+
+def child_env() -> dict[str, str]:
+    """Our environment, with this source tree first on PYTHONPATH (for every process we start)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
 
 
 class SpawnError(SwarmError):
@@ -47,9 +56,8 @@ class Spawner:
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        # rebuilt from an allow-list: no API key or SWARM_* setting of `swarm up` reaches an agent
+        env = agent_environment(os.environ, str(Path(__file__).resolve().parents[2]))
         self._proc = subprocess.Popen(
             # the run dir in the command line names the swarm in `ps` (agents inherit it)
             [sys.executable, "-m", "orchestrator.supervisor.zygote", "--run-dir", str(self.run_dir)],
@@ -87,7 +95,7 @@ class Spawner:
                     self._log.warning("zygote_message_unclaimed", message=msg)
         self._ready.set()  # EOF: wake anybody waiting; they will see no answer
 
-    def spawn(self, spec: dict[str, Any], timeout: float = 10.0) -> int:
+    def spawn(self, spec: AgentSpec, timeout: float = 10.0) -> int:
         """Fork an agent from the zygote; return its pid (= its process group id)."""
         if self._proc is None or self._proc.poll() is not None:
             raise SpawnError("the zygote is not running")
@@ -98,7 +106,7 @@ class Spawner:
             answer: dict[str, Any] = {}
             self._waiting[req] = (ev, answer)
         try:
-            line = json.dumps({"op": "spawn", "req": req, "spec": spec}) + "\n"
+            line = json.dumps({"op": "spawn", "req": req, "spec": spec.to_dict()}) + "\n"
             if self._proc.stdin is None:
                 raise SpawnError("the zygote has no stdin")
             self._proc.stdin.write(line.encode())
@@ -132,24 +140,3 @@ class Spawner:
             except (OSError, subprocess.TimeoutExpired):
                 pass
 
-
-def signal_group(pgid: int, sig: int) -> bool:
-    """Send ``sig`` to a process group; False when it no longer exists."""
-    if not pgid or pgid <= 1:
-        return False
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of group ``pgid`` still exists."""
-    return signal_group(pgid, 0)
-
-
-SIGTERM = signal.SIGTERM
-SIGKILL = signal.SIGKILL

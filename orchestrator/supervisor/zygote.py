@@ -29,6 +29,9 @@ import sys
 import traceback
 from typing import Any
 
+from agents.confine.agent import confine_agent, prepare_zygote
+from swarm_core.spec import AgentSpec, RLimits
+
 EXIT_OUT_OF_MEMORY = 12  # ENOMEM: the agent ran out of its address-space limit
 
 _RLIMITS = {
@@ -45,14 +48,14 @@ def _write(fd: int, obj: dict[str, Any]) -> None:
         data = data[n:]
 
 
-def apply_rlimits(limits: dict[str, int]) -> None:
+def apply_rlimits(limits: RLimits) -> None:
     """Set the given rlimits (0 or missing = leave as is); hard = soft so they stick.
 
     CPU gets a hard limit one second above the soft one: SIGXCPU first, then
     the kernel's SIGKILL.
     """
     for key, (res, conv) in _RLIMITS.items():
-        value = int(limits.get(key) or 0)
+        value = int(getattr(limits, key))
         if value <= 0:
             continue
         soft = conv(value)
@@ -65,14 +68,15 @@ def apply_rlimits(limits: dict[str, int]) -> None:
         resource.setrlimit(res, (soft, new_hard))
 
 
-def _child(spec: dict[str, Any], keep: set[int]) -> None:
+def _child(raw: dict[str, Any], keep: set[int]) -> None:
     code = 70
     try:
         os.setsid()
+        spec = AgentSpec.from_dict(raw)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
-        out_path = spec.get("stdout")
+        out_path = spec.stdout
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         if out_path:
@@ -86,7 +90,8 @@ def _child(spec: dict[str, Any], keep: set[int]) -> None:
                 os.close(fd)
             except OSError:
                 pass
-        apply_rlimits(spec.get("rlimits") or {})
+        apply_rlimits(spec.rlimits)
+        spec = confine_agent(spec)  # safety.sandbox: kernel; raises rather than run the agent unconfined
         from agents.process import run_agent
 
         code = run_agent(spec)
@@ -160,6 +165,11 @@ def _handle(line: bytes, out_fd: int, keep: set[int]) -> None:
             raise ValueError("expected {op: spawn, spec: {...}}")
     except (ValueError, AttributeError) as exc:
         _write(out_fd, {"op": "error", "req": None, "error": f"bad request: {exc}"})
+        return
+    try:
+        prepare_zygote(req["spec"])  # once: the sandbox's namespaces and exec root, before the first fork
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        _write(out_fd, {"op": "error", "req": req.get("req"), "error": f"kernel sandbox: {exc}"})
         return
     try:
         pid = os.fork()

@@ -17,14 +17,15 @@ import msgpack  # to craft raw frames a well-behaved client never sends
 import pytest
 import zmq
 
-from bus import messages as m
+from bus import messages as bm
 from bus import protocol as p
 from bus.auth import CurveClient, CurveServer
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
 from bus.events import EventSubscriber
 from bus.sockets import ipc_endpoint
-from orchestrator.errors import (
+from swarm_core import messages as m
+from swarm_core.errors import (
     BusError,
     DeadlineExceeded,
     InvalidRequest,
@@ -101,7 +102,7 @@ class Bus:
     def worker(self, identity: str = "worker", **kw: Any) -> BusClient:
         """A served client answering Ping with Pong."""
         w = self.client(identity, **kw)
-        w.handle(m.Ping, lambda msg: m.Pong(msg.body.payload))
+        w.handle(bm.Ping, lambda msg: bm.Pong(msg.body.payload))
         self.serve(w)
         return w
 
@@ -123,12 +124,12 @@ class Bus:
 
     def synced_subscriber(self, via: BusClient, topics: tuple[str, ...] = ()) -> EventSubscriber:
         """A subscriber proven connected: ``via`` publishes probes until one arrives."""
-        sub = self.subscriber(topics + ((m.Ping.TYPE,) if topics else ()))
+        sub = self.subscriber(topics + ((bm.Ping.TYPE,) if topics else ()))
 
         def probe() -> bool:
-            via.send("*", m.Ping(b"probe"))
+            via.send("*", bm.Ping(b"probe"))
             msg = sub.recv(0.05)
-            return msg is not None and msg.body == m.Ping(b"probe")
+            return msg is not None and msg.body == bm.Ping(b"probe")
 
         wait_until(probe, what="the subscription to reach the broker")
         return sub
@@ -205,8 +206,8 @@ def test_request_reply(bus: Bus) -> None:
     bus.worker()
     c = bus.client("client")
     wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
-    assert c.request("worker", m.Ping(b"x" * 4096), 5) == m.Pong(b"x" * 4096)
-    assert c.request("broker", m.Ping(b"hi"), 5) == m.Pong(b"hi")
+    assert c.request("worker", bm.Ping(b"x" * 4096), 5) == bm.Pong(b"x" * 4096)
+    assert c.request("broker", bm.Ping(b"hi"), 5) == bm.Pong(b"hi")
     assert broker.routed >= 2
 
 
@@ -220,7 +221,7 @@ def test_many_pipelined_requests_all_answered(bus: Bus) -> None:
     sent = {}
     for i in range(500):
         payload = str(i).encode()
-        msg_id = c.send_request("worker", m.Ping(payload), 10,
+        msg_id = c.send_request("worker", bm.Ping(payload), 10,
                                 lambda msg: replies.__setitem__(msg.header.corr_id, msg.body.payload))
         sent[msg_id] = payload
     wait_until(lambda: len(replies) == len(sent), pump=lambda: c.poll(0.01), what="all replies")
@@ -242,7 +243,7 @@ def test_star_messages_are_published_by_topic(bus: Bus) -> None:
     sub = bus.synced_subscriber(c, topics=(m.Lifecycle.TYPE,))
     c.send("*", m.InboxMessage("x", "not subscribed"))
     c.send("*", m.Lifecycle("a1", "spawned", "running"))
-    msg = next_event(sub, lambda e: e.type != m.Ping.TYPE)
+    msg = next_event(sub, lambda e: e.type != bm.Ping.TYPE)
     assert msg.body == m.Lifecycle("a1", "spawned", "running")
     assert msg.header.src == "supervisor"
 
@@ -254,26 +255,53 @@ def test_deadline_expires_and_late_reply_is_discarded(bus: Bus) -> None:
     broker = bus.broker()
     held: list[p.Message] = []
     w = bus.client("slow")
-    w.handle(m.Ping, lambda msg: held.append(msg) or DEFERRED)
+    w.handle(bm.Ping, lambda msg: held.append(msg) or DEFERRED)
     w.handle(m.AgentMessage, lambda msg: m.AgentReply("prompt " + msg.body.text))
 
     def answer_stale() -> None:
         # answer the first (already expired) request again and again: a client that
         # restarted its wait on every message would never reach its deadline
         if len(held) >= 2:
-            w.reply(held[0], m.Pong(b"late"))
+            w.reply(held[0], bm.Pong(b"late"))
 
     bus.serve(w, answer_stale)
     c = bus.client("client")
     wait_until(lambda: "slow" in broker.peers(), what="the slow peer to join")
     with pytest.raises(DeadlineExceeded):
-        c.request("slow", m.Ping(b"first"), 0.2)
+        c.request("slow", bm.Ping(b"first"), 0.2)
     with pytest.raises(DeadlineExceeded):
-        c.request("slow", m.Ping(b"second"), 0.5)
+        c.request("slow", bm.Ping(b"second"), 0.5)
     assert len(held) == 2
     # the next request gets its own reply, never a stale Pong
     assert c.request("slow", m.AgentMessage("hi"), 5) == m.AgentReply("prompt hi")
     assert c._replies == {} and c._pending == {}
+
+
+def test_send_request_callback_expires_at_its_deadline(bus: Bus) -> None:
+    """An unanswered send_request gets one deadline_exceeded at its deadline; the late reply is dropped."""
+    broker = bus.broker()
+    held: list[p.Message] = []
+    w = bus.client("slow")
+    w.handle(bm.Ping, lambda msg: held.append(msg) or DEFERRED)
+
+    def answer_late_then(msg: p.Message) -> m.AgentReply:
+        w.reply(held[0], bm.Pong(b"late"))  # travels ahead of this handler's own reply
+        return m.AgentReply("after the late pong")
+
+    w.handle(m.AgentMessage, answer_late_then)
+    bus.serve(w)
+    c = bus.client("client")
+    wait_until(lambda: "slow" in broker.peers(), what="the slow peer to join")
+    got: list[tuple[float, p.Message]] = []
+    sent_at = time.time()
+    c.send_request("slow", bm.Ping(b"not answered in time"), 0.3, lambda msg: got.append((time.time(), msg)))
+    wait_until(lambda: got, pump=lambda: c.poll(0.02), what="the deadline error")
+    called_at, reply = got[0]
+    assert reply.header.kind is p.Kind.ERROR and reply.body.code == DeadlineExceeded.code
+    assert called_at - sent_at >= 0.3 and c._pending == {}
+    assert len(held) == 1  # it did arrive; the peer just never answered in time
+    assert c.request("slow", m.AgentMessage("now"), 5) == m.AgentReply("after the late pong")
+    assert len(got) == 1 and c._replies == {} and c._pending == {}
 
 
 def test_unknown_destination_gets_an_error_reply(bus: Bus) -> None:
@@ -281,7 +309,7 @@ def test_unknown_destination_gets_an_error_reply(bus: Bus) -> None:
     broker = bus.broker()
     c = bus.client("client")
     with pytest.raises(UnknownDestination, match="ghost"):
-        c.request("ghost", m.Ping(), 5)
+        c.request("ghost", bm.Ping(), 5)
     c.send("ghost", m.InboxMessage("client", "anyone?"))
     wait_until(lambda: broker.undeliverable >= 2, what="the event to be counted undeliverable")
     assert broker._log.named("message_undeliverable")[0]["dst"] == "ghost"
@@ -292,7 +320,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
     broker = bus.broker(peer_queue=4)
     sink = bus.raw("sink", RCVHWM=1)
     sink.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "sink", "broker"),
-                                 m.Heartbeat()))
+                                 bm.Heartbeat()))
     wait_until(lambda: "sink" in broker.peers(), what="the sink to join")
     bus.worker()
     c = bus.client("client")
@@ -306,7 +334,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
 
     def push() -> None:
         for _ in range(8):
-            c.send_request("sink", m.Ping(payload), 30, on_reply)
+            c.send_request("sink", bm.Ping(payload), 30, on_reply)
         c.poll(0.01)
 
     wait_until(lambda: PeerBusy.code in errors, pump=push, timeout=30, what="a peer_busy reply")
@@ -314,7 +342,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
 
     def request_refused_busy() -> bool:
         try:
-            c.request("sink", m.Ping(), 0.5)
+            c.request("sink", bm.Ping(), 0.5)
         except PeerBusy:
             return True
         except DeadlineExceeded:
@@ -322,7 +350,7 @@ def test_full_peer_queue_gives_peer_busy_and_others_still_flow(bus: Bus) -> None
         raise AssertionError("a sink that never reads answered")
 
     wait_until(request_refused_busy, timeout=30, what="request() to raise PeerBusy")
-    assert c.request("worker", m.Ping(b"still flowing"), 5) == m.Pong(b"still flowing")
+    assert c.request("worker", bm.Ping(b"still flowing"), 5) == bm.Pong(b"still flowing")
 
 
 def test_oversized_message_is_refused_with_an_error(bus: Bus) -> None:
@@ -332,8 +360,8 @@ def test_oversized_message_is_refused_with_an_error(bus: Bus) -> None:
     c = bus.client("client", max_bytes=1 << 20)
     wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
     with pytest.raises(ProtocolError, match="exceeds the limit of 10000"):
-        c.request("worker", m.Ping(b"x" * 20_000), 5)
-    assert c.request("worker", m.Ping(b"small"), 5) == m.Pong(b"small")
+        c.request("worker", bm.Ping(b"x" * 20_000), 5)
+    assert c.request("worker", bm.Ping(b"small"), 5) == bm.Pong(b"small")
 
 
 # ----------------------------------------------------------------- liveness
@@ -343,12 +371,12 @@ def test_dead_peer_detected_within_liveness_window(bus: Bus) -> None:
     broker = bus.broker(heartbeat_interval=0.05, liveness=3)
     c = bus.client("client", heartbeat_interval=0.05)
     bus.serve(c)
-    sub = bus.synced_subscriber(bus.client("prober", heartbeat_interval=0.05), (m.PeerEvent.TYPE,))
+    sub = bus.synced_subscriber(bus.client("prober", heartbeat_interval=0.05), (bm.PeerEvent.TYPE,))
     zombie = bus.raw("zombie")
     zombie.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "zombie", "broker"),
-                                   m.Heartbeat()))
-    joined = next_event(sub, lambda e: e.body == m.PeerEvent("joined", "zombie"))
-    left = next_event(sub, lambda e: e.body == m.PeerEvent("left", "zombie", "dead"))
+                                   bm.Heartbeat()))
+    joined = next_event(sub, lambda e: e.body == bm.PeerEvent("joined", "zombie"))
+    left = next_event(sub, lambda e: e.body == bm.PeerEvent("left", "zombie", "dead"))
     assert left.header.src == "broker"
     assert "zombie" not in broker.peers() and "client" in broker.peers()
     dead = [f for f in broker._log.named("peer_dead") if f["peer"] == "zombie"]
@@ -371,7 +399,7 @@ def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
         peer.setsockopt(zmq.LINGER, 0)
         peer.setsockopt(zmq.IDENTITY, b"p1")
         peer.connect(broker.bound_endpoint)
-        hb = p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "p1", "broker"), m.Heartbeat())
+        hb = p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "p1", "broker"), bm.Heartbeat())
         peer.send_multipart(hb)
         wait_until(lambda: broker.step(0.05) and broker.peers() == ["p1"], what="p1 to join")
         now[0] += 3.0
@@ -396,13 +424,13 @@ def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
 def test_bye_publishes_left_bye(bus: Bus) -> None:
     """A client closing with Bye is forgotten at once and a PeerEvent("left", id, "bye") is published."""
     broker = bus.broker()
-    sub = bus.synced_subscriber(bus.client("prober"), (m.PeerEvent.TYPE,))
+    sub = bus.synced_subscriber(bus.client("prober"), (bm.PeerEvent.TYPE,))
     leaver = BusClient(bus.endpoint, "leaver", context=bus.ctx).connect()
     try:
-        next_event(sub, lambda e: e.body == m.PeerEvent("joined", "leaver"))
+        next_event(sub, lambda e: e.body == bm.PeerEvent("joined", "leaver"))
     finally:
         leaver.close()
-    next_event(sub, lambda e: e.body == m.PeerEvent("left", "leaver", "bye"))
+    next_event(sub, lambda e: e.body == bm.PeerEvent("left", "leaver", "bye"))
     assert "leaver" not in broker.peers()
 
 
@@ -410,7 +438,7 @@ def test_bye_publishes_left_bye(bus: Bus) -> None:
 
 def _garbage(rng: random.Random, i: int) -> list[bytes]:
     """Junk frames of many shapes: random bytes, bad frame counts, near-valid headers."""
-    body = p.encode_body(m.Ping(b"junk"))
+    body = p.encode_body(bm.Ping(b"junk"))
     shapes = [
         lambda: [rng.randbytes(rng.randint(0, 64))],
         lambda: [rng.randbytes(rng.randint(0, 64)) for _ in range(rng.randint(2, 5))],
@@ -451,7 +479,7 @@ def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
         answers += 1
     assert answers > 0
     for i in range(20):
-        assert c.request("worker", m.Ping(str(i).encode()), 5) == m.Pong(str(i).encode())
+        assert c.request("worker", bm.Ping(str(i).encode()), 5) == bm.Pong(str(i).encode())
     assert broker._thread is not None and broker._thread.is_alive()
 
 
@@ -480,7 +508,7 @@ def test_wrong_version_request_gets_an_error_reply(bus: Bus) -> None:
     bus.broker()
     raw = bus.raw("old-client")
     hdr = msgpack.packb([p.VERSION + 1, int(p.Kind.REQUEST), "ping", "v-1", "", "old-client", "broker", 0.0])
-    answer = raw_request(raw, hdr, p.encode_body(m.Ping()))
+    answer = raw_request(raw, hdr, p.encode_body(bm.Ping()))
     assert answer.header.corr_id == "v-1" and answer.body.code == ProtocolError.code
     assert "version" in answer.body.message
 
@@ -493,7 +521,7 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
     bus.worker()
     c = bus.client("client")
     wait_until(lambda: "worker" in first.peers(), what="the worker to join")
-    assert c.request("worker", m.Ping(b"before"), 5) == m.Pong(b"before")
+    assert c.request("worker", bm.Ping(b"before"), 5) == bm.Pong(b"before")
     first.stop()
     # silence: the client notices within its liveness window and reconnects itself
     wait_until(lambda: c.reconnects >= 1, pump=lambda: c.poll(0.02), what="the client to reconnect")
@@ -501,7 +529,7 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
 
     def works() -> bool:
         try:
-            return c.request("worker", m.Ping(b"after"), 1) == m.Pong(b"after")
+            return c.request("worker", bm.Ping(b"after"), 1) == bm.Pong(b"after")
         except (UnknownDestination, DeadlineExceeded):
             return False
 
@@ -543,8 +571,8 @@ def test_failing_interceptor_fails_closed(bus: Bus) -> None:
     bus.worker()
     c = bus.client("client")
     with pytest.raises(PolicyDenied, match="policy check failed"):
-        c.request("worker", m.Ping(), 5)
-    assert c.request("broker", m.Ping(b"alive"), 5) == m.Pong(b"alive")
+        c.request("worker", bm.Ping(), 5)
+    assert c.request("broker", bm.Ping(b"alive"), 5) == bm.Pong(b"alive")
     assert broker._log.named("interceptor_failed")
 
 
@@ -561,17 +589,17 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
     assert (run_dir / "keys" / "server.key_secret").stat().st_mode & 0o077 == 0
 
     known = bus.client("known", endpoint=ep, curve=CurveClient.from_run_dir(run_dir))
-    assert known.request("broker", m.Ping(b"hi"), 10) == m.Pong(b"hi")
+    assert known.request("broker", bm.Ping(b"hi"), 10) == bm.Pong(b"hi")
     assert "known" in broker.peers()
 
     stranger_keys = CurveClient.generate(tmp_path / "stranger", "stranger", server.public)
     # refused in the handshake: the request is not even accepted for sending, or never answered
     stranger = bus.client("stranger", endpoint=ep, curve=stranger_keys)
     with pytest.raises(BusError):
-        stranger.request("broker", m.Ping(b"let me in"), 1.0)
+        stranger.request("broker", bm.Ping(b"let me in"), 1.0)
     plain = bus.client("plain", endpoint=ep)
     with pytest.raises(BusError):
-        plain.request("broker", m.Ping(b"no curve"), 1.0)
+        plain.request("broker", bm.Ping(b"no curve"), 1.0)
     assert "stranger" not in broker.peers() and "plain" not in broker.peers()
     assert broker.routed == 0 and broker.bad_frames == 0  # nothing of theirs got in
 
@@ -580,9 +608,9 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
     bus.subs.append(sub)
 
     def probe() -> bool:
-        known.send("*", m.Ping(b"probe"))
+        known.send("*", bm.Ping(b"probe"))
         msg = sub.recv(0.05)
-        return msg is not None and msg.body == m.Ping(b"probe")
+        return msg is not None and msg.body == bm.Ping(b"probe")
 
     wait_until(probe, what="an event over curve")
 
@@ -594,5 +622,5 @@ def test_subscriber_topics_match_exactly(bus: Bus) -> None:
     sub = bus.synced_subscriber(c, topics=(m.MemStats.TYPE,))
     c.send("*", m.MemStatsReply({"n": 1}))
     c.send("*", m.MemStats())
-    msg = next_event(sub, lambda e: e.type != m.Ping.TYPE)
+    msg = next_event(sub, lambda e: e.type != bm.Ping.TYPE)
     assert msg.body == m.MemStats()

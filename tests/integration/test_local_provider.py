@@ -9,10 +9,11 @@ import pytest
 
 from agents.parse import parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from orchestrator.config import LLM
 from orchestrator.gateway import schema
 from orchestrator.gateway.providers.base import Request
+from swarm_core import messages as m
+from swarm_core.catalog import CATALOG
 from tests.gateway_harness import GatewayRig, llama_available, wait_until
 
 pytestmark = [
@@ -22,8 +23,6 @@ pytestmark = [
     pytest.mark.skipif(not llama_available(),
                        reason="llama-cpp-python is not installed (pip install -e '.[local]')"),
 ]
-
-schema.load_commands()
 
 ROLES = {
     "manager": dict(role="a manager. You start a writer, wait for its result, then finish.",
@@ -62,8 +61,6 @@ def _request(name: str, history: list[dict], inbox: list[str] | None = None) -> 
 @pytest.mark.parametrize("role", sorted(ROLES))
 def test_answers_parse_and_use_only_the_roles_commands(provider, role):
     """Over three steps every answer parses and names an allowed command, before exactly its arguments."""
-    from agents.commands import registry
-
     allowed = ROLES[role]["commands"]
     full = schema.answer_schema(allowed)
     history: list[dict] = []
@@ -74,8 +71,8 @@ def test_answers_parse_and_use_only_the_roles_commands(provider, role):
         assert list(answer["command"]) == ["name", "args"], res.text  # the model chose, then filled in
         decision = parse_decision(res.text)
         assert decision.command in allowed
-        spec = registry.get(decision.command)
-        assert set(decision.args) <= set(spec.args) and set(spec.args) - spec.optional <= set(decision.args)
+        cmd = CATALOG.get(decision.command)
+        assert set(decision.args) <= set(cmd.arg_names) and set(cmd.required) <= set(decision.args)
         if decision.command == "start_agent":
             assert decision.args["name"] == "writer"  # the only role it may start
         assert res.prompt_tokens > 0 and res.completion_tokens > 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.commands import memory as memory_commands  # noqa: F401 - registers the commands
-from agents.commands.registry import CommandContext, dispatch
+from agents.commands.context import CommandContext
+from agents.commands.registry import dispatch
 from memory.client import MemoryClient
-from orchestrator.errors import SwarmError
+from swarm_core.errors import SwarmError
 from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready
 
 ALLOWED = frozenset({"memory_add", "memory_search"})

@@ -10,9 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from bus import messages as m
+from bus import messages as bm
 from memory.client import MemoryClient
-from orchestrator.errors import InvalidRequest, NotFound
+from swarm_core import messages as m
+from swarm_core.errors import InvalidRequest, NotFound
 from tests.memory_harness import ROOT, client, start_broker, start_service, stop_process, wait_ready
 
 DIM = 384
@@ -228,7 +229,7 @@ def test_stop_message_ends_the_service_cleanly(tmp_path):
         mc = MemoryClient(bus, timeout=60)
         wait_ready(mc, proc)
         ids = mc.add(["remember the milk"], namespace="shared")
-        assert isinstance(bus.request("memory", m.Stop("test over"), 10), m.Ok)
+        assert isinstance(bus.request("memory", m.Stop("test over"), 10), bm.Ok)
         assert proc.wait(30) == 0
         proc = start_service(tmp_path)
         wait_ready(mc, proc)

@@ -15,15 +15,13 @@ import time
 import pytest
 
 from orchestrator.config import LLM
-from orchestrator.errors import ProviderError
 from orchestrator.gateway import schema
 from orchestrator.gateway.providers.base import Request
 from orchestrator.gateway.providers.openai import USER_TURN, OpenAIProvider
+from swarm_core.errors import ProviderError
 from tests.gateway_harness import Upstream, upstream_error
 
 pytestmark = pytest.mark.timeout(60)
-
-schema.load_commands()
 
 
 class NullLog:

@@ -8,8 +8,8 @@ import pytest
 
 from agents.parse import parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus import messages as m
 from orchestrator.gateway import schema
+from swarm_core import messages as m
 from tests.gateway_harness import llama_available, start_llama_server, stop_process, wait_until
 
 pytestmark = [
@@ -42,7 +42,6 @@ def test_agent_steps_through_the_gateway_on_an_openai_compatible_server(rig, lla
     sup = rig.supervisor()
     agent = rig.client("writer")
     history: list[dict] = []
-    schema.load_commands()
     full = schema.answer_schema(WRITER)
     for step in range(3):
         prompt, context = build_prompt(PromptInput(

@@ -166,6 +166,12 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def commands_run(run: SwarmRun, agent: str, command: str) -> int:
+    """How many times ``agent`` ran ``command`` (the command_done events of its log)."""
+    return sum(1 for e in run.log_events(agent)
+               if e.get("event") == "command_done" and e.get("command") == command)
+
+
 def alive(pid: int | None) -> bool:
     """Whether ``pid`` is a live (non-zombie) process."""
     if not pid:

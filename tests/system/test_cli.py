@@ -17,6 +17,10 @@ BAD = {
     "unknown command": ({"agents": {"manager": {"role": "m", "commands": ["rm_rf"]}}}, "rm_rf"),
     "unknown key": ({"colour": "blue"}, "colour"),
     "bad provider": ({"llm": {"provider": "telepathy"}}, "llm.provider"),
+    "missing cassette": ({"llm": {"provider": "replay", "cassette": "nope.yaml"}}, "llm.cassette"),
+    "workspace not a directory": ({"workspace": "/dev/null"}, "workspace: /dev/null exists and is not a directory"),
+    "root named like a service": ({"root": "supervisor", "agents": {"supervisor": {"role": "m"}}},
+                                  "role 'supervisor' is named like"),
 }
 
 
@@ -33,6 +37,15 @@ def test_bad_configs_one_line_exit_2(swarm, case):
         assert str(run.config_path) in lines[0] and needle in lines[0]
         assert "Traceback" not in p.stderr
     assert not (run.run_dir / "supervisor.pid").exists()
+
+
+def test_malformed_cassette_is_caught_by_validate(swarm):
+    """A cassette that is not valid YAML fails validate (not only up), naming the cassette and its line."""
+    run = swarm(base_config(), {})
+    (run.dir / "cassette.yaml").write_text("manager:\n  - {command: [unclosed\n")
+    p = run.cli("validate", str(run.config_path))
+    assert p.returncode == 2 and "llm.cassette" in p.stderr and "cassette.yaml:" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
 
 
 def test_malformed_yaml_names_the_line(swarm):

@@ -6,9 +6,8 @@ import threading
 
 import pytest
 
-import agents.commands.code  # noqa: F401 - registers execute_python_file
-import agents.commands.files  # noqa: F401 - registers the file commands
-from agents.commands.registry import CommandContext, dispatch
+from agents.commands.context import CommandContext
+from agents.commands.registry import dispatch
 from agents.workspace import Workspace
 
 ALLOWED = {"execute_python_file", "write_to_file"}
@@ -85,3 +84,41 @@ def test_invalid_settings_fall_back_to_defaults(ctx):
     ctx.settings.update(exec_cpu_seconds="lots", exec_memory_mb=-1, exec_wall_seconds=True)
     call(ctx, "write_to_file", file="ok.py", text="print('fine')")
     assert call(ctx, "execute_python_file", file="ok.py").text.endswith("fine\n")
+
+
+class RecordingLog:
+    """A logger port that keeps (level, event, fields) of every call."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict]] = []
+
+    def info(self, event: str, **fields) -> None:
+        self.events.append(("info", event, fields))
+
+    def warning(self, event: str, **fields) -> None:
+        self.events.append(("warning", event, fields))
+
+
+def test_refusals_are_logged_with_the_agent_and_the_rule(ctx):
+    """A scan refusal and a run that dies of a kernel refusal each leave a log line naming agent and rule."""
+    log = RecordingLog()
+    ctx = CommandContext(agent_id=ctx.agent_id, role=ctx.role, ports=ctx.ports, workspace=ctx.workspace,
+                         settings=ctx.settings, log=log)
+    call(ctx, "write_to_file", file="evil.py", text="import os\nos.system('id')")
+    assert not call(ctx, "execute_python_file", file="evil.py").ok
+    ctx.settings.update(static_scan=False, exec_wall_seconds=30)
+    call(ctx, "write_to_file", file="net.py",
+         text="import socket\nsocket.create_connection(('127.0.0.1', 9))")
+    assert not call(ctx, "execute_python_file", file="net.py").ok
+    refusals = [(e, f["agent"], f["rule"], f["file"]) for _, e, f in log.events if e.endswith("_refused")]
+    assert refusals == [("code_refused", "coder", "static_scan", "evil.py"),
+                        ("sandbox_refused", "coder", "landlock", "net.py")]
+
+
+def test_static_scan_off_lets_the_kernel_decide(ctx, tmp_path):
+    """With static_scan false a file the scan would refuse runs, and the kernel sandbox refuses its escape."""
+    ctx.settings.update(static_scan=False, exec_wall_seconds=30)
+    call(ctx, "write_to_file", file="esc.py", text=f"import os\nopen({str(tmp_path / 'esc.txt')!r}, 'w')")
+    obs = call(ctx, "execute_python_file", file="esc.py")
+    assert not obs.ok and "Read-only file system" in obs.text and "refused to run" not in obs.text
+    assert not (tmp_path / "esc.txt").exists()

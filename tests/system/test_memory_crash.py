@@ -8,9 +8,9 @@ import signal
 import numpy as np
 import pytest
 
-from bus import messages as m
 from bus.protocol import Kind
 from memory.client import MemoryClient
+from swarm_core import messages as m
 from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready, wait_until
 
 DIM = 384
@@ -45,7 +45,7 @@ def test_kill_9_during_adds_loses_nothing_acknowledged(crash_env, kill_after):
     wait_ready(mc, procs[-1])
     vecs = np.random.default_rng(kill_after).standard_normal((TOTAL, DIM)).astype(np.float32)
     acked: dict[int, int] = {}  # item index -> id
-    state = {"sent": 0, "inflight": 0, "killed": False}
+    state = {"sent": 0, "inflight": 0}
 
     def on_reply(i: int):
         def cb(msg) -> None:
@@ -54,22 +54,29 @@ def test_kill_9_during_adds_loses_nothing_acknowledged(crash_env, kill_after):
                 acked[i] = msg.body.ids[0]
         return cb
 
+    def send(i: int) -> None:
+        bus.send_request("memory", m.MemAdd("agent:crash", [f"item {i}"], [{"i": i}],
+                                            [vecs[i].tolist()]), 60, on_reply(i))
+        state["sent"] += 1
+        state["inflight"] += 1
+
     def pump() -> bool:
-        while not state["killed"] and state["inflight"] < IN_FLIGHT and state["sent"] < TOTAL:
-            i = state["sent"]
-            bus.send_request("memory", m.MemAdd("agent:crash", [f"item {i}"], [{"i": i}],
-                                                [vecs[i].tolist()]), 60, on_reply(i))
-            state["sent"] += 1
-            state["inflight"] += 1
-        if not state["killed"] and len(acked) >= kill_after:
-            os.kill(procs[-1].pid, signal.SIGKILL)
-            state["killed"] = True
+        while state["inflight"] < IN_FLIGHT and state["sent"] < TOTAL:
+            send(state["sent"])
         bus.poll(0.01)
-        return state["killed"]
+        return len(acked) >= kill_after
 
     wait_until(pump, 120, f"{kill_after} acknowledged adds", step=0)
+    # the kill comes from the test's progress, not from a timer: stop the service wherever it is
+    # (adds are being processed), queue more adds it can never answer, then kill it
+    os.kill(procs[-1].pid, signal.SIGSTOP)
+    late = list(range(state["sent"], state["sent"] + IN_FLIGHT))
+    for i in late:
+        send(i)
+    os.kill(procs[-1].pid, signal.SIGKILL)
     assert procs[-1].wait(10) == -signal.SIGKILL
-    assert state["inflight"] > 0, "the kill should land while adds are in flight"
+    bus.poll(0.2)  # replies the service sent before it stopped may still arrive
+    assert not set(late) & set(acked), "adds sent to a stopped service cannot have been acknowledged"
     snapshot_dirs = list((run_dir / "memory" / "snapshots").glob("0*"))
 
     procs.append(start_service(run_dir, *extra))

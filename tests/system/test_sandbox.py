@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.sandbox import POLL_SECONDS, SandboxRefused, run_python_file
+from agents.sandbox import POLL_SECONDS, SandboxRefused, run_python_file, run_python_source
+from tests.hostile_rig import broken, table, targets  # noqa: F401 - targets is a fixture
 
 M = "marker.txt"  # every hostile file would create this in the workspace if it ran
 
@@ -119,6 +121,10 @@ RUNTIME_ONLY = {
     "os.system via computed getattr on a parameter":
         ("import os\ndef f(m, n):\n    return getattr(m, n)\nf(os, ''.join(reversed('metsys')))('touch esc.txt')",
          "os.system is not allowed"),
+    "the hook's table cleared first (issue 10)":
+        ("import sys, os\ntry:\n    [sys][0].modules['__main__']._BLOCKED.clear()\n"
+         "except AttributeError:\n    pass\n"
+         "getattr([os][0], ''.join(reversed('metsys')))('touch esc.txt')", "os.system is not allowed"),
 }
 
 
@@ -211,6 +217,40 @@ def test_memory_hog_fails_at_memory_limit(ws):
     assert result.reason == "memory" and "memory limit" in result.output
 
 
+def test_kernel_sandbox_alone_holds_against_hostile_code(ws, tmp_path, targets):
+    """With the static scan and the audit hook off, every attack of the hostile script fails."""
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "registry.db").write_text("agents")
+    attack = targets.for_attacks(run_dir=str(run_dir), pids={"the test": os.getpid()}, out="outcomes.json",
+                                 bus_socket=str(run_dir / "bus.ipc"))
+    result = run_python_source(targets.source(attack).encode(), "attack.py", ws, static_scan=False,
+                               wall_seconds=120)
+    assert result.reason == "ok", result.output
+    outcomes = json.loads((ws / "outcomes.json").read_text())
+    assert len(outcomes) >= 25 and broken(outcomes) == {}, table(outcomes)
+    assert (ws / "daemon-started").exists() and targets.daemons() == []
+    assert targets.connections() == [] and targets.escaped_files() == [] and targets.bystander_alive()
+
+
+def test_refusal_that_ends_a_program_is_named(ws):
+    """A program that dies of a refused operation reports the rule that refused it."""
+    result = run_python_source(b"import socket\nsocket.create_connection(('127.0.0.1', 9))\n", "net.py", ws,
+                               static_scan=False)
+    assert (result.reason, result.refused_by) == ("error", "landlock")
+    assert "PermissionError" in result.output
+    result = run_python_source(b"open('/usr/swarm-test', 'w')\n", "ro.py", ws, static_scan=False)
+    assert result.refused_by in ("read_only_mount", "landlock")
+
+
+def test_without_the_kernel_sandbox_the_hook_still_refuses(ws, tmp_path):
+    """sandbox='none' keeps the previous behaviour: the audit hook refuses what the scan cannot see."""
+    source = "import os\nup = '.' * 2\nopen(os.path.join(os.getcwd(), up, 'esc.txt'), 'w')"
+    result = run_python_file(write(ws, "job.py", source), ws, sandbox="none")
+    assert result.reason == "error" and "writing outside the workspace" in result.output
+    assert result.refused_by == "audit_hook" and not (tmp_path / "esc.txt").exists()
+
+
 @pytest.fixture
 def pids_to_reap():
     """Pids a test learned about; any still alive at the end are killed."""
@@ -229,6 +269,22 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _boot_pids(ws: Path) -> list[int]:
+    """Host pids of the sandbox processes running code of ``ws`` (the code's own pid is of its namespace)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if b"sandbox_boot" in cmd and os.fsencode(ws) in cmd and _alive(int(entry)):
+            found.append(int(entry))
+    return found
 
 
 def _wrapper(tmp_path: Path) -> str:
@@ -252,10 +308,11 @@ def test_sleeper_killed_at_wall_timeout_with_its_group(ws, tmp_path, pids_to_rea
     source = "import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(300)"
     result = run_python_file(write(ws, "job.py", source), ws, wall_seconds=1, keep_alive=keep_alive,
                              python=_wrapper(tmp_path))
-    child, grandchild = int((ws / "child.pid").read_text()), int((ws / "grandchild.pid").read_text())
-    pids_to_reap.extend([child, grandchild])
+    grandchild = int((ws / "grandchild.pid").read_text())
+    pids_to_reap.append(grandchild)
+    assert (ws / "child.pid").read_text()  # the program ran (its pid is one of its PID namespace)
     assert result.reason == "timeout" and result.exit_code == -signal.SIGKILL
-    assert not _alive(child) and not _alive(grandchild)
+    assert not _boot_pids(ws) and not _alive(grandchild)
     assert len(calls) >= 2 and all(0 <= s <= POLL_SECONDS for s in calls)
 
 
@@ -281,9 +338,8 @@ def test_keep_alive_failure_kills_the_child(ws, pids_to_reap):
     source = "import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(300)"
     with pytest.raises(Stop):
         run_python_file(write(ws, "job.py", source), ws, wall_seconds=60, keep_alive=keep_alive)
-    child = int((ws / "child.pid").read_text())
-    pids_to_reap.append(child)
-    assert not _alive(child)
+    assert (ws / "child.pid").exists()
+    assert not _boot_pids(ws)
 
 
 def _wait_for(condition, timeout: float) -> bool:
@@ -317,8 +373,9 @@ def test_child_dies_with_the_agent_that_runs_it(ws, helper_procs, pids_to_reap):
                              cwd=Path(__file__).resolve().parents[2])
     helper_procs.append(agent)
     assert _wait_for(lambda: (ws / "child.pid").exists() and (ws / "child.pid").read_text(), 30)
-    child = int((ws / "child.pid").read_text())
-    pids_to_reap.append(child)
+    children = _boot_pids(ws)
+    pids_to_reap.extend(children)
+    assert children
     agent.kill()
     agent.wait()
-    assert _wait_for(lambda: not _alive(child), 10)
+    assert _wait_for(lambda: not any(_alive(p) for p in children), 10)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import zmq
 
-from bus import messages as m
 from bus.client import BusClient
-from orchestrator.errors import BusError
+from swarm_core import messages as m
+from swarm_core.errors import BusError
 from tests.system.conftest import base_config, cmd, speak
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]

@@ -8,7 +8,7 @@ import signal
 import psutil
 import pytest
 
-from tests.system.conftest import alive, base_config, cmd, speak, wait_until
+from tests.system.conftest import alive, base_config, cmd, commands_run, speak, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -144,8 +144,9 @@ def test_max_steps_stops_repeating_agent(swarm):
     run.up()
     agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
     assert agents["w"]["reason"] == "max_steps"
-    assert 4 <= agents["w"]["steps"] <= 5
-    assert not alive(agents["w"]["pid"]) or wait_until(lambda: not alive(agents["w"]["pid"]))
+    assert agents["w"]["steps"] == 4  # the step count never exceeds max_steps
+    wait_until(lambda: not alive(agents["w"]["pid"]), what="w's process gone")
+    assert commands_run(run, "w", "read_file") == 4  # the 5th step's command never ran
     wait_until(lambda: [e for e in run.log_events("manager")
                         if e.get("event") == "inbox_received" and "max_steps" in e["text"]],
                what="manager told")

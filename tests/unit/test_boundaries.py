@@ -1,4 +1,8 @@
-"""Import boundaries (STYLE.md §12): checked statically and in fresh interpreters."""
+"""Import boundaries: the layer table, no cycles, and what each process loads.
+
+Checked statically over every module of the packages (imports inside
+functions count too) and, for what a process loads, in fresh interpreters.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +13,124 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("orchestrator", "agents", "bus", "memory")
+PACKAGES = ("swarm_core", "bus", "memory", "agents", "orchestrator")
+
+# what each package (or sub-package: the longest prefix wins) may import of ours
+LAYERS: dict[str, frozenset[str]] = {
+    "swarm_core": frozenset(),
+    "bus": frozenset({"swarm_core"}),
+    "memory": frozenset({"swarm_core", "bus"}),
+    "agents": frozenset({"swarm_core", "bus", "memory.client"}),
+    "orchestrator": frozenset({"swarm_core", "bus", "memory", "agents"}),
+    "orchestrator.gateway": frozenset({"swarm_core", "bus", "orchestrator.config", "orchestrator.gateway"}),
+}
+# third-party modules a layer must never load, even indirectly in a function
+FORBIDDEN: dict[str, frozenset[str]] = {
+    "swarm_core": frozenset({"zmq", "msgpack", "faiss", "numpy"}),
+    "bus": frozenset({"faiss", "numpy"}),
+    "agents": frozenset({"faiss", "numpy"}),
+}
 
 
-def _imports(path: Path) -> set[str]:
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Every module name imported anywhere in ``path`` (relative imports resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     names: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(a.name.split(".")[0] for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
     return names
+
+
+def _rule_for(module: str) -> str:
+    return max((layer for layer in LAYERS if module == layer or module.startswith(layer + ".")), key=len)
+
+
+def _allowed(module: str, target: str) -> bool:
+    own = module.split(".")[0]
+    if target == own or target.startswith(own + ".") and _rule_for(module) == own:
+        return True
+    rule = _rule_for(module)
+    return any(target == a or target.startswith(a + ".") for a in LAYERS[rule] | {rule})
+
+
+def _ours(name: str, modules: dict[str, Path]) -> str | None:
+    """The module of ours that ``name`` refers to (``pkg.mod.Class`` → ``pkg.mod``), if any."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+def test_every_import_respects_the_layer_table():
+    """No module imports a layer above its own (bus/ and memory/ never reach orchestrator/ or agents/)."""
+    modules = _modules()
+    leaks = []
+    for module, path in modules.items():
+        for name in _imports(path, module):
+            target = _ours(name, modules)
+            if target is not None and not _allowed(module, target):
+                leaks.append(f"{module} imports {target}")
+    assert sorted(set(leaks)) == []
+
+
+def test_no_layer_imports_a_forbidden_library():
+    """swarm_core imports no zmq/msgpack/faiss/numpy; bus and agents import no faiss/numpy."""
+    modules = _modules()
+    leaks = []
+    for module, path in modules.items():
+        banned = FORBIDDEN.get(module.split(".")[0], frozenset())
+        leaks += [f"{module} imports {n}" for n in _imports(path, module) if n.split(".")[0] in banned]
+    assert leaks == []
+
+
+def test_there_is_no_import_cycle():
+    """The module import graph (function-level imports included) has no cycle."""
+    modules = _modules()
+    graph = {m: {t for n in _imports(p, m) if (t := _ours(n, modules)) and t != m} for m, p in modules.items()}
+    # a package's __init__ is imported by its modules implicitly; edges into it are not a cycle
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert cycles == []
 
 
 def test_only_the_protocol_module_imports_msgpack():
     """No module but bus/protocol.py imports msgpack: one module owns the wire."""
-    offenders = [str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-                 if "msgpack" in _imports(p) and p != ROOT / "bus" / "protocol.py"]
+    offenders = [m for m, p in _modules().items()
+                 if "msgpack" in {n.split(".")[0] for n in _imports(p, m)} and m != "bus.protocol"]
     assert offenders == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import effective_llm, load_config, parse_config
-from orchestrator.errors import ConfigError
+from swarm_core.errors import ConfigError
 
 GOOD = """\
 name: demo
@@ -46,6 +46,18 @@ def test_good_config_loads_with_defaults(tmp_path):
     (GOOD.replace("cassette: demo.cassette.yaml", "model: x"), "", "llm.cassette is required"),
     (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: -5"), ":4:", "llm.seed"),
     (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: lucky"), ":4:", "llm.seed"),
+    (GOOD + "limits: {max_steps: 4}\n", ":14:", "duplicate key 'limits' (first on line 5, again on line 14)"),
+    (GOOD.replace("max_depth: 3", "max_depth: 3, max_steps: true"), ":5:",
+     "limits.max_steps: Value error, expected a number, not true/false"),
+    (GOOD.replace("max_depth: 3", "max_wall_seconds: 1e400"), ":5:", "limits.max_wall_seconds"),
+    (GOOD + "deep: " + "[" * 3000 + "]" * 3000 + "\n", "", "nested deeper than 64 levels"),
+    (GOOD + "deep: " + "[" * 100 + "]" * 100 + "\n", "", "nested deeper than 64 levels"),
+    (GOOD.replace("root: manager", "root: supervisor").replace("  manager:", "  supervisor:"), "",
+     "role 'supervisor' is named like one of the swarm's own processes"),
+    (GOOD.replace("  writer:", "  cli-writer:").replace("[writer]", "[cli-writer]"), "",
+     "role 'cli-writer' is named like"),
+    (GOOD.replace("max_depth: 3", "loop_threshold: 5, loop_window: 3"), ":5:",
+     "limits.loop_window: Value error, must be at least limits.loop_threshold (5)"),
 ])
 def test_bad_config_one_clear_error(tmp_path, text, where, what):
     """Each bad config gives a ConfigError naming the file, the line (when known) and the field."""
@@ -58,6 +70,14 @@ def test_bad_config_one_clear_error(tmp_path, text, where, what):
     assert where in msg and what in msg, msg
     assert ei.value.exit_code == 2
     assert "\n" not in msg
+
+
+def test_loop_window_follows_the_threshold_unless_given():
+    """loop_threshold alone sets a window of the same size; a larger window is kept as given."""
+    cfg = parse_config(GOOD.replace("max_depth: 3", "loop_threshold: 7"))
+    assert cfg.limits.effective_loop_window == 7
+    cfg = parse_config(GOOD.replace("max_depth: 3", "loop_threshold: 3, loop_window: 10"))
+    assert cfg.limits.effective_loop_window == 10
 
 
 def test_missing_file():
@@ -76,3 +96,20 @@ def test_env_overrides_provider():
     assert effective_llm(cfg, {"SWARM_LLM_PROVIDER": "replay", "OPENAI_API_KEY": "k"}).provider == "replay"
     with pytest.raises(ConfigError, match="environment"):
         effective_llm(cfg, {"SWARM_LLM_PROVIDER": "telepathy"})
+
+
+def test_infinite_and_nan_numbers_are_refused(tmp_path):
+    """``.inf`` and ``.nan`` are out of range for every number field, not silently accepted."""
+    for value in (".inf", ".nan", "1e400"):
+        p = tmp_path / "s.yaml"
+        p.write_text(GOOD.replace("max_depth: 3", f"max_wall_seconds: {value}"))
+        with pytest.raises(ConfigError, match="limits.max_wall_seconds"):
+            load_config(p)
+
+
+def test_optional_numbers_refuse_bools_too(tmp_path):
+    """A bool in an optional number field (a quota) is a type error as well."""
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD + "quotas: {agent: {max_tokens: false}}\n")
+    with pytest.raises(ConfigError, match="quotas.agent.max_tokens.*not true/false"):
+        load_config(p)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from orchestrator.config import load_config
 from orchestrator.gateway import fewshot, schema
+from swarm_core.catalog import CATALOG, delegation
 
 ROOT = Path(__file__).resolve().parents[2]
-
-schema.load_commands()
 
 WRITER = ["write_to_file", "read_file", "task_complete"]
 MANAGER = ["start_agent", "do_nothing", "task_complete"]
@@ -118,8 +117,9 @@ def test_examples_name_other_files_than_the_demo_goal():
     """The generic examples, the demo's own examples and the demo's goal name three disjoint sets of
     files, so a model that copies an example is seen doing so (it writes or claims the wrong file)."""
     cfg = load_config(ROOT / "configs" / "demo.yaml")
-    generic = _files([dataclasses.asdict(e) for e in fewshot.EPISODES.values()]
-                     + [dataclasses.asdict(fewshot.delegation(r)) for r in cfg.agents])
+    episodes = [c.episode for c in map(CATALOG.get, CATALOG.names()) if c is not None and c.episode]
+    generic = _files([dataclasses.asdict(e) for e in episodes]
+                     + [dataclasses.asdict(delegation(r)) for r in cfg.agents])
     demo = _files([role.examples for role in cfg.agents.values()])
     goal = _files(cfg.goal)
     assert generic and demo and goal

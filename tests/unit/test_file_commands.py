@@ -6,9 +6,8 @@ import os
 
 import pytest
 
-import agents.commands.files  # noqa: F401 - registers the file commands
-import agents.commands.web  # noqa: F401 - registers the web commands
-from agents.commands.registry import CommandContext, dispatch
+from agents.commands.context import CommandContext
+from agents.commands.registry import dispatch
 from agents.workspace import Workspace
 
 FILES = {"read_file", "write_to_file", "append_to_file", "delete_file", "search_files"}

@@ -8,13 +8,13 @@ from collections import deque
 
 import pytest
 
-from bus import messages as m
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import LLM, Bucket, Price, Quotas
-from orchestrator.errors import PeerBusy, ProviderError, Stopped, SwarmError
 from orchestrator.gateway.providers.base import Result
 from orchestrator.gateway.service import GatewayService
+from swarm_core import messages as m
+from swarm_core.errors import PeerBusy, ProviderError, Stopped, SwarmError
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -238,14 +238,16 @@ def test_freeze_of_all_with_one_agent_thawed():
 
 
 def test_stop_answers_held_and_running_calls_with_stopped():
-    """stop() answers held calls at once and running calls after the grace, and says it is busy."""
+    """The stop answers held calls at once and running calls after the drain, and says it is busy."""
     provider = GatedProvider()
     svc, client = _service(provider)
     svc.on_freeze(_msg("", m.Freeze("b", True, "t"), src="supervisor"))
     svc.on_complete(_msg("a"))
     svc.on_complete(_msg("b"))
     wait_for(lambda: provider.started == ["a"])
-    svc.stop(grace=0.05)
+    svc.stop_accepting()
+    svc.drain(time.monotonic() + 0.05, hurry=lambda: False)
+    svc.close()
     assert sorted(msg.header.src for msg, err in client.errors if isinstance(err, Stopped)) == ["a", "b"]
     assert svc.busy
     with pytest.raises(Stopped):

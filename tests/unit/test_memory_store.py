@@ -10,7 +10,7 @@ import pytest
 
 from memory import wal
 from memory.store import Store
-from orchestrator.errors import ConfigError, InvalidRequest, NotFound
+from swarm_core.errors import ConfigError, InvalidRequest, NotFound
 
 DIM = 8
 

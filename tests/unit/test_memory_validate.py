@@ -6,9 +6,17 @@ import numpy as np
 import pytest
 
 from memory.namespaces import agent_namespace, check_namespace, is_namespace
-from memory.validate import (Limits, check_ids, check_k, check_metadata, check_namespaces, check_packed,
-                             check_texts, vectors_of)
-from orchestrator.errors import InvalidRequest
+from memory.validate import (
+    Limits,
+    check_ids,
+    check_k,
+    check_metadata,
+    check_namespaces,
+    check_packed,
+    check_texts,
+    vectors_of,
+)
+from swarm_core.errors import InvalidRequest
 
 LIMITS = Limits(max_text_bytes=16, max_texts=3, max_metadata_bytes=30, max_namespaces=2, max_ids=4)
 

@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from bus import messages as m
 from bus import protocol as p
-from orchestrator.errors import ProtocolError
+from swarm_core import messages as _domain  # noqa: F401 - registers every domain type
+from swarm_core import wire
+from swarm_core.errors import ProtocolError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +77,7 @@ def raw_header(*, version: Any = p.VERSION, kind: Any = 0, type_name: Any = "pin
     return msgpack.packb([version, kind, type_name, msg_id, corr_id, src, dst, deadline])
 
 
-ALL_TYPES = sorted(p.registered_types().items())
+ALL_TYPES = sorted(wire.registered_types().items())
 
 
 # ------------------------------------------------------------- round trips
@@ -134,7 +136,7 @@ def test_unknown_type_is_refused() -> None:
     with pytest.raises(ProtocolError, match="unknown message type 'no_such_type'"):
         p.decode([raw_header(type_name="no_such_type"), msgpack.packb([])])
     with pytest.raises(ProtocolError):
-        p.body_class("no_such_type")
+        wire.body_class("no_such_type")
 
 
 def test_unknown_kind_is_refused() -> None:
@@ -269,7 +271,7 @@ _kinds = st.integers(-2, 6) | st.booleans() | st.text(max_size=2)
 _near_headers = st.builds(
     lambda v, k, t, rest: [v, k, t, *rest],
     st.sampled_from([p.VERSION, p.VERSION + 1, 0, "1"]), _kinds,
-    st.sampled_from(sorted(p.registered_types())) | st.text(max_size=10),
+    st.sampled_from(sorted(wire.registered_types())) | st.text(max_size=10),
     st.lists(st.text(max_size=6) | _scalars, min_size=0, max_size=7),
 )
 _fuzz = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -316,7 +318,7 @@ def test_decode_of_near_valid_messages_raises_only_protocol_error(hdr: list, bod
 
 def test_protocol_does_not_import_zmq() -> None:
     """Importing bus.protocol (and the message bodies) pulls in no zmq, in a fresh interpreter."""
-    code = "import sys, bus.protocol, bus.messages; print('zmq' in sys.modules)"
+    code = "import sys, bus.protocol, bus.messages, swarm_core.messages; print('zmq' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=60, check=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -8,10 +8,10 @@ import threading
 import pytest
 import yaml
 
-from orchestrator.errors import CassetteExhausted, ConfigError, ProviderError
 from orchestrator.gateway.providers.base import Request, Result
 from orchestrator.gateway.providers.record import RecordProvider, cassette_item
 from orchestrator.gateway.providers.replay import ReplayProvider, load_cassette
+from swarm_core.errors import CassetteExhausted, ConfigError, ProviderError
 
 
 def _write(tmp_path, text, name="c.yaml"):

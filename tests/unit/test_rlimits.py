@@ -16,7 +16,8 @@ pytestmark = pytest.mark.timeout(60)
 
 def run_limited(limits: dict, code: str) -> subprocess.CompletedProcess:
     prog = ("import sys\nfrom orchestrator.supervisor.zygote import apply_rlimits\n"
-            f"apply_rlimits({limits!r})\n{code}\n")
+            "from swarm_core.spec import RLimits\n"
+            f"apply_rlimits(RLimits(**{limits!r}))\n{code}\n")
     return subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, timeout=30)
 
 

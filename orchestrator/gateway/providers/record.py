@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from orchestrator.errors import ProviderError
 from orchestrator.gateway.providers.base import Provider, Request, Result
+from swarm_core.errors import ProviderError
 
 
 def cassette_item(text: str) -> Any:

@@ -1,6 +1,6 @@
 """The ``replay`` provider: answers from a recorded cassette, one per model call.
 
-Cassette format (DESIGN.md, "Replay cassettes")::
+Cassette format (the README's "Replay cassettes")::
 
     manager:                       # agent name -> list of responses
       - {thoughts: {...}, command: {name: start_agent, args: {...}}}
@@ -33,11 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from orchestrator.errors import CassetteExhausted, ConfigError
 from orchestrator.gateway.providers.base import Request, Result
 from orchestrator.gateway.quotas import estimate_tokens
+from swarm_core.errors import CassetteExhausted, ConfigError
+from swarm_core.yamlfile import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +112,7 @@ def load_cassette(path: str | Path) -> dict[str, Track]:
         raise ConfigError(f"{p}: cassette not found", file=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read cassette: {exc}", file=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{where}: invalid YAML: {getattr(exc, 'problem', exc)}",
-                          file=str(p)) from None
+    data, _ = load_yaml(text, str(p))
     return parse_cassette(data, str(p))
 
 

@@ -22,14 +22,21 @@ import structlog
 
 
 class _JsonLineTee:
-    """Processor: write the event as one JSON line to a file, pass it on."""
+    """Processor: write the event as one JSON line to a file, pass it on.
+
+    An event with ``exc_info`` (``log.exception``, or an exception passed as
+    ``exc_info=``) gets its traceback as text in the ``exception`` field.
+    """
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        line = event
+        if "exc_info" in event:  # a copy: the console renderer formats the original itself
+            line = structlog.processors.format_exc_info(logger, method, dict(event))
         try:
-            self._stream.write(json.dumps(event, default=repr, ensure_ascii=False) + "\n")
+            self._stream.write(json.dumps(line, default=repr, ensure_ascii=False) + "\n")
             self._stream.flush()
         except (OSError, ValueError):
             pass  # a full disk or a closed file must not take a process down

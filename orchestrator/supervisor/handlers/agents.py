@@ -1,0 +1,127 @@
+"""Bus handlers for what agents tell the supervisor: start a sub-agent, ready, status, step, done."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bus.client import DEFERRED
+from bus.protocol import Message
+from orchestrator.supervisor import policy
+from orchestrator.supervisor.guards.base import SpawnRequest, Stop, Warn
+from orchestrator.supervisor.handlers.common import requester
+from orchestrator.supervisor.parts import START_TIMEOUT, Parts
+from orchestrator.supervisor.registry import AgentRecord
+from swarm_core import messages as m
+from swarm_core.errors import InvalidRequest, PolicyDenied
+from swarm_core.peers import RESERVED_IDS
+from swarm_core.status import SELF_REPORTED, Status, parent_ended
+
+
+class AgentHandlers:
+    """Handlers of messages agents send the supervisor."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.p = parts
+
+    def routes(self) -> dict[type, Callable[[Message], Any]]:
+        return {m.StartAgent: self.start_agent, m.AgentReady: self.ready, m.AgentStatus: self.status,
+                m.StepReport: self.step, m.AgentDone: self.done}
+
+    def _spawn_request(self, parent: AgentRecord, req: m.StartAgent) -> SpawnRequest:
+        recs = self.p.table.all()
+        state = policy.SpawnState(
+            lineage=policy.lineage_of(parent.id, {r.id: r.parent for r in recs}),
+            requester_role=parent.role,
+            can_start=self.p.cfg.agents[parent.role].can_start,
+            roles=tuple(self.p.cfg.agents),
+            live_agents=sum(1 for r in recs if not r.terminal),
+            live_children=sum(1 for r in recs if r.parent == parent.id and not r.terminal),
+            used_ids=frozenset(r.id for r in recs) | RESERVED_IDS,
+            limits=self.p.cfg.limits,
+        )
+        return SpawnRequest(state, req.name, req.role)
+
+    def start_agent(self, msg: Message) -> object:
+        """Decide a start_agent (guards), spawn, and answer when the agent is ready (or failed)."""
+        req: m.StartAgent = msg.body
+        p = self.p
+        parent = requester(p.table, msg)
+        decision = p.guards.on_spawn(self._spawn_request(parent, req))
+        if isinstance(decision, policy.Deny):
+            p.table.log_event(parent.id, "spawn_denied", decision.reason)
+            p.log.info("spawn_denied", agent=parent.id, name=req.name, reason=decision.reason)
+            raise PolicyDenied(decision.reason)
+        rec = p.table.add(AgentRecord(id=decision.agent_id, name=req.name, role=decision.role,
+                                      parent=parent.id, depth=decision.depth, task=req.task))
+        p.log.info("spawn_requested", agent=rec.id, parent=parent.id, t=p.clock())
+        p.life.spawn(rec, prompt=req.prompt)  # a SpawnError is this request's one error reply
+        p.table.expect_ready(rec.id, msg, p.clock() + START_TIMEOUT)
+        return DEFERRED
+
+    def ready(self, msg: Message) -> None:
+        body: m.AgentReady = msg.body
+        p = self.p
+        rec = p.table.get(body.agent_id)
+        if rec is None or msg.header.src != body.agent_id:
+            return
+        if rec.status is Status.STARTING:
+            p.table.mark_running(rec.id)
+            p.log.info("agent_registered", agent=rec.id, pid=body.pid, t=p.clock())
+        p.bus.publish(rec.id, "ready", Status.RUNNING)
+        pending = p.table.take_pending(rec.id)
+        if pending is not None and pending.request is not None:
+            p.bus.reply(pending.request, m.AgentStarted(rec.id, rec.depth, rec.pid or 0))
+
+    def status(self, msg: Message) -> None:
+        """An agent's own status (running / waiting); frozen and throttled are decided elsewhere.
+
+        Steps are counted from step reports only (what the guards let run).
+        """
+        body: m.AgentStatus = msg.body
+        rec = self.p.table.get(msg.header.src)
+        if rec is None or rec.terminal:
+            return
+        if rec.status not in (Status.FROZEN, Status.THROTTLED) and body.status in SELF_REPORTED:
+            self.p.table.update(rec.id, status=Status(body.status))
+
+    def step(self, msg: Message) -> m.StepVerdict:
+        """The guards' verdict on a step about to run its command (the agent waits for it)."""
+        body: m.StepReport = msg.body
+        p = self.p
+        rec = p.table.get(msg.header.src)
+        if rec is None or body.agent_id != rec.id:
+            raise InvalidRequest(f"{msg.header.src} may report only its own steps")
+        if rec.terminal:
+            return m.StepVerdict(m.StepVerdict.STOP, rec.reason or rec.status)
+        decision = p.guards.on_step(rec, body)
+        if isinstance(decision, Stop):
+            p.life.enforce(decision)
+            return m.StepVerdict(m.StepVerdict.STOP, decision.reason)
+        if body.step > rec.steps:
+            p.table.update(rec.id, steps=body.step)
+        if isinstance(decision, Warn):
+            p.table.log_event(rec.id, decision.event, decision.detail)
+            return m.StepVerdict(m.StepVerdict.WARN, decision.text)
+        return m.StepVerdict(m.StepVerdict.RUN)
+
+    def done(self, msg: Message) -> None:
+        """The agent finished: record it, tell its parent, stop its own sub-agents."""
+        body: m.AgentDone = msg.body
+        p = self.p
+        rec = p.table.get(msg.header.src)
+        if rec is None or rec.terminal:
+            return
+        status = Status.DONE if body.ok else Status.FAILED
+        reason = None if body.ok else body.result[:200]
+        p.table.end(rec.id, status, reason, result=body.result)
+        p.bus.publish(rec.id, status, status, reason or "")
+        p.log.info("agent_recorded_done", agent=rec.id, status=status)
+        word = "finished" if body.ok else "failed"
+        p.bus.tell(rec.parent, rec.id, f"{rec.id} {word}: {body.result}", "result" if body.ok else "notice")
+        # a finished agent's own sub-agents have nobody to report to any more
+        for child in p.table.children(rec.id):
+            if not child.terminal:
+                p.life.stop_subtree(child.id, parent_ended(status))
+        if rec.parent is None:
+            p.table.set_meta("result", body.result)
+            p.table.set_meta("root_status", status)

@@ -1,0 +1,93 @@
+"""Bus handlers for the control surface: listings, kill, freeze, messages, inspect, down.
+
+The operator (a CLI peer) may act on any agent; an agent may list its
+children and delete its own sub-agents only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from bus import messages as bm
+from bus.protocol import Message
+from orchestrator.supervisor.handlers.common import is_operator, requester
+from orchestrator.supervisor.parts import Parts
+from orchestrator.supervisor.registry import ps_view
+from swarm_core import messages as m
+from swarm_core.errors import NotFound, PolicyDenied
+from swarm_core.status import Reason
+
+
+class OperatorHandlers:
+    """Handlers of the control messages (mostly from ``swarm`` CLI peers)."""
+
+    def __init__(self, parts: Parts) -> None:
+        self.p = parts
+
+    def routes(self) -> dict[type, Callable[[Message], Any]]:
+        return {m.ListAgents: self.list_agents, m.DeleteAgent: self.delete, m.KillAll: self.kill_all,
+                m.Freeze: self.freeze, m.OperatorMessage: self.operator_message, m.Inspect: self.inspect,
+                m.Down: self.down, m.SwarmStatus: self.swarm_status}
+
+    def list_agents(self, msg: Message) -> m.AgentList:
+        recs = self.p.table.all()
+        if msg.body.scope != "all" and not is_operator(self.p.table, msg):
+            recs = [r for r in recs if r.parent == msg.header.src]
+        return m.AgentList([ps_view(r) for r in recs])
+
+    def delete(self, msg: Message) -> bm.Ok:
+        """Stop an agent and its subtree: any agent for the operator, a sub-agent for an agent."""
+        body: m.DeleteAgent = msg.body
+        table = self.p.table
+        target = table.get(body.agent_id)
+        if target is None:
+            raise NotFound(f"no agent {body.agent_id!r}")
+        if not is_operator(table, msg):
+            asker = requester(table, msg)
+            if target.id == asker.id or target.id not in {r.id for r in table.subtree(asker.id)}:
+                raise PolicyDenied(f"{target.id} is not one of your sub-agents")
+        stopped = self.p.life.stop_subtree(target.id, body.reason or Reason.DELETED, hard=body.hard)
+        return bm.Ok({"stopped": stopped})
+
+    def kill_all(self, msg: Message) -> bm.Ok:
+        if not is_operator(self.p.table, msg):
+            raise PolicyDenied("only an operator may kill every agent")
+        return bm.Ok({"stopped": self.p.life.stop_everything(msg.body.reason or Reason.KILL_ALL, hard=True)})
+
+    def freeze(self, msg: Message) -> bm.Ok:
+        body: m.Freeze = msg.body
+        if not is_operator(self.p.table, msg):
+            raise PolicyDenied("only an operator may freeze or thaw agents")
+        return bm.Ok({"agents": self.p.life.freeze(body.agent_id, body.frozen, body.reason)})
+
+    def operator_message(self, msg: Message) -> bm.Ok:
+        body: m.OperatorMessage = msg.body
+        rec = self.p.table.get(body.agent_id)
+        if rec is None:
+            raise NotFound(f"no agent {body.agent_id!r}")
+        if rec.terminal:
+            raise PolicyDenied(f"agent {rec.id} is {rec.status}")
+        self.p.bus.tell(rec.id, "operator", body.text, "message")
+        return bm.Ok()
+
+    def inspect(self, msg: Message) -> m.InspectReply:
+        rec = self.p.table.get(msg.body.agent_id)
+        if rec is None:
+            raise NotFound(f"no agent {msg.body.agent_id!r}")
+        info = rec.public()
+        info["children"] = [c.id for c in self.p.table.children(rec.id)]
+        info["events"] = self.p.table.events(rec.id)[-20:]
+        return m.InspectReply(info)
+
+    def down(self, msg: Message) -> bm.Ok:
+        self.p.shutdown(msg.body.reason or Reason.DOWN)
+        return bm.Ok()
+
+    def swarm_status(self, msg: Message) -> m.SwarmState:
+        cfg, root = self.p.cfg, self.p.table.get(self.p.cfg.root)
+        return m.SwarmState({
+            "name": cfg.name, "root": cfg.root, "root_status": root.status if root else None,
+            "result": root.result if root else None, "pid": os.getpid(),
+            "agents": len(self.p.table.all()), "uptime": round(self.p.wall() - self.p.started, 3),
+        })

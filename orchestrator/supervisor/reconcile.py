@@ -1,0 +1,87 @@
+"""Reconcile on a tick, and react to exits and dead peers (the supervisor's loop calls these).
+
+A tick moves pending stops up the reaper's ladder, looks for adopted agents
+that exited, asks every guard for stops, and fails starts that never became
+ready. An exit or a dead peer is handled when it is reported.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bus import messages as bm
+from orchestrator.supervisor.guards.base import Exit, GiveUp, Restart, Tick
+from orchestrator.supervisor.guards.flood import Flood
+from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts
+from orchestrator.supervisor.reaper import ProcessSignaller
+from swarm_core.errors import SwarmError
+from swarm_core.status import Reason, Status
+
+
+def process_gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie counts as gone)."""
+    return not ProcessSignaller().alive(pid)
+
+
+class Reconciler:
+    """The supervisor's periodic and event-driven work over its parts."""
+
+    def __init__(self, parts: Parts, gone: Callable[[int], bool] = process_gone,
+                 adopted_every: float = 1.0) -> None:
+        self.p = parts
+        self.gone = gone
+        self.adopted_every = adopted_every
+        self._next_adopted = 0.0
+
+    def tick(self) -> None:
+        """Reconcile: the stop ladder, adopted exits, every guard's stops, start timeouts."""
+        p = self.p
+        now = p.clock()
+        p.reaper.step()
+        if now >= self._next_adopted:
+            self._next_adopted = now + self.adopted_every
+            for pid in p.table.adopted_pids():
+                if self.gone(pid):  # not our zygote's children: nobody reports their exit
+                    self.on_exit(pid, None)
+        for stop in p.guards.on_tick(Tick(now, p.wall(), p.table)):
+            p.life.enforce(stop)
+        for agent_id, pending in p.table.expired(now):
+            p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
+            if pending.request is not None:
+                p.bus.reply_error(pending.request, SwarmError(f"agent {agent_id} did not start in time"))
+
+    def on_exit(self, pid: int, code: int | None) -> None:
+        """A process was reaped: record the agent's end; restart it if its role's policy says so."""
+        p = self.p
+        ex = p.life.reap(pid, code, restartable=not p.shutting_down())
+        if ex is None:
+            return
+        for decision in p.guards.on_exit(ex):
+            if isinstance(decision, Restart):
+                self._restart(ex)
+            elif isinstance(decision, GiveUp):
+                p.table.log_event(ex.record.id, "restart_limit", decision.detail)
+                p.bus.tell(ex.record.parent, "supervisor", decision.text)
+
+    def _restart(self, ex: Exit) -> None:
+        p = self.p
+        rec = p.table.get(ex.record.id)
+        if rec is None or rec.status is not Status.CRASHED:
+            return
+        if p.life.restart(rec):
+            p.table.expect_ready(rec.id, None, p.clock() + ROOT_START_TIMEOUT)
+
+    def on_peer_event(self, ev: bm.PeerEvent) -> None:
+        """A peer left the bus: forget its flood counters; a dead agent is hung: kill it."""
+        p = self.p
+        if ev.event != "left":
+            return
+        flood = p.guards.find(Flood)
+        if isinstance(flood, Flood):
+            flood.forget(ev.peer)
+        if ev.reason != "dead":
+            return
+        rec = p.table.get(ev.peer)
+        if rec is not None and not rec.terminal:
+            p.log.warning("agent_hung", agent=rec.id)
+            p.life.stop_subtree(rec.id, Reason.HUNG, hard=True, status=Status.CRASHED)

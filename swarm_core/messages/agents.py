@@ -1,0 +1,158 @@
+"""Message bodies: Agent ↔ supervisor and agent ↔ agent: spawning, status, results, messages.
+
+Bodies are small frozen dataclasses; fields travel positionally, so add new
+fields at the end with a default to stay compatible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from swarm_core.wire import message
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class StartAgent:
+    """An agent asks the supervisor to start a sub-agent (lineage from registry)."""
+
+    TYPE = "start_agent"
+    name: str
+    task: str
+    prompt: str = ""
+    role: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentStarted:
+    """Reply to StartAgent: the new agent's id, depth and pid."""
+
+    TYPE = "agent_started"
+    agent_id: str
+    depth: int
+    pid: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class ListAgents:
+    """List agents: ``scope`` is ``children`` (of the sender) or ``all``."""
+
+    TYPE = "list_agents"
+    scope: str = "children"
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentList:
+    """Reply to ListAgents: one dict per agent (the ``ps --json`` fields)."""
+
+    TYPE = "agent_list"
+    agents: list[dict[str, Any]]
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class DeleteAgent:
+    """Stop an agent and its whole subtree."""
+
+    TYPE = "delete_agent"
+    agent_id: str
+    reason: str = "deleted"
+    hard: bool = False
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentReady:
+    """An agent process announces itself after start-up."""
+
+    TYPE = "agent_ready"
+    agent_id: str
+    pid: int
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """An agent reports a state change (``waiting``, ``running``) and its step count."""
+
+    TYPE = "agent_status"
+    agent_id: str
+    status: str
+    steps: int = 0
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    """An agent reports what one step decided, before it runs the command.
+
+    ``args_json`` is the command's arguments as canonical JSON (sorted keys,
+    at most 2 000 characters); ``speak`` is what the model said it would say.
+    It is a request: the supervisor's guards (steps, loops) answer with a
+    :class:`StepVerdict`, and the agent runs the command only if allowed.
+    """
+
+    TYPE = "step_report"
+    agent_id: str
+    step: int
+    command: str
+    args_json: str = "{}"
+    speak: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class StepVerdict:
+    """Reply to StepReport: ``run`` the command; ``warn`` (run it, and tell the model ``message``);
+    ``stop`` (do not run it, stop the agent; ``message`` is the reason)."""
+
+    TYPE = "step_verdict"
+    RUN = "run"
+    WARN = "warn"
+    STOP = "stop"
+    verdict: str = RUN
+    message: str = ""
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentDone:
+    """An agent finished its task (``ok``) or gave up with an error."""
+
+    TYPE = "agent_done"
+    agent_id: str
+    result: str
+    ok: bool = True
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    """Delivered to an agent's inbox: a child's result, a notice, an operator note."""
+
+    TYPE = "inbox"
+    sender: str
+    text: str
+    kind: str = "message"  # result | notice | message
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentMessage:
+    """``message_agent``: a request to an agent, answered with AgentReply."""
+
+    TYPE = "agent_message"
+    text: str
+
+
+@message
+@dataclass(frozen=True, slots=True)
+class AgentReply:
+    """The target agent's answer to an AgentMessage."""
+
+    TYPE = "agent_reply"
+    text: str

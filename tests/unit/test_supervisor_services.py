@@ -1,0 +1,87 @@
+"""The service processes' restarts (restart intensity) and stop (the reaper's ladder), with fake processes."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from orchestrator.supervisor.reaper import Reaper
+from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
+from orchestrator.supervisor.table import AgentTable
+from swarm_core import messages as m
+from tests.supervisor_harness import FakeClient, FakeClock, FakeSignaller, NullLog
+
+pytestmark = pytest.mark.timeout(10)
+
+
+class FakeProc:
+    """A Popen-shaped process whose exit the test decides."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.returncode
+
+
+class FakeServices(Services):
+    """Services whose launches make FakeProcs (pids the fake signaller sees alive)."""
+
+    def __init__(self, tmp_path, signaller: FakeSignaller, clock: FakeClock) -> None:
+        self.launched: list[FakeProc] = []
+        self.signaller = signaller
+        table = AgentTable(tmp_path / "registry.db")
+        super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, FakeClient(), table,
+                         Reaper(clock, signaller, TIMINGS), NullLog(), clock)
+
+    def _launch(self, svc: _Service) -> None:
+        proc = FakeProc(7000 + len(self.launched))
+        self.launched.append(proc)
+        self.signaller.living.add(proc.pid)
+        svc.proc = proc  # type: ignore[assignment]
+
+
+@pytest.fixture
+def services(tmp_path):
+    clock, signaller = FakeClock(), FakeSignaller()
+    svc = FakeServices(tmp_path, signaller, clock)
+    svc._launch(svc._services[0])
+    yield svc, clock, signaller
+    svc.table.close()
+
+
+def test_a_dying_service_is_restarted_within_its_intensity_then_given_up(services):
+    """Each death is followed by a restart up to MAX_RESTARTS; the next death gives the service up."""
+    svc, clock, _ = services
+    for _ in range(MAX_RESTARTS):
+        svc.launched[-1].returncode = 1
+        clock.advance(1000)  # services have no period: the count is for the swarm's life
+        svc.check()
+    assert len(svc.launched) == MAX_RESTARTS + 1
+    svc.launched[-1].returncode = 1
+    svc.check()
+    assert len(svc.launched) == MAX_RESTARTS + 1 and svc._services[0].proc is None
+    assert ("service_gave_up", {"service": "gateway", "code": 1}) in svc.log.events
+
+
+def test_stop_all_climbs_the_ladder_until_the_service_is_gone(services):
+    """Stop message first, SIGTERM after the grace, then it exits: no SIGKILL, no restart afterwards."""
+    svc, clock, signaller = services
+    proc = svc.launched[0]
+
+    def idle(seconds: float) -> None:
+        clock.advance(0.5)
+        if int(signal.SIGTERM) in signaller.signals(proc.pid):
+            proc.returncode = -15
+            signaller.living.discard(proc.pid)
+
+    svc.stop_all(idle)
+    assert svc.client.to("gateway", m.Stop) == [m.Stop("down")]
+    assert signaller.signals(proc.pid) == [int(signal.SIGTERM)]
+    svc.check()
+    assert len(svc.launched) == 1  # stopping: a dead service is not restarted
