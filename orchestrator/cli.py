@@ -65,7 +65,8 @@ def cli(ctx: click.Context, run_dir: str) -> None:
 def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbeat: float,
        liveness: int, grace: float, resume: bool, start_timeout: float) -> None:
     """Start the swarm defined in CONFIG; in the foreground, show progress until the root finishes."""
-    from orchestrator.config import load_config
+    from orchestrator.config import effective_llm, load_config
+    from orchestrator.gateway.model_files import GEMMA_NOTICE, uses_packaged_gemma
     from orchestrator.preflight import preflight
 
     cfg = load_config(config)
@@ -85,9 +86,8 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     else:
         runctl.kill_leftovers(run_dir)
         runctl.clean_previous_run(run_dir)
-    if cfg.llm.provider == "local":
-        click.echo("Gemma is provided under and subject to the Gemma Terms of Use found at "
-                   "ai.google.dev/gemma/terms", err=True)
+    if uses_packaged_gemma(effective_llm(cfg)):
+        click.echo(GEMMA_NOTICE, err=True)
     proc = runctl.start_supervisor(run_dir, str(Path(config).resolve()), goal, extra)
     if not detach:
         click.echo(f"starting swarm {cfg.name} in {run_dir} ...", err=True)

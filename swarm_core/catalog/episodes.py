@@ -32,12 +32,14 @@ def delegation(child: str = "poet") -> Episode:
     ))
 
 
+# Its file and words differ from every demo's, so a model that copies the example is seen doing so;
+# it finishes with "wrote FILE": a sentence like "The haiku is in autumn.txt" was copied into poems.
 WRITE_TO_FILE = Episode("writer", "Write what you are asked into the workspace.",
-                        "Write a haiku about autumn into autumn.txt", (
-    Step("write_to_file", {"file": "autumn.txt",
-                           "text": "Red leaves drift and fall\nthe cold wind hums a soft song\nthe tree sleeps alone"},
-         "I write the haiku into the file.", "wrote 76 characters to autumn.txt"),
-    _finish("The haiku is in autumn.txt"),
+                        "Write a haiku about snow into snow.txt", (
+    Step("write_to_file", {"file": "snow.txt",
+                           "text": "White flakes drift and fall\nthe garden sleeps under snow\nfootprints fade by noon"},
+         "I write the haiku into the file.", "wrote 80 characters to snow.txt"),
+    _finish("wrote snow.txt"),
 ))
 
 APPEND_TO_FILE = Episode("scribe", "Keep the log file up to date.", "Add the line 'step 2 done' to log.txt", (

@@ -44,6 +44,8 @@ def test_good_config_loads_with_defaults(tmp_path):
     (GOOD.replace('goal: "Write a haiku"', "goal: [unclosed"), ":", "invalid YAML"),
     ("just a string\n", ":1:", "mapping"),
     (GOOD.replace("cassette: demo.cassette.yaml", "model: x"), "", "llm.cassette is required"),
+    (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: -5"), ":4:", "llm.seed"),
+    (GOOD.replace("cassette: demo.cassette.yaml", "cassette: c.yaml, seed: lucky"), ":4:", "llm.seed"),
     (GOOD + "limits: {max_steps: 4}\n", ":14:", "duplicate key 'limits' (first on line 5, again on line 14)"),
     (GOOD.replace("max_depth: 3", "max_depth: 3, max_steps: true"), ":5:",
      "limits.max_steps: Value error, expected a number, not true/false"),

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from pathlib import Path
 
+from orchestrator.config import load_config
 from orchestrator.gateway import fewshot, schema
+from swarm_core.catalog import CATALOG, delegation
+
+ROOT = Path(__file__).resolve().parents[2]
 
 WRITER = ["write_to_file", "read_file", "task_complete"]
 MANAGER = ["start_agent", "do_nothing", "task_complete"]
@@ -100,3 +107,32 @@ def test_missing_context_falls_back_to_the_prompt_text():
     """A request without context still gets a situation, with the prompt as its task."""
     p = fewshot.build_prompt({}, WRITER, fallback_task="Do the thing")
     assert "Task: Do the thing" in p.split("Now:")[-1]
+
+
+def _files(value) -> set[str]:
+    return set(re.findall(r"[\w-]+\.txt", json.dumps(value, default=str)))
+
+
+def test_examples_name_other_files_than_the_demo_goal():
+    """The generic examples, the demo's own examples and the demo's goal name three disjoint sets of
+    files, so a model that copies an example is seen doing so (it writes or claims the wrong file)."""
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    episodes = [c.episode for c in map(CATALOG.get, CATALOG.names()) if c is not None and c.episode]
+    generic = _files([dataclasses.asdict(e) for e in episodes]
+                     + [dataclasses.asdict(delegation(r)) for r in cfg.agents])
+    demo = _files([role.examples for role in cfg.agents.values()])
+    goal = _files(cfg.goal)
+    assert generic and demo and goal
+    assert not generic & demo and not generic & goal and not demo & goal, (generic, demo, goal)
+
+
+def test_the_demo_examples_are_valid_short_answers():
+    """Every worked answer of configs/demo.yaml fits its role's grammar, free-text patterns included."""
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    for name, role in cfg.agents.items():
+        ctx = _ctx(name=name, role=role.role, examples=list(role.examples), can_start=list(role.can_start))
+        answers = _answers(fewshot.build_prompt(ctx, role.commands, max_examples=9))
+        assert len(answers) >= len(role.examples)
+        compact = schema.compact_schema(role.commands)
+        for a in answers:
+            assert schema.validate(a, compact) == [], a

@@ -157,3 +157,44 @@ def test_compact_answer_expands_to_a_valid_full_answer():
     assert _both(full, schema.answer_schema(WRITER)) == []
     assert full["thoughts"]["text"] == "read it"
     assert list(schema.compact_schema(WRITER)["properties"]) == ["command", "thought"]
+
+
+@pytest.mark.parametrize("text", [
+    'wrote poem.txt\n- start_agent {',       # a copied history line
+    "Done so far: start_agent | INBOX",      # the inbox separator
+    'the "sea"',                             # quotes (and with them any escape)
+    "x",                                     # too short
+    "y" * 101,                               # too long
+    "ok\\nmore",                             # a backslash
+])
+def test_free_strings_refuse_prompt_fragments(text):
+    """The compact schema's thought and task_complete reason refuse line breaks, JSON punctuation and more."""
+    sch = schema.compact_schema(WRITER)
+    reason = {"command": {"name": "task_complete", "args": {"reason": text}}, "thought": "finished"}
+    thought = {"command": {"name": "task_complete", "args": {"reason": "finished"}}, "thought": text}
+    assert _both(reason, sch) and _both(thought, sch)
+
+
+def test_free_strings_accept_a_plain_sentence():
+    """A plain sentence with a file name and an apostrophe is a valid reason and thought."""
+    sch = schema.compact_schema(WRITER)
+    text = "The writer's poem about the sea is in poem.txt, 3 lines."
+    assert _both({"command": {"name": "task_complete", "args": {"reason": text}}, "thought": text}, sch) == []
+
+
+def test_a_pattern_end_is_the_end_of_the_string():
+    """A final newline does not slip past the pattern's $ (JSON Schema regexes are ECMA-262)."""
+    sch = schema.compact_schema(["task_complete"])
+    errors = schema.validate({"command": {"name": "task_complete", "args": {"reason": "done\n"}},
+                              "thought": "done"}, sch)
+    assert errors and "reason does not match" in errors[0]
+
+
+def test_other_strings_and_the_full_schema_keep_a_length_limit_only():
+    """write_to_file's text may hold line breaks; the full schema (chat models) has no pattern by default."""
+    compact = schema.compact_schema(WRITER)
+    poem = {"command": {"name": "write_to_file", "args": {"file": "a.txt", "text": "one\ntwo {x}"}},
+            "thought": "write it"}
+    assert _both(poem, compact) == []
+    assert "pattern" not in json.dumps(schema.answer_schema(WRITER))
+    assert _both(_answer("task_complete", reason="line one\nline two"), schema.answer_schema(WRITER)) == []
