@@ -7,6 +7,11 @@ with ``internal_error``; returning ``DEFERRED`` means the handler answers
 later itself. A request whose deadline has passed is not handled at all
 (its caller gave up). A message of a type nobody handles is answered with
 an error when it is a request, else dropped.
+
+``authorize(msg) -> None | reason`` (set by the process's owner: the bus
+does not know who may send what) runs before the handler: a reason means
+the handler never runs, a ``policy_denied`` reply carries the reason to a
+request, and ``authorization_denied`` is logged with the peer and the rule.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, Callable
 
 from bus import messages as m
 from bus.protocol import Kind, Message
-from swarm_core.errors import InternalError, SwarmError
+from swarm_core.errors import InternalError, PolicyDenied, SwarmError
 
 DEFERRED = object()
 
@@ -30,6 +35,7 @@ class Dispatcher:
                  reply_error: Callable[[Message, SwarmError], None], log: Any = None) -> None:
         self.identity = identity
         self.handlers: dict[str, Handler] = {}
+        self.authorize: Callable[[Message], "str | None"] | None = None
         self._reply = reply
         self._reply_error = reply_error
         self._log = log
@@ -45,6 +51,8 @@ class Dispatcher:
                 self._reply_error(msg, SwarmError(
                     f"{self.identity} does not handle {msg.header.type}", type=msg.header.type))
             return
+        if self.authorize is not None and self._refused(msg, is_request):
+            return
         try:
             result = handler(msg)
         except SwarmError as err:
@@ -59,3 +67,13 @@ class Dispatcher:
             return
         if is_request and result is not DEFERRED:
             self._reply(msg, result if result is not None else m.Ok())
+
+    def _refused(self, msg: Message, is_request: bool) -> bool:
+        reason = self.authorize(msg)  # type: ignore[misc]  # checked by the caller
+        if reason is None:
+            return False
+        if self._log is not None:
+            self._log.warning("authorization_denied", peer=msg.header.src, type=msg.header.type, rule=reason)
+        if is_request:
+            self._reply_error(msg, PolicyDenied(reason, type=msg.header.type))
+        return True

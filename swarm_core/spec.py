@@ -3,7 +3,10 @@
 The supervisor builds an :class:`AgentSpec` from the config and the registry
 record; it travels to the zygote as JSON (:meth:`AgentSpec.to_dict`) and is
 rebuilt in the agent process with :meth:`AgentSpec.from_dict`, which refuses
-unknown or missing keys and wrong types instead of dropping them.
+unknown or missing keys and wrong types instead of dropping them. The
+spec carries the agent's bus credential (issued for this incarnation):
+memory is the only way it reaches the agent, whose sandbox gives it no
+file of the run directory; it never appears in the spec's ``repr``.
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ class AgentSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)  # tool settings and waits
     stdout: str = ""  # where the process's stdout/stderr go
     rlimits: RLimits = RLimits()
+    credential: Mapping[str, str] = field(default_factory=dict, repr=False)  # bus.credentials.Credential
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["settings"] = dict(self.settings)
+        d["credential"] = dict(self.credential)
         return d
 
     @classmethod
@@ -106,6 +111,10 @@ def _coerce(key: str, value: Any) -> Any:
         return dict(value)
     if key == "rlimits":
         return _rlimits(value)
+    if key == "credential":
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise InvalidRequest("agent spec: credential must be a mapping of strings")
+        return dict(value)
     return value
 
 

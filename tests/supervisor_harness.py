@@ -25,7 +25,8 @@ from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.spawner import SpawnError
 from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
-from swarm_core.errors import SwarmError
+from swarm_core import authz
+from swarm_core.errors import PolicyDenied, SwarmError
 
 
 class NullLog:
@@ -148,6 +149,7 @@ class SupervisorRig:
                               shutdown=self.shutdowns.append, shutting_down=lambda: bool(self.shutdowns),
                               clock=self.clock, wall=self.wall)
         self.handlers = routes(self.parts)
+        self.authorize = authz.for_dispatch(self.table.is_below)
         self.reconciler = Reconciler(self.parts, gone=lambda pid: not self.signaller.alive(pid))
 
     def close(self) -> None:
@@ -157,8 +159,17 @@ class SupervisorRig:
         return Message(make_header(kind, body.TYPE, src, "supervisor"), body)
 
     def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST) -> Any:
-        """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises)."""
-        return self.handlers[type(body)](self.message(src, body, kind))
+        """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises).
+
+        The supervisor's dispatch runs the authorization table first (with
+        the agent tree): a refusal raises PolicyDenied here, as its reply
+        would carry it.
+        """
+        msg = self.message(src, body, kind)
+        reason = self.authorize(msg)
+        if reason is not None:
+            raise PolicyDenied(reason)
+        return self.handlers[type(body)](msg)
 
     def root(self) -> AgentRecord:
         """Spawn the root agent and make it ready, as the service does at start-up."""

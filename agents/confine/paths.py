@@ -123,12 +123,14 @@ def exec_view(workspace: str | None) -> View:
                 write=minimal([workspace] if workspace else []), files_rw=devices())
 
 
-def agent_view(*, workspace: str | None, log_file: str, packages: tuple[str, ...], endpoint: str,
-               credential_files: tuple[str, ...] = ()) -> View:
-    """An agent process: interpreter, project packages and own /proc read-only; workspace and log writable."""
+def agent_view(*, workspace: str | None, log_file: str, packages: tuple[str, ...], endpoint: str) -> View:
+    """An agent process: interpreter, project packages and own /proc read-only; workspace and log writable.
+
+    Nothing of the run directory but its own log: its bus credential came in its spec, in memory.
+    """
     port = tcp_port(endpoint)
     own_proc = os.path.realpath("/proc/self")
-    read = static_reads(AGENT_ETC, packages) + minimal(list(credential_files)) + (own_proc,)
+    read = static_reads(AGENT_ETC, packages) + (own_proc,)
     return View(read=read, execute=interpreter_files(), write=minimal([workspace] if workspace else []),
                 files_rw=devices() + minimal([log_file]), ports=(port,) if port else ())
 

@@ -3,9 +3,14 @@
 A plain object that takes its ports (bus client, provider, clocks, logger);
 ``orchestrator/gateway/__main__.py`` wires it to a process.
 
-* ``Complete`` requests (the agent is ``header.src``, which the broker
-  enforces) are queued in arrival order and admitted by :meth:`pump` on the
-  loop thread. Admission, in order: the caller's deadline has not passed
+* Who may send what is the authorization table's (``swarm_core.authz``),
+  checked again by this client's dispatch before a handler runs: only
+  agents send ``Complete`` (each about itself), only the supervisor
+  ``Freeze`` and ``Stop``. Quotas, budgets, freezes and breakers are keyed
+  by the authenticated sender (``header.src``: the broker checks it against
+  the sender's credential on every message), never by a body field.
+* ``Complete`` requests are queued in arrival order and admitted by
+  :meth:`pump` on the loop thread. Admission, in order: the caller's deadline has not passed
   (else the call is dropped without a reply), the agent is not frozen (else
   held), the provider has a free slot (else held, status ``waiting``), no
   budget is used up (else a ``budget_exhausted`` error reply and a Usage
@@ -43,11 +48,11 @@ from orchestrator.config import LLM, Quotas, Safety
 from orchestrator.gateway.breaker import Breaker
 from orchestrator.gateway.providers.base import Provider, Request, Result
 from orchestrator.gateway.quotas import Admit, Exhausted, Hold, QuotaBook, cost_usd, estimate_tokens
+from swarm_core import authz
 from swarm_core import messages as m
 from swarm_core.errors import (
     InvalidRequest,
     PeerBusy,
-    PolicyDenied,
     ProviderError,
     QuotaExhausted,
     Stopped,
@@ -126,7 +131,8 @@ class GatewayService(Hosted):
         self._abandoned = False  # stop() left provider calls running on worker threads
 
     def attach(self) -> None:
-        """Register the handlers on the bus client."""
+        """Register the handlers on the bus client, behind the authorization table."""
+        self.client.authorize_with(authz.for_dispatch())
         self.client.handle(m.Complete, self.on_complete)
         self.client.handle(m.Freeze, self.on_freeze)
         self.client.handle(m.Stop, self.on_stop)
@@ -147,8 +153,6 @@ class GatewayService(Hosted):
             raise Stopped("the gateway is stopping")
         body: m.Complete = msg.body
         agent = msg.header.src
-        if body.agent_id and body.agent_id != agent:
-            self.log.warning("complete_agent_id_mismatch", src=agent, claimed=body.agent_id)
         if not body.prompt and not body.messages:
             raise InvalidRequest("a completion request needs a prompt or messages", agent=agent)
         if not 1 <= body.max_tokens <= MAX_TOKENS_LIMIT:
@@ -167,9 +171,7 @@ class GatewayService(Hosted):
         return DEFERRED
 
     def on_freeze(self, msg: Message) -> Any:
-        """Freeze or thaw an agent's calls (or every agent's); only the supervisor may."""
-        if msg.header.src != SUPERVISOR:
-            raise PolicyDenied(f"only the supervisor may freeze or thaw, not {msg.header.src}")
+        """Freeze or thaw an agent's calls (or every agent's), as the supervisor says."""
         body: m.Freeze = msg.body
         self._freezes.apply(body.agent_id, body.frozen)
         if not body.frozen:  # a thaw starts the breaker's count afresh
@@ -182,8 +184,6 @@ class GatewayService(Hosted):
 
     def on_stop(self, msg: Message) -> Any:
         """Record that the supervisor asked us to stop (the loop stops)."""
-        if msg.header.src != SUPERVISOR:
-            raise PolicyDenied(f"only the supervisor may stop the gateway, not {msg.header.src}")
         self.request_stop(msg.body.reason)
         return bm.Ok()
 

@@ -4,13 +4,19 @@ Stopping goes through the :class:`Reaper`'s ladder (stop message →
 SIGTERM → SIGKILL, by process group; a hard stop is SIGKILL at once). The
 table records the intent (status ``killed`` with a reason) before any
 signal is sent, so the exit that follows is not mistaken for a crash.
+
+Each agent process gets a bus credential of its own, issued at its spawn
+(in its spec), bound to its pid as soon as the zygote reports it, and
+revoked when the process is reaped: a restart is a new credential.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from typing import Any, Callable
 
+from bus.keyring import Keyring
 from orchestrator.supervisor.guards.base import Exit, Stop
 from orchestrator.supervisor.messenger import Messenger
 from orchestrator.supervisor.reaper import Reaper
@@ -20,7 +26,7 @@ from orchestrator.supervisor.table import AgentTable
 from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
 from swarm_core import messages as m
 from swarm_core.errors import NotFound
-from swarm_core.peers import GATEWAY
+from swarm_core.peers import GATEWAY, PeerKind
 from swarm_core.spec import AgentSpec
 from swarm_core.status import Status, parent_ended
 
@@ -47,7 +53,8 @@ class Lifecycle:
     """Spawning, stopping and reaping the agents of one table."""
 
     def __init__(self, table: AgentTable, spawner: Any, reaper: Reaper, bus: Messenger,
-                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any) -> None:
+                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any, keys: Keyring) -> None:
+        self.keys = keys
         self.table = table
         self.spawner = spawner
         self.reaper = reaper
@@ -59,12 +66,16 @@ class Lifecycle:
 
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
         """Fork the agent's process from the zygote and record its pid (SpawnError: marked failed)."""
+        cred = self.keys.issue(rec.id, PeerKind.AGENT, one_process=True)
         try:
-            pid = self.spawner.spawn(self.specs(rec, prompt))
+            pid = self.spawner.spawn(dataclasses.replace(self.specs(rec, prompt), credential=cred.to_dict()))
         except SpawnError as exc:
+            self.keys.revoke(rec.id)
             self.table.end(rec.id, Status.FAILED, f"spawn failed: {exc.message}")
             self.log.warning("spawn_failed", agent=rec.id, error=exc.message)
             raise
+        if not self.keys.bind_pid(rec.id, pid):  # another process used it first: it leaked, it is revoked
+            self.log.error("agent_credential_misused", agent=rec.id, pid=pid)
         self.table.bind_pid(rec.id, pid)
         self.bus.publish(rec.id, "spawned", Status.STARTING)
         self.log.info("agent_spawned", agent=rec.id, pid=pid, parent=rec.parent, depth=rec.depth)
@@ -132,6 +143,7 @@ class Lifecycle:
         rec = self.table.get(agent_id) if agent_id is not None else None
         if rec is None:
             return None
+        self.keys.revoke(rec.id)  # nobody may speak as this incarnation any more
         self.log.info("agent_exited", agent=rec.id, pid=pid, code=code, status=rec.status)
         if rec.terminal:
             return Exit(rec, code, crashed=False)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bus.keyring import Keyring
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.base import GuardSet
@@ -46,15 +47,16 @@ class Parts:
 def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, spawner: Any, reaper: Reaper,
              log: Any, *, endpoint: str, heartbeat_interval: float, liveness: int,
              shutdown: Callable[[str], None], shutting_down: Callable[[], bool],
-             guards: GuardSet | None = None,
+             guards: GuardSet | None = None, keys: Keyring | None = None,
              clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> Parts:
     """Wire the supervisor's parts around a bus client and a spawner (real or fake).
 
-    ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`).
+    ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`);
+    ``keys`` (the swarm's credentials) to a keyring of its own.
     """
     bus = Messenger(client, table)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
-    life = Lifecycle(table, spawner, reaper, bus, specs, log)
+    life = Lifecycle(table, spawner, reaper, bus, specs, log, keys if keys is not None else Keyring())
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
     return Parts(cfg=cfg, table=table, life=life, guards=guards, bus=bus, reaper=reaper, log=log,

@@ -4,6 +4,12 @@ It wires its parts (the agent table, the reaper's ladder, the guards, the
 lifecycle, the bus handlers; see ``parts.py``) and runs the loop: poll the
 bus, then reconcile on a tick. Events (an exit, a dead peer) only bring
 work to the loop. Signal handlers record intent; the loop acts (§8).
+
+It also issues every bus credential of its swarm (``bus.keyring``, kept in
+``RUN_DIR/credentials.json``, verifiers only): its own, the operator's
+(``RUN_DIR/operator.cred``, mode 0600: the CLI's), one per service launch
+(on the service's stdin) and one per agent incarnation (in its spec); an
+agent's is revoked when its process is reaped.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bus import auth
 from bus import messages as bm
 from bus.broker import Broker
 from bus.client import BusClient
+from bus.credentials import OPERATOR_FILE, Credential, write_file
 from bus.events import EventSubscriber
+from bus.keyring import Keyring, default_mechanism
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor.gate import Gate
@@ -33,12 +40,14 @@ from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
 from orchestrator.supervisor.spawner import Spawner
 from orchestrator.supervisor.table import AgentTable
+from swarm_core import authz
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
-from swarm_core.peers import SUPERVISOR
+from swarm_core.peers import OPERATOR, SUPERVISOR, PeerKind
 from swarm_core.status import Reason
 
 TICK = 0.1
+CREDENTIALS = "credentials.json"
 
 
 def _endpoints(cfg: SwarmConfig, run_dir: Path) -> tuple[str, str]:
@@ -72,6 +81,8 @@ class Supervisor:
         self.parts: Parts | None = None
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
+        self.keys: Keyring | None = None
+        self._credential: Credential | None = None
         self._shutdown: str | None = None
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
@@ -90,19 +101,23 @@ class Supervisor:
         self.spawner.start()
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
-        client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
+        keys = self.keys = self._keyring(adopted)
+        gate = Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check)
+        client = self._start_bus(gate, keys)
         parts = self.parts = assemble(
             self.cfg, self.run_dir, table, client, self.spawner, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
-            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
+            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
+            keys=keys)
         self.reconciler = Reconciler(parts)
         self._adopt(parts, adopted)
+        client.authorize_with(authz.for_dispatch(table.is_below))
         for body, handler in routes(parts).items():
             client.handle(body, handler)
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
         self._events_thread.start()
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
-                                 table, self.reaper, self.log)
+                                 table, self.reaper, self.log, keys=keys)
         self.services.start_all()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
@@ -111,22 +126,32 @@ class Supervisor:
         else:
             self.log.info("swarm_resumed", adopted=adopted)
 
-    def _start_bus(self, gate: Gate) -> BusClient:
-        """Bind the broker (every message passes ``gate``), start its thread and connect to it."""
-        if self.endpoint.startswith("tcp://"):
-            auth.ensure_keys(self.run_dir)
+    def _keyring(self, adopted: list[str]) -> Keyring:
+        """A fresh keyring, or on resume the stored one keeping the adopted agents' credentials."""
+        store = self.run_dir / CREDENTIALS
+        if self.resume and store.exists():
+            return Keyring.load(store, keep=set(adopted))
+        return Keyring(default_mechanism(self.endpoint), store=store)
+
+    def _start_bus(self, gate: Gate, keys: Keyring) -> BusClient:
+        """Bind the broker (every message passes ``gate``), start its thread and connect to it.
+
+        Then issue the operator's credential (the file the CLI reads): from
+        now on an operator may connect.
+        """
         self.broker = Broker(self.endpoint, self.pub_endpoint, heartbeat_interval=self.heartbeat_interval,
-                             liveness=self.liveness, interceptor=gate, log=self.log,
-                             curve=auth.server_for(self.endpoint, self.run_dir))
+                             liveness=self.liveness, interceptor=gate, log=self.log, keyring=keys)
         self.broker.bind()
         # a tcp port 0 ('*') is chosen at bind time: everybody connects to what was bound
         self.endpoint, self.pub_endpoint = self.broker.bound_endpoint, self.broker.bound_pub_endpoint
         self.table.set_meta("endpoint", self.endpoint)
         self.table.set_meta("pub_endpoint", self.pub_endpoint)
         self.broker.start_thread()
-        self.client = BusClient(self.endpoint, SUPERVISOR, log=self.log,
-                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
-                                curve=auth.client_for(self.endpoint, self.run_dir))
+        self._credential = keys.issue(SUPERVISOR, PeerKind.SUPERVISOR, one_process=True)
+        keys.bind_pid(SUPERVISOR, os.getpid())
+        write_file(self.run_dir / OPERATOR_FILE, keys.issue(OPERATOR, PeerKind.OPERATOR))
+        self.client = BusClient(self.endpoint, SUPERVISOR, log=self.log, credential=self._credential,
+                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness)
         return self.client.connect()
 
     def _adopt(self, parts: Parts, adopted: list[str]) -> None:
@@ -195,10 +220,11 @@ class Supervisor:
                 self.broker.stop()
             self.table.set_meta("state", "down")
             self.table.set_meta("down_reason", reason)
-            try:
-                (self.run_dir / "supervisor.pid").unlink()
-            except FileNotFoundError:
-                pass
+            for name in ("supervisor.pid", OPERATOR_FILE):  # nobody answers a CLI any more
+                try:
+                    (self.run_dir / name).unlink()
+                except FileNotFoundError:
+                    pass
             self.log.info("supervisor_stopped")
 
     # ------------------------------------------------------------ threads → loop
@@ -221,8 +247,7 @@ class Supervisor:
             self.log.exception(event)
 
     def _watch_events(self) -> None:
-        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE],
-                              curve=auth.client_for(self.pub_endpoint, self.run_dir))
+        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE], credential=self._credential)
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)

@@ -1,8 +1,10 @@
 """The service processes the supervisor owns: the LLM gateway and the memory service.
 
 Each runs in its own process group, connects to the bus under a fixed peer
-id, and is restarted if it dies, within its restart intensity. Stopping is
-the reaper's ladder: a Stop message, then SIGTERM to the group, then SIGKILL.
+id with a credential issued for that launch (handed over on its stdin, so
+it is never on disk, and bound to the process), and is restarted if it
+dies, within its restart intensity. Stopping is the reaper's ladder: a Stop
+message, then SIGTERM to the group, then SIGKILL.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Callable
 
 from agents.confine.environment import memory_environment
 from bus import messages as bm
+from bus.keyring import Keyring
 from orchestrator.config import SwarmConfig, effective_llm
 from orchestrator.supervisor.intensity import RestartIntensity
 from orchestrator.supervisor.messenger import Messenger
@@ -26,7 +29,7 @@ from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from swarm_core.defaults import KILL_RECHECK, SERVICE_STOP_GRACE
 from swarm_core.errors import DeadlineExceeded, SwarmError, UnknownDestination
-from swarm_core.peers import GATEWAY, MEMORY
+from swarm_core.peers import GATEWAY, MEMORY, PeerKind
 from swarm_core.status import Reason
 
 MAX_RESTARTS = 3  # over the swarm's life: a service that keeps dying is given up
@@ -53,10 +56,10 @@ class _Service:
 def service_argvs(cfg: SwarmConfig, run_dir: Path, endpoint: str) -> list[_Service]:
     """The services a swarm runs, with their command lines and start-up allowance."""
     py, run = sys.executable, str(run_dir)
-    out = [_Service(GATEWAY, [py, "-m", "orchestrator.gateway", "--run-dir", run,
-                              "--config", cfg.source, "--endpoint", endpoint], 600.0)]
+    out = [_Service(GATEWAY, [py, "-m", "orchestrator.gateway", "--run-dir", run, "--config", cfg.source,
+                              "--endpoint", endpoint, "--credential", "-"], 600.0)]
     if cfg.memory:
-        argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", endpoint]
+        argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", endpoint, "--credential", "-"]
         llm = effective_llm(cfg)
         key_env = None
         if llm.embeddings == "openai":
@@ -73,8 +76,10 @@ class Services:
     """Start, watch, restart and stop the supervisor's service processes."""
 
     def __init__(self, services: list[_Service], run_dir: Path, client: Any, table: AgentTable,
-                 reaper: Reaper, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+                 reaper: Reaper, log: Any, clock: Callable[[], float] = time.monotonic, *,
+                 keys: Keyring) -> None:
         self._services = services
+        self.keys = keys
         self.run_dir = Path(run_dir)
         self.client = client
         self.bus = Messenger(client, table)
@@ -91,12 +96,19 @@ class Services:
         return child_env()
 
     def _launch(self, svc: _Service) -> None:
+        cred = self.keys.issue(svc.name, PeerKind(svc.name), one_process=True)
         out = open(self.run_dir / "logs" / f"{svc.name}.out", "ab")  # noqa: SIM115 - given to child
         try:
-            svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
                                         start_new_session=True, env=self._env(svc), close_fds=True)
         finally:
             out.close()
+        self.keys.bind_pid(svc.name, svc.proc.pid)
+        try:
+            svc.proc.stdin.write(cred.to_json().encode() + b"\n")  # type: ignore[union-attr]
+            svc.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError as exc:  # it died at once: check() sees the exit
+            self.log.warning("service_credential_not_delivered", service=svc.name, error=str(exc))
         self.log.info("service_started", service=svc.name, pid=svc.proc.pid)
         pids = dict(self.table.meta("service_pids", {}) or {})
         pids[svc.name] = [svc.proc.pid, time.time()]

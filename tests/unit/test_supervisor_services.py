@@ -6,6 +6,7 @@ import signal
 
 import pytest
 
+from bus.keyring import Keyring
 from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
 from orchestrator.supervisor.table import AgentTable
@@ -37,7 +38,7 @@ class FakeServices(Services):
         self.signaller = signaller
         table = AgentTable(tmp_path / "registry.db")
         super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, FakeClient(), table,
-                         Reaper(clock, signaller, TIMINGS), NullLog(), clock)
+                         Reaper(clock, signaller, TIMINGS), NullLog(), clock, keys=Keyring())
 
     def _launch(self, svc: _Service) -> None:
         proc = FakeProc(7000 + len(self.launched))
