@@ -24,8 +24,9 @@ principal has at most one live credential.
   message on.
 * With a ``store`` path, every change is written there (mode 0600):
   verifiers only (a hash of each secret, CURVE public keys) and, on tcp,
-  the broker's key pair. A supervisor resumed after a crash reopens it
-  (:meth:`Keyring.load`) and keeps the credentials of the agents it adopts.
+  the broker's key pair; a one-process credential once its pid is bound.
+  A supervisor resumed after a crash reopens it (:meth:`Keyring.load`) and
+  keeps the credentials of the agents it adopts.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ class Keyring:
         with self._lock:
             self._drop(self._current.get(peer))
             self._add(_Entry(key_id, peer, str(kind), verifier, one_process))
-        self._save()
+        if not one_process:  # a process's credential is stored with its pid (bind_pid): one write, not two
+            self._save()
         return cred
 
     def bind_pid(self, peer: str, pid: int) -> bool:
