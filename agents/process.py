@@ -58,5 +58,6 @@ def run_agent(agent: AgentSpec) -> int:
     """Run one agent to completion; the return value is the process's exit code."""
     spec = HostSpec(role="agent", run_dir=Path(agent.run_dir), identity=agent.agent_id,
                     endpoint=agent.endpoint, agent_id=agent.agent_id,
-                    heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness)
+                    heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness,
+                    credential=agent.credential, server_key=agent.server_key)
     return ServiceHost(spec).run(lambda host: AgentHosting(agent, host))

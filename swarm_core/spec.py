@@ -53,6 +53,8 @@ class AgentSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)  # tool settings and waits
     stdout: str = ""  # where the process's stdout/stderr go
     rlimits: RLimits = RLimits()
+    credential: str = ""  # a CurveZMQ secret-key file issued for this agent where it runs ("": the run's)
+    server_key: str = ""  # the broker's public key (z85), with ``credential``
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -80,7 +82,8 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-_STR = ("agent_id", "name", "role_name", "role", "task", "endpoint", "run_dir", "prompt", "stdout")
+_STR = ("agent_id", "name", "role_name", "role", "task", "endpoint", "run_dir", "prompt", "stdout",
+        "credential", "server_key")
 _TUPLES = ("commands", "goals", "can_start", "examples")
 
 

@@ -20,7 +20,7 @@ child after its rlimits:
    already its stdout), and imports the project's top-level packages;
 2. restricts itself with Landlock to :func:`agents.confine.paths.agent_view`:
    nothing of the run directory but its own log file (and, on a tcp bus,
-   the bus client key files until the credential travels in the spec), no
+   the bus client key files, or only the key issued for it on its node), no
    signal to a process outside its own domain (each agent has its own, so
    not to a sibling either), no abstract Unix socket, TCP connect to the bus
    port only.
@@ -83,9 +83,11 @@ def layout_problem(run_dir: str, workspace: str | None, bus_socket: str | None =
 
 
 def credential_files(spec: AgentSpec) -> tuple[str, ...]:
-    """The CurveZMQ key files a tcp-bus client reads today (``bus.auth.client_for``)."""
+    """The CurveZMQ key files a tcp-bus client reads (``bus.auth.client_for``): its own, when issued one."""
     if not spec.endpoint.startswith("tcp://"):
         return ()
+    if spec.credential:
+        return (spec.credential,)
     keys = os.path.join(spec.run_dir, "keys")
     return (os.path.join(keys, "clients", "swarm.key_secret"), os.path.join(keys, "server.key"))
 

@@ -68,6 +68,8 @@ class HostSpec:
     liveness: int = LIVENESS
     tick: float = 0.1  # the longest wait of one pass of the host's loop, seconds
     drain_seconds: float = 5.0  # the longest drain of the ordered stop
+    credential: str = ""  # tcp: a secret-key file issued for this process ("": the run dir's client key)
+    server_key: str = ""  # tcp, with ``credential``: the broker's public key (z85)
 
 
 class ServiceHost:
@@ -193,7 +195,7 @@ class ServiceHost:
         """A BusClient of our own context, with CurveZMQ keys when the endpoint is tcp://."""
         spec = self.spec
         endpoint = spec.endpoint or ipc_endpoint(spec.run_dir, "bus")
-        curve = client_for(endpoint, spec.run_dir)
+        curve = client_for(endpoint, spec.run_dir, credential=spec.credential, server_key=spec.server_key)
         self._context = zmq.Context()
         return BusClient(endpoint, spec.identity, context=self._context, log=self.log, curve=curve,
                          heartbeat_interval=spec.heartbeat_interval, liveness=spec.liveness)

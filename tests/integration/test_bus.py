@@ -19,7 +19,7 @@ import zmq
 
 from bus import messages as bm
 from bus import protocol as p
-from bus.auth import CurveClient, CurveServer
+from bus.auth import CurveClient, CurveServer, issue_key, server_public
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
 from bus.events import EventSubscriber
@@ -613,6 +613,34 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
         return msg is not None and msg.body == bm.Ping(b"probe")
 
     wait_until(probe, what="an event over curve")
+
+
+def test_an_issued_key_is_served_once_allowed_and_refused_once_revoked(bus: Bus, tmp_path: Path) -> None:
+    """A keypair issued on another node is refused until the broker allows its public key, and after revoke."""
+    run_dir = tmp_path / "run"
+    server = CurveServer.from_run_dir(run_dir)
+    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", curve=server)
+    ep = broker.bound_endpoint
+    secret_file, public = issue_key(tmp_path / "node" / "issued", "w1")
+    assert secret_file.stat().st_mode & 0o077 == 0
+    issued = CurveClient.from_files(secret_file, server_public(run_dir))
+    early = bus.client("early", endpoint=ep, curve=issued)
+    with pytest.raises(BusError):
+        early.request("broker", bm.Ping(b"not yet"), 1.0)
+    server.allow("agent-w1", public)
+    assert (run_dir / "keys" / "allowed" / "agent-w1.key").exists()
+    w1 = bus.client("w1", endpoint=ep, curve=issued)
+    assert w1.request("broker", bm.Ping(b"hi"), 10) == bm.Pong(b"hi")
+    server.revoke("agent-w1")
+    assert not (run_dir / "keys" / "allowed" / "agent-w1.key").exists()
+    late = bus.client("late", endpoint=ep, curve=issued)
+    with pytest.raises(BusError):
+        late.request("broker", bm.Ping(b"again"), 1.0)
+    # a broker started later (a resumed supervisor) accepts what is still in allowed/, nothing else
+    w2 = issue_key(tmp_path / "node" / "issued", "w2")[1]
+    server.allow("agent-w2", w2)
+    ring = CurveServer.from_run_dir(run_dir).ring
+    assert ring.callback("*", w2.encode()) and not ring.callback("*", public.encode())
 
 
 def test_subscriber_topics_match_exactly(bus: Bus) -> None:
