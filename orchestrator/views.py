@@ -26,12 +26,18 @@ def _age(rec: AgentRecord) -> str:
 
 
 def ps_table(recs: Iterable[AgentRecord], title: str | None = None) -> Table:
+    """The ``swarm ps`` table; a NODE column when any agent runs on a Ray node."""
+    recs = list(recs)
+    nodes = any(r.node for r in recs)
     t = Table(title=title, title_justify="left", expand=False)
-    for col in ("ID", "ROLE", "PARENT", "DEPTH", "PID", "STATUS", "STEPS", "TOKENS", "REQS", "AGE", "REASON"):
+    cols = ["ID", "ROLE", "PARENT", "DEPTH", "PID", *(["NODE"] if nodes else []), "STATUS", "STEPS", "TOKENS",
+            "REQS", "AGE", "REASON"]
+    for col in cols:
         t.add_column(col, overflow="fold")
     for r in recs:
         style = STATUS_STYLE.get(r.status, "")
-        t.add_row(r.id, r.role, r.parent or "-", str(r.depth), str(r.pid or "-"),
+        node = [r.node or "-"] if nodes else []
+        t.add_row(r.id, r.role, r.parent or "-", str(r.depth), str(r.pid or "-"), *node,
                   f"[{style}]{r.status}[/]" if style else r.status, str(r.steps), str(r.tokens),
                   str(r.requests), _age(r), (r.reason or "")[:60])
     return t

@@ -58,6 +58,7 @@ class Reason(StrEnum):
     PARENT_DONE = "parent_done"
     PARENT_FAILED = "parent_failed"
     PARENT_CRASHED = "parent_crashed"
+    NODE_UNREACHABLE = "node_unreachable"  # the agent's node (its Ray host) stopped answering
 
 
 def parent_ended(status: str) -> Reason:

@@ -17,6 +17,7 @@ import yaml
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import parse_config
+from orchestrator.supervisor.backends.base import Placed
 from orchestrator.supervisor.handlers import routes
 from orchestrator.supervisor.parts import assemble
 from orchestrator.supervisor.reaper import Reaper, Timings
@@ -75,21 +76,22 @@ class FakeSignaller:
 
 
 class FakeSpawner:
-    """Hands out pids (that the signaller then sees alive) or fails when told to."""
+    """A backend that hands out pids (the signaller then sees them alive) on ``node``, or fails when told to."""
 
-    def __init__(self, signaller: FakeSignaller) -> None:
+    def __init__(self, signaller: FakeSignaller, node: str | None = None) -> None:
         self.signaller = signaller
+        self.node = node
         self.specs: list[Any] = []
         self.fail: str | None = None
         self._pids = itertools.count(5001)
 
-    def spawn(self, spec: Any) -> int:
+    def spawn(self, spec: Any) -> Placed:
         if self.fail:
             raise SpawnError(self.fail)
         self.specs.append(spec)
         pid = next(self._pids)
         self.signaller.living.add(pid)
-        return pid
+        return Placed(pid, self.node)
 
 
 class FakeClient:

@@ -1,6 +1,8 @@
-"""Agent lifecycle: spawn, stop (ordered), kill (hard), reap, freeze.
+"""Agent lifecycle: spawn, stop (ordered), kill (hard), reap, lose, freeze.
 
-Stopping goes through the :class:`Reaper`'s ladder (stop message →
+Processes are started by the backend (``backends/``: this machine's
+zygote, or one per Ray node), which it never needs to know. Stopping goes
+through the :class:`Reaper`'s ladder (stop message →
 SIGTERM → SIGKILL, by process group; a hard stop is SIGKILL at once). The
 table records the intent (status ``killed`` with a reason) before any
 signal is sent, so the exit that follows is not mistaken for a crash.
@@ -46,10 +48,10 @@ def describe_exit(code: int | None) -> str:
 class Lifecycle:
     """Spawning, stopping and reaping the agents of one table."""
 
-    def __init__(self, table: AgentTable, spawner: Any, reaper: Reaper, bus: Messenger,
+    def __init__(self, table: AgentTable, backend: Any, reaper: Reaper, bus: Messenger,
                  specs: Callable[[AgentRecord, str], AgentSpec], log: Any) -> None:
         self.table = table
-        self.spawner = spawner
+        self.backend = backend  # spawn(spec) -> Placed (see backends/base.py)
         self.reaper = reaper
         self.bus = bus
         self.specs = specs
@@ -58,17 +60,18 @@ class Lifecycle:
     # ------------------------------------------------------------ spawning
 
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
-        """Fork the agent's process from the zygote and record its pid (SpawnError: marked failed)."""
+        """Start the agent's process through the backend and record its pid and node (SpawnError: failed)."""
         try:
-            pid = self.spawner.spawn(self.specs(rec, prompt))
+            placed = self.backend.spawn(self.specs(rec, prompt))
         except SpawnError as exc:
             self.table.end(rec.id, Status.FAILED, f"spawn failed: {exc.message}")
             self.log.warning("spawn_failed", agent=rec.id, error=exc.message)
             raise
-        self.table.bind_pid(rec.id, pid)
+        self.table.bind_pid(rec.id, placed.pid, node=placed.node)
         self.bus.publish(rec.id, "spawned", Status.STARTING)
-        self.log.info("agent_spawned", agent=rec.id, pid=pid, parent=rec.parent, depth=rec.depth)
-        return pid
+        self.log.info("agent_spawned", agent=rec.id, pid=placed.pid, node=placed.node, parent=rec.parent,
+                      depth=rec.depth)
+        return placed.pid
 
     def restart(self, rec: AgentRecord) -> bool:
         """Start a crashed agent again under its id; False when the spawn failed (parent told)."""
@@ -146,6 +149,16 @@ class Lifecycle:
         if rec.parent is None:
             self.table.set_meta("root_status", Status.CRASHED)
         return Exit(rec, code, crashed=True, restartable=restartable)
+
+    def lose(self, pid: int, reason: str) -> None:
+        """``pid`` cannot be reached any more (its node is gone): its agent and subtree end ``killed``."""
+        self.reaper.forget(pid)
+        agent_id = self.table.release_pid(pid)
+        rec = self.table.get(agent_id) if agent_id is not None else None
+        if rec is None or rec.terminal:
+            return
+        self.log.warning("agent_lost", agent=rec.id, pid=pid, node=rec.node, reason=reason)
+        self.stop_subtree(rec.id, reason, hard=True)
 
     # ------------------------------------------------------------ freeze
 

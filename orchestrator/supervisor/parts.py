@@ -43,18 +43,18 @@ class Parts:
     started: float = field(default_factory=time.time)
 
 
-def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, spawner: Any, reaper: Reaper,
+def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, backend: Any, reaper: Reaper,
              log: Any, *, endpoint: str, heartbeat_interval: float, liveness: int,
              shutdown: Callable[[str], None], shutting_down: Callable[[], bool],
              guards: GuardSet | None = None,
              clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> Parts:
-    """Wire the supervisor's parts around a bus client and a spawner (real or fake).
+    """Wire the supervisor's parts around a bus client and a backend (real or fake).
 
     ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`).
     """
     bus = Messenger(client, table)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
-    life = Lifecycle(table, spawner, reaper, bus, specs, log)
+    life = Lifecycle(table, backend, reaper, bus, specs, log)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
     return Parts(cfg=cfg, table=table, life=life, guards=guards, bus=bus, reaper=reaper, log=log,

@@ -24,7 +24,11 @@ def process_gone(pid: int) -> bool:
 
 
 class Reconciler:
-    """The supervisor's periodic and event-driven work over its parts."""
+    """The supervisor's periodic and event-driven work over its parts.
+
+    ``gone(pid)`` probes an adopted process (default: this machine's process
+    table; a backend whose agents run elsewhere passes its own).
+    """
 
     def __init__(self, parts: Parts, gone: Callable[[int], bool] = process_gone,
                  adopted_every: float = 1.0) -> None:
@@ -62,6 +66,10 @@ class Reconciler:
             elif isinstance(decision, GiveUp):
                 p.table.log_event(ex.record.id, "restart_limit", decision.detail)
                 p.bus.tell(ex.record.parent, "supervisor", decision.text)
+
+    def on_lost(self, pid: int, reason: str) -> None:
+        """A process can no longer be reached (its node is gone): its agent is ended with ``reason``."""
+        self.p.life.lose(pid, reason)
 
     def _restart(self, ex: Exit) -> None:
         p = self.p

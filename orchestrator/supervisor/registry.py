@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS agents (
     started_at REAL,
     ended_at REAL,
     updated_at REAL NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    node TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-PS_FIELDS = ("id", "name", "role", "parent", "depth", "pid", "status", "steps", "tokens", "requests")
+PS_FIELDS = ("id", "name", "role", "parent", "depth", "pid", "status", "steps", "tokens", "requests", "node")
 
 
 @dataclass
@@ -75,6 +76,7 @@ class AgentRecord:
     ended_at: float | None = None
     updated_at: float = field(default_factory=time.time)
     seq: int = 0
+    node: str | None = None  # the Ray node it runs on (None: this machine, the local backend)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # the registry file holds plain strings
@@ -107,7 +109,14 @@ class Registry:
         self._conn = _connect(self.path, readonly)
         if not readonly:
             self._conn.executescript(_SCHEMA)
+            self._add_missing_columns()
         self._seq = self._max_seq()
+
+    def _add_missing_columns(self) -> None:
+        """A registry written before ``node`` existed gets the column (``up --resume`` of an old run)."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(agents)")}
+        if "node" not in have:
+            self._conn.execute("ALTER TABLE agents ADD COLUMN node TEXT")
 
     def close(self) -> None:
         self._conn.close()

@@ -1,9 +1,11 @@
 """The supervisor process: broker host, agent-table owner, the only spawner and reaper.
 
 It wires its parts (the agent table, the reaper's ladder, the guards, the
-lifecycle, the bus handlers; see ``parts.py``) and runs the loop: poll the
-bus, then reconcile on a tick. Events (an exit, a dead peer) only bring
-work to the loop. Signal handlers record intent; the loop acts (§8).
+lifecycle, the bus handlers; see ``parts.py``) around a backend that runs
+the agent processes (``backends/``: local or ray), and runs the loop: poll
+the bus, then reconcile on a tick. Events (an exit, a lost process, a dead
+peer) only bring work to the loop. Signal handlers record intent; the loop
+acts (§8).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from bus.client import BusClient
 from bus.events import EventSubscriber
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor.backends import make_backend
+from orchestrator.supervisor.backends.base import Exited, Lost
 from orchestrator.supervisor.gate import Gate
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
@@ -31,7 +35,6 @@ from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.recovery import recover
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
-from orchestrator.supervisor.spawner import Spawner
 from orchestrator.supervisor.table import AgentTable
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
@@ -65,8 +68,11 @@ class Supervisor:
         self.resume = resume
         self.endpoint, self.pub_endpoint = _endpoints(cfg, self.run_dir)
         self.table = AgentTable(self.run_dir / "registry.db")
-        self.reaper = Reaper(time.monotonic, timings=Timings(grace, grace, KILL_RECHECK))
-        self.spawner = Spawner(self.run_dir, self._on_exit_threadsafe, log)
+        # tcp: the broker's keys (made now: a backend that issues agent keys allows them here)
+        self.curve = auth.server_for(self.endpoint, self.run_dir)
+        self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.curve)
+        self.reaper = Reaper(time.monotonic, self.backend.signaller,
+                             Timings(grace, self.backend.term_grace(grace), KILL_RECHECK))
         self.broker: Broker | None = None
         self.client: BusClient | None = None
         self.parts: Parts | None = None
@@ -79,23 +85,25 @@ class Supervisor:
     # ------------------------------------------------------------ start-up
 
     def start(self) -> None:
-        """Start zygote, broker, handlers, services and the root agent."""
+        """Start the backend (zygote or Ray hosts), broker, handlers, services and the root agent."""
         secure_dir(self.run_dir)
         table = self.table
         table.set_meta("state", "starting")
-        adopted = recover(table, self.reaper, self.log) if self.resume else []
         for key, value in (("name", self.cfg.name), ("config", self.cfg.source), ("goal", self.goal),
-                           ("supervisor_pid", os.getpid())):
+                           ("supervisor_pid", os.getpid()), ("supervisor_started", time.time())):
             table.set_meta(key, value)
-        self.spawner.start()
+        table.set_meta("backend", {"kind": self.backend.kind})
+        self.backend.start()
+        table.set_meta("backend", self.backend.facts())
+        adopted = recover(table, self.reaper, self.log, self.backend.adopt) if self.resume else []
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
         client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
         parts = self.parts = assemble(
-            self.cfg, self.run_dir, table, client, self.spawner, self.reaper, self.log,
+            self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
             shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
-        self.reconciler = Reconciler(parts)
+        self.reconciler = Reconciler(parts, gone=lambda pid: not self.backend.signaller.alive(pid))
         self._adopt(parts, adopted)
         for body, handler in routes(parts).items():
             client.handle(body, handler)
@@ -113,11 +121,8 @@ class Supervisor:
 
     def _start_bus(self, gate: Gate) -> BusClient:
         """Bind the broker (every message passes ``gate``), start its thread and connect to it."""
-        if self.endpoint.startswith("tcp://"):
-            auth.ensure_keys(self.run_dir)
         self.broker = Broker(self.endpoint, self.pub_endpoint, heartbeat_interval=self.heartbeat_interval,
-                             liveness=self.liveness, interceptor=gate, log=self.log,
-                             curve=auth.server_for(self.endpoint, self.run_dir))
+                             liveness=self.liveness, interceptor=gate, log=self.log, curve=self.curve)
         self.broker.bind()
         # a tcp port 0 ('*') is chosen at bind time: everybody connects to what was bound
         self.endpoint, self.pub_endpoint = self.broker.bound_endpoint, self.broker.bound_pub_endpoint
@@ -178,7 +183,7 @@ class Supervisor:
             time.sleep(seconds)
 
     def teardown(self) -> None:
-        """Ordered and bounded: agents, services, zygote, broker; then the pid file."""
+        """Ordered and bounded: agents, services, the backend (zygote or hosts), broker; then the pid file."""
         reason = self._shutdown or Reason.DOWN
         self.log.info("supervisor_stopping", reason=reason)
         try:
@@ -188,7 +193,10 @@ class Supervisor:
                 self.services.stop_all(self._idle)
         finally:
             self._events_stop.set()
-            self.spawner.stop()
+            try:
+                self.backend.stop()
+            except Exception:  # the rest of the teardown must still run
+                self.log.exception("backend_stop_failed")
             if self.client is not None:
                 self.client.close()
             if self.broker is not None:
@@ -203,15 +211,15 @@ class Supervisor:
 
     # ------------------------------------------------------------ threads → loop
 
-    def _on_exit_threadsafe(self, pid: int, code: int) -> None:
-        """The zygote's reader thread: hand the exit to the loop."""
+    def _report_threadsafe(self, event: Exited | Lost) -> None:
+        """A backend thread (the zygote's reader, a Ray host's watcher): hand the event to the loop."""
         if self.client is not None:
             self.client.call_soon_threadsafe(
-                lambda: self._on_loop("agent_exit_failed", self._on_exit, pid, code))
+                lambda: self._on_loop("agent_exit_failed", self._on_report, event))
 
-    def _on_exit(self, pid: int, code: int) -> None:
+    def _on_report(self, event: Exited | Lost) -> None:
         if self.reconciler is not None:
-            self.reconciler.on_exit(pid, code)
+            _REPORTS[type(event)](self.reconciler, event)
 
     def _on_loop(self, event: str, fn: Any, *args: Any) -> None:
         """Run a handed-over call on the loop; a failure is logged, never the end of the supervisor."""
@@ -232,6 +240,12 @@ class Supervisor:
                         "peer_event_failed", r.on_peer_event, b))
         finally:
             sub.close()
+
+
+_REPORTS: dict[type, Any] = {
+    Exited: lambda r, e: r.on_exit(e.pid, e.code),
+    Lost: lambda r, e: r.on_lost(e.pid, e.reason),
+}
 
 
 def _no_flood_check(peer: str, now: float) -> str | None:

@@ -36,8 +36,10 @@ class Spawner:
     exit the zygote reaps; hand it to your loop (``call_soon_threadsafe``).
     """
 
-    def __init__(self, run_dir: Path, on_exit: Callable[[int, int], None], log: Any = None) -> None:
+    def __init__(self, run_dir: Path, on_exit: Callable[[int, int], None], log: Any = None,
+                 name: str = "zygote") -> None:
         self.run_dir = Path(run_dir)
+        self.name = name  # its output goes to logs/<name>.out
         self._on_exit = on_exit
         self._log = log
         self._proc: subprocess.Popen[bytes] | None = None
@@ -55,7 +57,7 @@ class Spawner:
         """Start the zygote and wait until it has preloaded the agent runtime."""
         logs = self.run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        err = open(logs / "zygote.out", "ab")  # noqa: SIM115 - handed to the child
+        err = open(logs / f"{self.name}.out", "ab")  # noqa: SIM115 - handed to the child
         # rebuilt from an allow-list: no API key or SWARM_* setting of `swarm up` reaches an agent
         env = agent_environment(os.environ, str(Path(__file__).resolve().parents[2]))
         self._proc = subprocess.Popen(
@@ -69,7 +71,8 @@ class Spawner:
         self._reader.start()
         if not self._ready.wait(timeout):
             self.kill()
-            raise SpawnError(f"the zygote did not start within {timeout:g}s; see {logs / 'zygote.out'}")
+            out = logs / f"{self.name}.out"
+            raise SpawnError(f"the zygote did not start within {timeout:g}s; see {out}")
 
     def _read(self) -> None:
         stdout = self._proc.stdout if self._proc is not None else None

@@ -114,13 +114,13 @@ class AgentTable:
 
     # ------------------------------------------------------------ pids
 
-    def bind_pid(self, agent_id: str, pid: int, *, adopted: bool = False) -> None:
-        """``pid`` runs ``agent_id`` (adopted: a previous supervisor started it)."""
+    def bind_pid(self, agent_id: str, pid: int, *, adopted: bool = False, node: str | None = None) -> None:
+        """``pid`` runs ``agent_id`` on ``node`` (adopted: a previous supervisor started it)."""
         self._agent_of_pid[pid] = agent_id
         if adopted:
             self._adopted.add(pid)
         else:
-            self.registry.update(agent_id, pid=pid)
+            self.registry.update(agent_id, pid=pid, node=node)
 
     def release_pid(self, pid: int) -> str | None:
         """The process ``pid`` is gone: the agent it ran (None when it was not an agent's)."""

@@ -1,0 +1,50 @@
+"""The local backend: agents forked from one zygote on this machine (the default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from orchestrator.supervisor.backends.base import Exited, Known, Placed, Report
+from orchestrator.supervisor.reaper import GroupSignaller
+from orchestrator.supervisor.recovery import same_process
+from orchestrator.supervisor.spawner import Spawner
+from swarm_core.spec import AgentSpec
+
+
+class LocalBackend:
+    """Today's zygote and ``killpg``: every agent is a process group of this machine."""
+
+    kind = "local"
+
+    def __init__(self, run_dir: Path, report: Report, log: Any = None) -> None:
+        self.spawner = Spawner(Path(run_dir), lambda pid, code: report(Exited(pid, code)), log)
+        self.signaller = GroupSignaller()
+
+    def start(self) -> None:
+        """Start the zygote (it preloads the agent runtime)."""
+        self.spawner.start()
+
+    def spawn(self, spec: AgentSpec) -> Placed:
+        """Fork the agent from the zygote (SpawnError when it cannot)."""
+        return Placed(self.spawner.spawn(spec), None)
+
+    def adopt(self, agents: Iterable[Known]) -> list[int]:
+        """The agents whose process is still the one started for them (the reconcile tick sees them exit)."""
+        return [a.pid for a in agents if a.pid and same_process(a.pid, a.created_at)]
+
+    def term_grace(self, grace: float) -> float:
+        """The ladder's own grace: SIGTERM, then SIGKILL ``grace`` seconds later."""
+        return grace
+
+    def facts(self) -> dict[str, Any]:
+        """Nothing beyond the kind: ``swarm down`` finds local agents by their pids."""
+        return {"kind": self.kind}
+
+    def stop(self) -> None:
+        """Close the zygote's stdin (it exits; agents are not touched)."""
+        self.spawner.stop()
+
+    def kill(self) -> None:
+        """Kill the zygote at once."""
+        self.spawner.kill()
