@@ -152,6 +152,23 @@ class BusSettings(_Model):
     pub_port: int = Field(0, ge=0, le=65535)
 
 
+class Backend(_Model):
+    """Where agent processes run: this machine (``local``) or the nodes of a Ray cluster (``ray``).
+
+    With ``ray`` one host actor per node offering ``node_resource`` runs our zygote; agents stay
+    plain processes. ``placement`` is ``spread`` (the node with the fewest agents), ``pack`` (fill
+    one node first) or ``{ROLE: RESOURCE}`` (agents of ROLE go to nodes offering RESOURCE).
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = Field("auto", pattern=r"^(auto|local|[A-Za-z0-9_.:\[\]-]+:[0-9]{1,5})$")
+    local_nodes: int = Field(2, ge=1, le=16)  # address: local: simulated nodes of a private cluster
+    node_resource: str = Field("swarm_node", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    agents_per_node: int = Field(64, ge=1, le=10_000)
+    placement: Literal["spread", "pack"] | dict[str, str] = "spread"
+    kill_timeout_ms: int = Field(300, ge=10, le=60_000)  # SIGTERM → SIGKILL, on the agent's node
+
+
 class Tools(_Model):
     """Limits of the tools that touch the machine (execute_python_file)."""
 
@@ -201,6 +218,7 @@ class SwarmConfig(_Model):
     bus: BusSettings = BusSettings()
     memory: bool = True  # start the shared FAISS memory service
     agents: dict[str, Role]
+    backend: Backend = Backend()  # after bus and agents: its check reads both
     source: str = ""  # the file this came from (set by load_config)
 
     @model_validator(mode="after")
@@ -218,6 +236,23 @@ class SwarmConfig(_Model):
         if self.llm.provider == "replay" and not self.llm.cassette:
             raise ValueError("llm.cassette is required when llm.provider is replay")
         return self
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_fits(cls, v: Backend, info: ValidationInfo) -> Backend:
+        """Ray needs the tcp bus (agents on other nodes dial it) and placement roles that exist."""
+        if v.kind != "ray":
+            return v
+        bus = info.data.get("bus")
+        if isinstance(bus, BusSettings) and bus.transport != "tcp":
+            raise ValueError("kind ray needs bus: {transport: tcp} (agents on other nodes reach the broker "
+                             "over tcp with CurveZMQ; an ipc socket is local to one machine)")
+        agents = info.data.get("agents") or {}
+        if isinstance(v.placement, dict):
+            unknown = sorted(set(v.placement) - set(agents)) if agents else []
+            if unknown:
+                raise ValueError(f"placement names undefined role(s) {', '.join(unknown)}")
+        return v
 
     def role(self, name: str) -> Role:
         return self.agents[name]
