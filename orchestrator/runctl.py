@@ -195,18 +195,28 @@ def _ours(pid: int, since: float) -> bool:
 
 
 def kill_leftovers(run_dir: Path) -> int:
-    """Kill agent process groups the registry still shows alive (the supervisor is gone)."""
+    """Kill agent process groups the registry still shows alive (the supervisor is gone).
+
+    Agents on the nodes of a shared Ray cluster are not processes of this machine: when the
+    supervisor did not go down cleanly, their hosts are asked to kill them (``backends``).
+    """
     if not (run_dir / REGISTRY).exists():
         return 0
     reg = Registry(run_dir / REGISTRY, readonly=True)
     try:
-        recs = reg.all()
+        recs, facts, state = reg.all(), reg.meta("backend"), reg.meta("state")
     finally:
         reg.close()
+    here = not facts or facts.get("kind") != "ray" or facts.get("private")
     reaper = Reaper(time.monotonic, GroupSignaller())
-    agents = [r.pid for r in recs if r.pid and not gone(r.pid) and _ours(r.pid, r.created_at)]
+    agents = [r.pid for r in recs if r.pid and (here or r.node is None) and not gone(r.pid)
+              and _ours(r.pid, r.created_at)]
     for pgid in agents + swarm_processes(run_dir):
         reaper.stop(pgid, hard=True)
+    if state != "down" and supervisor_pid(run_dir) is None:
+        from orchestrator.supervisor.backends import release_leftovers
+
+        release_leftovers(facts, run_dir)
     return len(agents)
 
 
@@ -228,10 +238,15 @@ def swarm_processes(run_dir: Path) -> list[int]:
 
 
 def live_pids(run_dir: Path, ids: list[str] | None = None) -> list[int]:
-    """Pids of agents not yet in a terminal state (optionally only ``ids``)."""
+    """Pids on this machine of agents not yet gone (optionally only ``ids``).
+
+    Agents on the nodes of a shared Ray cluster are left out: their pids mean nothing here.
+    """
     reg = open_registry(run_dir)
     try:
+        facts = reg.meta("backend")
+        here = not facts or facts.get("kind") != "ray" or facts.get("private")
         return [r.pid for r in reg.all() if r.pid and (ids is None or r.id in ids)
-                and (r.status not in TERMINAL or not gone(r.pid))]
+                and (here or r.node is None) and (r.status not in TERMINAL or not gone(r.pid))]
     finally:
         reg.close()

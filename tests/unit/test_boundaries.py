@@ -143,6 +143,17 @@ def test_only_the_protocol_module_imports_msgpack():
     assert offenders == []
 
 
+RAY_BACKEND = "orchestrator.supervisor.backends.onray"
+
+
+def test_only_the_ray_backend_imports_ray():
+    """No module outside orchestrator/supervisor/backends/onray/ imports ray (it is an optional extra)."""
+    offenders = [m for m, p in _modules().items()
+                 if "ray" in {n.split(".")[0] for n in _imports(p, m)}
+                 and not (m == RAY_BACKEND or m.startswith(RAY_BACKEND + "."))]
+    assert offenders == []
+
+
 def _modules_after(import_line: str) -> set[str]:
     code = f"import sys, json; {import_line}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -160,3 +171,10 @@ def test_supervisor_imports_no_faiss():
     """The supervisor does not load the memory index."""
     mods = _modules_after("import orchestrator.supervisor.service")
     assert "faiss" not in mods
+
+
+def test_a_local_swarm_loads_no_ray():
+    """The supervisor, the CLI and the local backend run without loading Ray."""
+    mods = _modules_after("import orchestrator.supervisor.service, orchestrator.cli, orchestrator.runctl; "
+                          "from orchestrator.supervisor.backends import local")
+    assert "ray" not in mods
