@@ -82,6 +82,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     if resume:
         if not (run_dir / runctl.REGISTRY).exists():
             raise UsageError(f"nothing to resume in {run_dir}: no registry")
+        runctl.release_for_resume(run_dir)
         extra.append("--resume")
     else:
         runctl.kill_leftovers(run_dir)

@@ -220,6 +220,19 @@ def kill_leftovers(run_dir: Path) -> int:
     return len(agents)
 
 
+def release_for_resume(run_dir: Path) -> None:
+    """Before ``up --resume``: end what a dead supervisor's backend left that cannot be taken over."""
+    reg = Registry(run_dir / REGISTRY, readonly=True)
+    try:
+        facts, state = reg.meta("backend"), reg.meta("state")
+    finally:
+        reg.close()
+    if state != "down" and supervisor_pid(run_dir) is None:
+        from orchestrator.supervisor.backends import release_leftovers
+
+        release_leftovers(facts, run_dir, keep_agents=True)
+
+
 _OUR_MODULES = ("orchestrator.supervisor", "orchestrator.gateway", "memory.service")
 
 

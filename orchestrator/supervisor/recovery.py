@@ -46,18 +46,20 @@ def kill_old_services(table: AgentTable, reaper: Reaper, log: Any) -> list[str]:
 
 
 def recover(table: AgentTable, reaper: Reaper, log: Any,
-            adopt: Callable[[list[Known]], list[int]]) -> list[str]:
+            adopt: Callable[[list[Known]], dict[int, str | None]]) -> list[str]:
     """Kill old services, have the backend ``adopt`` the live agents, mark the others crashed (blocked).
 
-    Returns the ids of the agents adopted.
+    Returns the ids of the agents adopted (their ``node`` is where they are owned now).
     """
     kill_old_services(table, reaper, log)
     live = table.live()
-    owned = set(adopt([Known(r.id, r.pid, r.node, r.created_at) for r in live if r.pid]))
+    owned = adopt([Known(r.id, r.pid, r.node, r.created_at) for r in live if r.pid])
     adopted = []
     for rec in live:
         if rec.pid and rec.pid in owned:
             adopted.append(rec.id)
+            if owned[rec.pid] != rec.node:
+                table.update(rec.id, node=owned[rec.pid])
             table.log_event(rec.id, "adopted", f"pid {rec.pid} after a supervisor restart")
         else:
             table.end(rec.id, Status.CRASHED, LOST)

@@ -59,17 +59,19 @@ def test_a_lost_report_after_the_agent_ended_changes_nothing(rig):
 
 
 def test_recover_keeps_what_the_backend_adopts_and_ends_the_rest(rig):
-    """On resume the backend decides which live agents are adopted; the others end crashed (lost)."""
+    """On resume the backend decides which live agents are adopted (and where); the others end crashed."""
     rig.root()
     a, b = rig.start("manager", "a"), rig.start("manager", "b")
     asked: list[Known] = []
 
-    def adopt(known: list[Known]) -> list[int]:
+    def adopt(known: list[Known]) -> dict[int, str | None]:
         asked.extend(known)
-        return [k.pid for k in known if k.agent_id in ("manager", "a")]
+        where = {"manager": "node-a", "a": "node-b"}
+        return {k.pid: where[k.agent_id] for k in known if k.agent_id in where}
 
     adopted = recover(rig.table, rig.reaper, rig.log, adopt)
     assert sorted(adopted) == ["a", "manager"]
+    assert (rig.table.get("a").node, rig.table.get("manager").node) == ("node-b", "node-a")
     manager = rig.table.get("manager").pid
     assert {(k.agent_id, k.pid, k.node) for k in asked} == {("manager", manager, "node-a"),
                                                           ("a", a.pid, "node-a"), ("b", b.pid, "node-a")}

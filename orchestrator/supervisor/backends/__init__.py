@@ -33,15 +33,16 @@ def make_backend(cfg: SwarmConfig, run_dir: Path, report: Report, log: Any, keys
     return BACKENDS[cfg.backend.kind](cfg, Path(run_dir), report, log, keys)
 
 
-def release_leftovers(facts: dict[str, Any] | None, run_dir: Path) -> int:
+def release_leftovers(facts: dict[str, Any] | None, run_dir: Path, *, keep_agents: bool = False) -> int:
     """After a supervisor that did not go down cleanly: end what its backend left running.
 
     ``facts`` is what the backend recorded (``Backend.facts``); returns how many processes were ended
     (SwarmError when they cannot be reached). The local backend leaves nothing beyond its agents,
-    which ``swarm down`` finds by their pids.
+    which ``swarm down`` finds by their pids. With ``keep_agents`` (a resume) only what cannot be
+    taken over goes: a private Ray cluster died with its supervisor; hosts on a shared one stay.
     """
     if not facts or facts.get("kind") != "ray":
         return 0
     from orchestrator.supervisor.backends.onray.leftovers import release
 
-    return release(facts, Path(run_dir))
+    return release(facts, Path(run_dir), keep_agents=keep_agents)

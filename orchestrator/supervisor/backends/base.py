@@ -14,7 +14,7 @@ A backend:
   negative signal number; None when nobody could see it) and :class:`Lost`
   (the process can no longer be reached: its node is gone);
 * ``adopt(agents)``: takes over processes a previous supervisor started
-  (``swarm up --resume``); returns the pids it now owns.
+  (``swarm up --resume``); returns the pids it now owns, each with its node.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ class Backend(Protocol):
     def spawn(self, spec: AgentSpec) -> Placed:
         """Start one agent process; raise SpawnError when it cannot be started."""
 
-    def adopt(self, agents: Iterable[Known]) -> list[int]:
-        """Take over live processes of a previous supervisor; return the pids now owned."""
+    def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
+        """Take over live processes of a previous supervisor; return the pids now owned and their nodes."""
 
     def term_grace(self, grace: float) -> float:
         """Seconds from SIGTERM to SIGKILL on the stop ladder (``grace`` unless the backend says)."""

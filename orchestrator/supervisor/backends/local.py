@@ -29,9 +29,9 @@ class LocalBackend:
         """Fork the agent from the zygote (SpawnError when it cannot)."""
         return Placed(self.spawner.spawn(spec), None)
 
-    def adopt(self, agents: Iterable[Known]) -> list[int]:
+    def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
         """The agents whose process is still the one started for them (the reconcile tick sees them exit)."""
-        return [a.pid for a in agents if a.pid and same_process(a.pid, a.created_at)]
+        return {a.pid: None for a in agents if a.pid and same_process(a.pid, a.created_at)}
 
     def term_grace(self, grace: float) -> float:
         """The ladder's own grace: SIGTERM, then SIGKILL ``grace`` seconds later."""

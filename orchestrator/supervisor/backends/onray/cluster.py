@@ -61,6 +61,7 @@ class ClusterLink:
         self._cluster: Any = None
         self._tree: dict[int, float] = {}  # pid -> start time of every private-cluster process seen
         self._started = time.time()
+        self._gcs = settings.address  # what ray.init connects to (a private cluster's GCS address)
 
     @property
     def private(self) -> bool:
@@ -70,7 +71,7 @@ class ClusterLink:
         """Start the private cluster (``local``) or reach the configured one; then ``ray.init``."""
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
         self._started = time.time()
-        address = self._start_private() if self.private else self.settings.address
+        address = self._gcs = self._start_private() if self.private else self.settings.address
         failure: list[BaseException] = []
 
         def init() -> None:
@@ -131,9 +132,9 @@ class ClusterLink:
         """What ``swarm down`` needs after a supervisor crash."""
         # a private cluster lives in our session; name it only when we lead it (else it is a shell's)
         session = os.getpid() if self.private and os.getsid(0) == os.getpid() else None
-        return {"address": self.settings.address, "namespace": self.namespace, "private": self.private,
-                "temp_dir": str(self.temp_dir) if self.temp_dir else None, "session": session,
-                "started": self._started}
+        return {"address": self.settings.address, "gcs": self._gcs, "namespace": self.namespace,
+                "private": self.private, "temp_dir": str(self.temp_dir) if self.temp_dir else None,
+                "session": session, "started": self._started}
 
     def close(self) -> None:
         """Disconnect; stop the private cluster and SIGKILL whatever of it is left (idempotent)."""

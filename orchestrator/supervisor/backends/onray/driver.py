@@ -191,13 +191,19 @@ class RayBackend:
         with self._lock:
             return pgid in self._owned
 
-    def adopt(self, agents: Iterable[Known]) -> list[int]:
-        """After a supervisor restart: each node's host takes over the agents still alive there."""
+    def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
+        """After a supervisor restart: each node's host takes over the agents still alive there.
+
+        A private cluster died with its supervisor (its nodes are new): the first host takes all.
+        """
         by_node: dict[str, list[Known]] = {}
+        links = sorted(self.links)
         for a in agents:
-            if a.node in self.links and a.pid:
-                by_node.setdefault(a.node, []).append(a)
-        adopted: list[int] = []
+            # a private cluster died with its supervisor: its nodes are new, but all on this machine
+            node = a.node if a.node in self.links or not self.cluster.private else links[0]
+            if node in self.links and a.pid:
+                by_node.setdefault(node, []).append(a)
+        adopted: dict[int, str | None] = {}
         for node, known in by_node.items():
             try:
                 got = self.links[node].call("adopt", [[a.pid, a.created_at] for a in known],
@@ -209,7 +215,7 @@ class RayBackend:
                 for a in known:
                     if a.pid in got["adopted"]:
                         self._owned[a.pid] = _Owned(node, a.agent_id, a.created_at)
-            adopted += got["adopted"]
+            adopted.update({pid: node for pid in got["adopted"]})
         return adopted
 
     def term_grace(self, grace: float) -> float:

@@ -83,12 +83,15 @@ def _release_hosts(facts: dict[str, Any]) -> int:
     return len(ended)
 
 
-def release(facts: dict[str, Any], run_dir: Path) -> int:
+def release(facts: dict[str, Any], run_dir: Path, keep_agents: bool = False) -> int:
     """End the private cluster's processes, or have the hosts of a shared cluster kill their agents.
 
-    Returns how many processes were ended; SwarmError when a shared cluster cannot be reached.
+    Agents lead their own sessions: ending a private cluster's session leaves them to be adopted.
+    With ``keep_agents`` the hosts of a shared cluster are left alone (a resumed supervisor takes
+    them over). Returns how many processes were ended; SwarmError when a shared cluster cannot be
+    reached.
     """
     if facts.get("private"):
         sid, since = facts.get("session"), facts.get("started")
         return _kill_session(int(sid), float(since)) if sid and since else 0
-    return _release_hosts(facts)
+    return 0 if keep_agents else _release_hosts(facts)
