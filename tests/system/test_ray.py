@@ -23,6 +23,8 @@ from typing import Any, Callable
 import psutil
 import pytest
 
+from orchestrator import runctl
+from swarm_core import messages as m
 from tests.system.conftest import SwarmRun, alive, base_config, cmd, wait_until
 
 pytest.importorskip("ray")
@@ -154,15 +156,17 @@ def test_the_replay_demo_runs_across_two_nodes_and_down_leaves_nothing(ray_swarm
     assert (sw.run.run_dir / "ray").is_dir()  # Ray's temp dir was the run's
 
 
-def test_kills_on_two_nodes_subtree_stopped_agent_and_stop_file(ray_swarm):
-    """Agents confined on both nodes; kills of a subtree and a SIGSTOPped agent; STOP file; nothing left."""
+def test_kills_on_two_nodes_subtree_stopped_agent_lost_host_and_stop_file(ray_swarm):
+    """Confined agents on both nodes; kills of a subtree, a SIGSTOPped agent, a silent host's agents; STOP."""
     leaves = [(f"leaf{i}", "worker") for i in range(6)]
-    cassette = {"manager": starts(("hub", "worker"), ("sleeper", "worker")), "hub": starts(*leaves),
-                "sleeper": WAIT, **{name: WAIT for name, _ in leaves}}
+    cassette = {"manager": starts(("hub", "worker"), ("sleeper", "worker"), ("spare", "worker"),
+                                  ("spare2", "worker")),
+                "hub": starts(*leaves), **{name: WAIT for name in ("sleeper", "spare", "spare2")},
+                **{name: WAIT for name, _ in leaves}}
     sw = ray_swarm(ray_config({"manager": "swarm_node_0", "worker": "swarm_node_1"}), cassette)
     sw.up()
-    ids = ["manager", "hub", "sleeper", *(n for n, _ in leaves)]
-    agents = sw.run.wait_for(_running(*ids), UP, "nine agents running")
+    ids = ["manager", "hub", "sleeper", "spare", "spare2", *(n for n, _ in leaves)]
+    agents = sw.run.wait_for(_running(*ids), UP, "eleven agents running")
     pids = {i: agents[i]["pid"] for i in ids}
     assert all(_confined(p) for p in pids.values())
     userns = {os.readlink(f"/proc/{p}/ns/user") for p in pids.values()}
@@ -181,6 +185,18 @@ def test_kills_on_two_nodes_subtree_stopped_agent_and_stop_file(ray_swarm):
     after = sw.run.agents()
     assert {(after[i]["status"], after[i]["reason"]) for i in ["hub", *(n for n, _ in leaves)]} == \
         {("killed", "operator")}
+
+    host = psutil.Process(pids["spare"]).parent().parent()  # agent → its node's zygote → the host actor
+    host.suspend()  # the host stops answering: a kill sent to it gets no answer
+    try:
+        runctl.ask(sw.run.run_dir, m.DeleteAgent("spare", reason="operator", hard=True))
+        lost = sw.run.wait_for(lambda a: a["spare2"]["status"] == "killed", 30, "spare2 ended")
+        assert lost["spare2"]["reason"] == "node_unreachable"
+        why = [e.get("why") for e in sw.run.log_events("supervisor") if e.get("event") == "host_unreachable"]
+        assert why == ["a kill was not answered within 0.5s"]
+    finally:
+        host.resume()
+    wait_until(_gone([pids["spare"], pids["spare2"]]), 30, "the host back, sweeping both")
 
     (sw.run.run_dir / "STOP").touch()
     final = sw.run.wait_for(lambda a: a["manager"]["status"] == "killed", 30, "the STOP file")
