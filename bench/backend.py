@@ -193,12 +193,72 @@ def _fixed(sup: int) -> dict[str, float]:
             "supervisor": sum(_uss([sup]))}
 
 
-def run_backend(kind: str, pings: int) -> dict[str, Any]:
+def _starts(sw: BenchSwarm) -> dict[str, Any]:
+    """``swarm up`` → root registered, the burst's per-agent starts and its length, the idle agents' USS."""
+    r: dict[str, Any] = {}
+    t = time.perf_counter()
+    sw.up()
+    sw.wait_for(lambda a: a.get("manager", {}).get("status") in ("running", "waiting"), 300, "root up")
+    r["up"] = time.perf_counter() - t
+    agents = sw.wait_for(lambda a: _live(a, "w") >= BURST, 300, f"{BURST} agents")
+    events = sw.log_events("supervisor")
+    asked = {e["agent"]: e["t"] for e in events if e.get("event") == "spawn_requested"}
+    ready = {e["agent"]: e["t"] for e in events if e.get("event") == "agent_registered"}
+    burst = [f"w{i}" for i in range(BURST)]
+    r["start"] = [ready[a] - asked[a] for a in burst]
+    r["burst"] = max(ready[a] for a in burst) - min(asked[a] for a in burst)
+    time.sleep(2.0)  # idle agents settle before their memory is read
+    r["uss"] = _uss([agents[a]["pid"] for a in burst])
+    r["fixed"] = _fixed(int((sw.run_dir / "supervisor.pid").read_text()))
+    r["hung_pid"] = agents["w0"]["pid"]
+    return r
+
+
+def _bus(sw: BenchSwarm, kind: str, pings: int) -> dict[int, list[float]]:
+    """Round trips through the swarm's broker to an echo peer, from here or from a task on node 1."""
+    from orchestrator.supervisor.registry import Registry
+
+    reg = Registry(sw.run_dir / "registry.db", readonly=True)
+    endpoint, facts = reg.meta("endpoint"), reg.meta("backend")
+    reg.close()
+    echo = _echo(endpoint, str(sw.run_dir))
+    try:
+        if kind == "ray":
+            return _ray_client(facts, endpoint, str(sw.run_dir), pings)
+        return _client_process(endpoint, str(sw.run_dir), pings)
+    finally:
+        os.killpg(echo.pid, signal.SIGKILL)
+        echo.wait()
+
+
+def _kills(sw: BenchSwarm, hung: int) -> dict[str, Any]:
+    """Kill a SIGSTOPped agent (swarm kill), then hard-kill a 50-agent subtree; time until pids are gone."""
     from orchestrator import runctl
     from orchestrator.runctl import gone
-    from orchestrator.supervisor.registry import Registry
     from swarm_core import messages as m
 
+    r: dict[str, Any] = {}
+    os.kill(hung, signal.SIGSTOP)
+    t = time.perf_counter()
+    runctl.ask(sw.run_dir, m.DeleteAgent("w0", reason="bench"))
+    while not gone(hung):
+        time.sleep(0.002)
+    r["hung"] = time.perf_counter() - t
+    runctl.ask(sw.run_dir, m.OperatorMessage("manager", "start the hub now"))
+    agents = sw.wait_for(lambda a: _live(a, "leaf") >= LEAVES and _live(a, "hub") == 1, 300, "the subtree")
+    subtree = ["hub", *(f"leaf{i}" for i in range(LEAVES))]
+    pids = [agents[k]["pid"] for k in subtree]
+    r["nodes"] = sorted({agents[k]["node"] or "-" for k in subtree})
+    t = time.perf_counter()
+    runctl.ask(sw.run_dir, m.DeleteAgent("hub", reason="bench", hard=True))
+    while not all(gone(p) for p in pids):
+        time.sleep(0.001)
+    r["kill50"] = time.perf_counter() - t
+    return r
+
+
+def run_backend(kind: str, pings: int) -> dict[str, Any]:
+    """Every figure of one backend, from one swarm (brought down at the end, timed)."""
     extra: dict[str, Any] = {"bus": {"transport": "tcp", "host": "127.0.0.1", "port": 0}}
     if kind == "ray":
         extra["backend"] = {"kind": "ray", "address": "local", "local_nodes": 2}
@@ -206,49 +266,9 @@ def run_backend(kind: str, pings: int) -> dict[str, Any]:
                     limits={"bus_messages_per_second": 10_000}, extra=extra)
     r: dict[str, Any] = {}
     try:
-        t = time.perf_counter()
-        sw.up()
-        sw.wait_for(lambda a: a.get("manager", {}).get("status") in ("running", "waiting"), 300, "root up")
-        r["up"] = time.perf_counter() - t
-        agents = sw.wait_for(lambda a: _live(a, "w") >= BURST, 300, f"{BURST} agents")
-        events = sw.log_events("supervisor")
-        asked = {e["agent"]: e["t"] for e in events if e.get("event") == "spawn_requested"}
-        ready = {e["agent"]: e["t"] for e in events if e.get("event") == "agent_registered"}
-        burst = [f"w{i}" for i in range(BURST)]
-        r["start"] = [ready[a] - asked[a] for a in burst]
-        r["burst"] = max(ready[a] for a in burst) - min(asked[a] for a in burst)
-        time.sleep(2.0)  # idle agents settle before their memory is read
-        r["uss"] = _uss([agents[a]["pid"] for a in burst])
-        sup = int((sw.run_dir / "supervisor.pid").read_text())
-        r["fixed"] = _fixed(sup)
-        reg = Registry(sw.run_dir / "registry.db", readonly=True)
-        endpoint, facts = reg.meta("endpoint"), reg.meta("backend")
-        reg.close()
-        echo = _echo(endpoint, str(sw.run_dir))
-        try:
-            r["bus"] = (_ray_client(facts, endpoint, str(sw.run_dir), pings) if kind == "ray"
-                        else _client_process(endpoint, str(sw.run_dir), pings))
-        finally:
-            os.killpg(echo.pid, signal.SIGKILL)
-            echo.wait()
-        hung = agents["w0"]["pid"]
-        os.kill(hung, signal.SIGSTOP)
-        t = time.perf_counter()
-        runctl.ask(sw.run_dir, m.DeleteAgent("w0", reason="bench"))
-        while not gone(hung):
-            time.sleep(0.002)
-        r["hung"] = time.perf_counter() - t
-        runctl.ask(sw.run_dir, m.OperatorMessage("manager", "start the hub now"))
-        agents = sw.wait_for(lambda a: _live(a, "leaf") >= LEAVES and _live(a, "hub") == 1, 300,
-                             "the subtree")
-        subtree = ["hub", *(f"leaf{i}" for i in range(LEAVES))]
-        pids = [agents[k]["pid"] for k in subtree]
-        r["nodes"] = sorted({agents[k]["node"] or "-" for k in subtree})
-        t = time.perf_counter()
-        runctl.ask(sw.run_dir, m.DeleteAgent("hub", reason="bench", hard=True))
-        while not all(gone(p) for p in pids):
-            time.sleep(0.001)
-        r["kill50"] = time.perf_counter() - t
+        r.update(_starts(sw))
+        r["bus"] = _bus(sw, kind, pings)
+        r.update(_kills(sw, r["hung_pid"]))
     finally:
         t = time.perf_counter()
         sw.close()

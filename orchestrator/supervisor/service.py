@@ -103,7 +103,7 @@ class Supervisor:
             self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
             shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
-        self.reconciler = Reconciler(parts, gone=lambda pid: not self.backend.signaller.alive(pid))
+        self.reconciler = Reconciler(parts, gone=self.backend.gone)
         self._adopt(parts, adopted)
         for body, handler in routes(parts).items():
             client.handle(body, handler)

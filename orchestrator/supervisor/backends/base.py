@@ -74,6 +74,9 @@ class Backend(Protocol):
     def spawn(self, spec: AgentSpec) -> Placed:
         """Start one agent process; raise SpawnError when it cannot be started."""
 
+    def gone(self, pid: int) -> bool:
+        """Whether process ``pid`` (an adopted one, whose exit nobody reports) has ended."""
+
     def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
         """Take over live processes of a previous supervisor; return the pids now owned and their nodes."""
 

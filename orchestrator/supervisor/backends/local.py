@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from orchestrator.supervisor.backends.base import Exited, Known, Placed, Report
-from orchestrator.supervisor.reaper import GroupSignaller
+from orchestrator.supervisor.reaper import GroupSignaller, ProcessSignaller
 from orchestrator.supervisor.recovery import same_process
 from orchestrator.supervisor.spawner import Spawner
 from swarm_core.spec import AgentSpec
@@ -28,6 +28,10 @@ class LocalBackend:
     def spawn(self, spec: AgentSpec) -> Placed:
         """Fork the agent from the zygote (SpawnError when it cannot)."""
         return Placed(self.spawner.spawn(spec), None)
+
+    def gone(self, pid: int) -> bool:
+        """This machine's process table says so (a zombie counts as gone)."""
+        return not ProcessSignaller().alive(pid)
 
     def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
         """The agents whose process is still the one started for them (the reconcile tick sees them exit)."""

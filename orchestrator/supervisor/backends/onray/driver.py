@@ -191,6 +191,10 @@ class RayBackend:
         with self._lock:
             return pgid in self._owned
 
+    def gone(self, pid: int) -> bool:
+        """Its host reported its exit (hosts watch adopted processes themselves)."""
+        return not self.owns(pid)
+
     def adopt(self, agents: Iterable[Known]) -> dict[int, str | None]:
         """After a supervisor restart: each node's host takes over the agents still alive there.
 
