@@ -47,7 +47,8 @@ def kill_old_services(table: AgentTable, reaper: Reaper, log: Any) -> list[str]:
 
 def recover(table: AgentTable, reaper: Reaper, log: Any,
             adopt: Callable[[list[Known]], dict[int, str | None]]) -> list[str]:
-    """Kill old services, have the backend ``adopt`` the live agents, mark the others crashed (blocked).
+    """Kill old services (``reaper``: this machine's), have the backend ``adopt`` the live agents,
+    mark the others crashed (blocked).
 
     Returns the ids of the agents adopted (their ``node`` is where they are owned now).
     """

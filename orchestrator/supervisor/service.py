@@ -30,7 +30,7 @@ from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.handlers import routes
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts, assemble
-from orchestrator.supervisor.reaper import Reaper, Timings
+from orchestrator.supervisor.reaper import GroupSignaller, Reaper, Timings
 from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.recovery import recover
 from orchestrator.supervisor.registry import AgentRecord
@@ -73,6 +73,8 @@ class Supervisor:
         self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.curve)
         self.reaper = Reaper(time.monotonic, self.backend.signaller,
                              Timings(grace, self.backend.term_grace(grace), KILL_RECHECK))
+        # the services (and a dead supervisor's) are process groups of this machine, whatever the backend
+        self.service_reaper = Reaper(time.monotonic, GroupSignaller(), Timings(grace, grace, KILL_RECHECK))
         self.broker: Broker | None = None
         self.client: BusClient | None = None
         self.parts: Parts | None = None
@@ -95,7 +97,7 @@ class Supervisor:
         table.set_meta("backend", {"kind": self.backend.kind})
         self.backend.start()
         table.set_meta("backend", self.backend.facts())
-        adopted = recover(table, self.reaper, self.log, self.backend.adopt) if self.resume else []
+        adopted = recover(table, self.service_reaper, self.log, self.backend.adopt) if self.resume else []
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
         client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
@@ -110,7 +112,7 @@ class Supervisor:
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
         self._events_thread.start()
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
-                                 table, self.reaper, self.log)
+                                 table, self.service_reaper, self.log)
         self.services.start_all()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
@@ -156,7 +158,7 @@ class Supervisor:
 
     def escalate(self) -> None:
         """Signal-safe: every stop from now on is a kill (a second Ctrl-C)."""
-        self.reaper.hard = True
+        self.reaper.hard = self.service_reaper.hard = True
 
     def run(self) -> None:
         """Loop until a shutdown is requested, then tear everything down in order."""
@@ -173,6 +175,7 @@ class Supervisor:
         """Reconcile the agents (guards, ladder, start timeouts) and the services."""
         if self.reconciler is not None:
             self.reconciler.tick()
+        self.service_reaper.step()
         if self.services is not None:
             self.services.check()
 
