@@ -157,22 +157,26 @@ def test_the_replay_demo_runs_across_two_nodes_and_down_leaves_nothing(ray_swarm
 
 
 def test_kills_on_two_nodes_subtree_stopped_agent_lost_host_and_stop_file(ray_swarm):
-    """Confined agents on both nodes; kills of a subtree, a SIGSTOPped agent, a silent host's agents; STOP."""
+    """Confined agents on 2 nodes; exact crash signal; kills of subtree, stopped agent, silent host; STOP."""
     leaves = [(f"leaf{i}", "worker") for i in range(6)]
     cassette = {"manager": starts(("hub", "worker"), ("sleeper", "worker"), ("spare", "worker"),
-                                  ("spare2", "worker")),
-                "hub": starts(*leaves), **{name: WAIT for name in ("sleeper", "spare", "spare2")},
+                                  ("spare2", "worker"), ("victim", "worker")),
+                "hub": starts(*leaves), **{name: WAIT for name in ("sleeper", "spare", "spare2", "victim")},
                 **{name: WAIT for name, _ in leaves}}
     sw = ray_swarm(ray_config({"manager": "swarm_node_0", "worker": "swarm_node_1"}), cassette)
     sw.up()
-    ids = ["manager", "hub", "sleeper", "spare", "spare2", *(n for n, _ in leaves)]
-    agents = sw.run.wait_for(_running(*ids), UP, "eleven agents running")
+    ids = ["manager", "hub", "sleeper", "spare", "spare2", "victim", *(n for n, _ in leaves)]
+    agents = sw.run.wait_for(_running(*ids), UP, "twelve agents running")
     pids = {i: agents[i]["pid"] for i in ids}
     assert all(_confined(p) for p in pids.values())
     userns = {os.readlink(f"/proc/{p}/ns/user") for p in pids.values()}
     assert len(userns) == 2  # one zygote (user + mount namespace) per node
     workers = {agents[i]["node"] for i in ids if i != "manager"}
     assert workers == {agents["hub"]["node"]} and agents["manager"]["node"] not in workers
+
+    os.kill(pids["victim"], signal.SIGSEGV)  # its node's zygote reaps it: the exact signal comes back
+    crashed = sw.run.wait_for(lambda a: a["victim"]["status"] == "crashed", 30, "the victim's crash seen")
+    assert crashed["victim"]["reason"] == "SIGSEGV (segfault)"
 
     os.kill(pids["sleeper"], signal.SIGSTOP)
     sw.run.cli("kill", "sleeper", check=True)
