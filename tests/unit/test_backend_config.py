@@ -73,18 +73,30 @@ def test_ray_without_the_extra_installed_is_refused(tmp_path, monkeypatch):
         preflight(_cfg(BASE + "backend: {kind: ray, address: local}\n", tmp_path))
 
 
-def test_a_private_cluster_passes_validate(tmp_path):
+@pytest.fixture
+def ray_installed(monkeypatch):
+    """These checks come after the one for Ray itself: pretend it is installed (it is an optional extra)."""
+    import importlib.machinery
+    import importlib.util
+
+    real = importlib.util.find_spec
+    fake = importlib.machinery.ModuleSpec("ray", None)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: fake if name == "ray" else real(name, *a))
+
+
+def test_a_private_cluster_passes_validate(tmp_path, ray_installed):
     """address: local (a private cluster on this machine) needs no shared filesystem."""
     preflight(_cfg(BASE + "backend: {kind: ray, address: local}\n", tmp_path))
 
 
-def test_a_real_cluster_needs_a_bus_other_nodes_can_reach(tmp_path):
+def test_a_real_cluster_needs_a_bus_other_nodes_can_reach(tmp_path, ray_installed):
     """With a cluster address, a loopback bus host is refused naming bus.host."""
     with pytest.raises(ConfigError, match="s.yaml:5: bus.host: 127.0.0.1 is not reachable from other nodes"):
         preflight(_cfg(BASE + "backend: {kind: ray, address: '10.0.0.5:6379'}\n", tmp_path))
 
 
-def test_a_real_cluster_needs_a_shared_workspace(tmp_path):
+def test_a_real_cluster_needs_a_shared_workspace(tmp_path, ray_installed):
     """With a cluster address, a workspace on a local filesystem is refused, naming its filesystem."""
     text = BASE.replace("bus: {transport: tcp}", "bus: {transport: tcp, host: 10.0.0.4}")
     cfg = _cfg(text + "backend: {kind: ray, address: auto}\n", tmp_path)
