@@ -138,7 +138,7 @@ def test_max_steps_stop_leaves_the_count_at_the_limit(rig):
     """Steps up to max_steps (5) run; the 6th report is a stop and the step count stays 5."""
     rig.root()
     rig.start("manager", "w")
-    verdicts = [rig.send("w", m.StepReport("w", n, "read_file", f'{{"n": {n}}}')).verdict
+    verdicts = [rig.send("w", m.StepReport("w", n, "read_file", f'{{"file": "{chr(96 + n)}"}}')).verdict
                 for n in range(1, 7)]
     assert verdicts == ["run"] * 5 + ["stop"]
     got = rig.table.get("w")
