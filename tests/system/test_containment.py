@@ -141,6 +141,24 @@ def test_hung_agent_is_detected_and_killed(swarm):
     assert_manager_still_works(run)
 
 
+def test_hung_agent_honours_its_restart_policy(swarm):
+    """A SIGSTOPped agent of an on-crash role is killed as hung, then restarted under its id."""
+    cfg = base_config()
+    cfg["agents"]["worker"]["restart"] = {"policy": "on-crash", "max_restarts": 2, "period_seconds": 600}
+    run = swarm(cfg, {"manager": manager_starts(("w", "worker")), "w": WAIT})
+    run.up("--heartbeat", "0.5", "--liveness", "4")
+    agents = run.wait_for(lambda a: a.get("w", {}).get("status") in ("running", "waiting"), what="w up")
+    pid = agents["w"]["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: not alive(pid), timeout=30, what="the hung process killed")
+    agents = run.wait_for(lambda a: a["w"]["status"] in ("running", "waiting") and a["w"]["pid"] != pid,
+                          timeout=60, what="w restarted with a new pid")
+    info = json.loads(run.cli("inspect", "w", "--json", check=True).stdout)
+    assert info["restarts"] == 1
+    assert [e for e in run.log_events("supervisor") if e.get("event") == "agent_hung" and e.get("agent") == "w"]
+    assert_manager_still_works(run)
+
+
 def test_risky_words_freeze_then_thaw(swarm):
     """A risky word in 3 consecutive outputs freezes the agent before the 3rd answer is delivered: the
     file that answer writes appears only after the thaw, and the agent then finishes."""
