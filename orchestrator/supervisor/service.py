@@ -21,10 +21,12 @@ from bus.client import BusClient
 from bus.events import EventSubscriber
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor.board import STOPPED, ServiceBoard
 from orchestrator.supervisor.gate import Gate
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.handlers import routes
+from orchestrator.supervisor.keeper import ZYGOTE, ZygoteKeeper
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts, assemble
 from orchestrator.supervisor.reaper import Reaper, Timings
 from orchestrator.supervisor.reconcile import Reconciler
@@ -72,6 +74,7 @@ class Supervisor:
         self.parts: Parts | None = None
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
+        self.keeper: ZygoteKeeper | None = None
         self._shutdown: str | None = None
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
@@ -88,6 +91,8 @@ class Supervisor:
                            ("supervisor_pid", os.getpid())):
             table.set_meta(key, value)
         self.spawner.start()
+        self.keeper = ZygoteKeeper(self.spawner, table, ServiceBoard(table), self.log)
+        self.keeper.started()
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
         client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
@@ -165,7 +170,9 @@ class Supervisor:
             self.teardown()
 
     def tick(self) -> None:
-        """Reconcile the agents (guards, ladder, start timeouts) and the services."""
+        """Reconcile the zygote, the agents (guards, ladder, start timeouts) and the services."""
+        if self.keeper is not None:
+            self.keeper.check()
         if self.reconciler is not None:
             self.reconciler.tick()
         if self.services is not None:
@@ -189,6 +196,7 @@ class Supervisor:
         finally:
             self._events_stop.set()
             self.spawner.stop()
+            ServiceBoard(self.table).set(ZYGOTE, STOPPED, pid=self.spawner.pid)
             if self.client is not None:
                 self.client.close()
             if self.broker is not None:
