@@ -112,3 +112,21 @@ def test_ps_after_kill_9_of_the_supervisor_says_it_is_dead(swarm):
     assert lines[1].startswith(f"supervisor dead (pid {sup} ended without shutting down"), lines
     assert not any("(running)" in ln for ln in lines)
     assert f"zygote dead (pid {zygote} is gone)" in lines
+
+
+def test_gateway_kill_9_does_not_rewind_the_cassettes(swarm):
+    """A gateway killed mid-run and restarted goes on in every cassette: the manager's next answer is
+    its next one, so no agent is started twice."""
+    cas = {"manager": {"responses": [cmd("start_agent", name="a", task="wait", role="worker"), cmd("do_nothing"),
+                                     cmd("start_agent", name="b", task="wait", role="worker"), cmd("do_nothing")],
+                       "repeat": True},
+           "a": WAIT, "b": WAIT}
+    run = swarm(base_config(), cas)
+    run.up()
+    run.wait_for(lambda a: a.get("a", {}).get("status") in ("running", "waiting"), what="a up")
+    gateway = int(board(run)["gateway"]["pid"])
+    os.kill(gateway, signal.SIGKILL)
+    up_again(run, "gateway", gateway)
+    run.cli("send", "manager", "go on", check=True)  # the manager's next model call reaches the new gateway
+    agents = run.wait_for(lambda a: a.get("b", {}).get("status") in ("running", "waiting"), what="b started")
+    assert sorted(agents) == ["a", "b", "manager"]
