@@ -513,6 +513,48 @@ def test_wrong_version_request_gets_an_error_reply(bus: Bus) -> None:
     assert "version" in answer.body.message
 
 
+@pytest.mark.parametrize("body, reason", [
+    (msgpack.packb({"not": "an array"}), "not an array"),
+    (msgpack.packb([1, 2, 3, 4]), "fields"),
+    (b"\xc1", "body"),  # a byte msgpack never uses
+])
+def test_malformed_body_to_a_client_gets_an_error_reply(bus: Bus, body: bytes, reason: str) -> None:
+    """A request whose body does not decode gets a protocol_error reply naming the reason (no silence);
+    the next valid request is served."""
+    broker = bus.broker()
+    worker = bus.worker()
+    raw = bus.raw("mallory")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
+    answer = raw_request(raw, header_bytes(p.Kind.REQUEST, "ping", "mallory", "worker", msg_id="bad-1"), body)
+    assert answer.header.kind is p.Kind.ERROR and answer.header.corr_id == "bad-1"
+    assert answer.header.src == "worker" and answer.body.code == ProtocolError.code
+    assert reason in answer.body.message
+    assert worker.bad_frames == 1
+    good = raw_request(raw, header_bytes(p.Kind.REQUEST, "ping", "mallory", "worker", msg_id="good-1"),
+                       p.encode_body(bm.Ping(b"ok")))
+    assert good.header.kind is p.Kind.REPLY and good.body == bm.Pong(b"ok")
+
+
+def test_malformed_reply_fails_the_request_at_once(bus: Bus) -> None:
+    """A reply whose body does not decode fails the waiting request with protocol_error, not a timeout."""
+    broker = bus.broker()
+    raw = bus.raw("liar")
+    c = bus.client("asker")
+    raw.send_multipart(p.encode(p.make_header(p.Kind.EVENT, "ping", "liar", "broker"), bm.Ping()))
+    wait_until(lambda: "liar" in broker.peers() and "asker" in broker.peers(), what="both to join")
+    result: list[p.Message] = []
+    c.send_request("liar", bm.Ping(b"?"), 30.0, result.append)
+    assert raw.poll(5000), "the request reaches the raw peer"
+    request = p.decode(raw.recv_multipart())
+    raw.send_multipart([header_bytes(p.Kind.REPLY, "pong", "liar", "asker", corr_id=request.header.msg_id),
+                        msgpack.packb("garbage")])
+    started = time.monotonic()
+    wait_until(lambda: result, pump=lambda: c.poll(0.01), what="the request to fail")
+    assert time.monotonic() - started < 10  # not the 30 s deadline
+    assert result[0].header.kind is p.Kind.ERROR and result[0].body.code == ProtocolError.code
+    assert "malformed reply from liar" in result[0].body.message
+
+
 # ------------------------------------------------------------------ restart
 
 def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
