@@ -368,10 +368,11 @@ def test_oversized_message_is_refused_with_an_error(bus: Bus) -> None:
 
 def test_dead_peer_detected_within_liveness_window(bus: Bus) -> None:
     """A peer that goes silent is declared dead after interval*liveness, published, and then refused."""
-    broker = bus.broker(heartbeat_interval=0.05, liveness=3)
-    c = bus.client("client", heartbeat_interval=0.05)
+    # a 1 s window: a served client that a loaded machine starves for a few hundred ms stays alive
+    broker = bus.broker(heartbeat_interval=0.2, liveness=5)
+    c = bus.client("client", heartbeat_interval=0.2)
     bus.serve(c)
-    sub = bus.synced_subscriber(bus.client("prober", heartbeat_interval=0.05), (bm.PeerEvent.TYPE,))
+    sub = bus.synced_subscriber(bus.client("prober", heartbeat_interval=0.2), (bm.PeerEvent.TYPE,))
     zombie = bus.raw("zombie")
     zombie.send_multipart(p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "zombie", "broker"),
                                    bm.Heartbeat()))
@@ -380,7 +381,7 @@ def test_dead_peer_detected_within_liveness_window(bus: Bus) -> None:
     assert left.header.src == "broker"
     assert "zombie" not in broker.peers() and "client" in broker.peers()
     dead = [f for f in broker._log.named("peer_dead") if f["peer"] == "zombie"]
-    assert len(dead) == 1 and dead[0]["silent_s"] > 0.15  # never before interval * liveness
+    assert len(dead) == 1 and dead[0]["silent_s"] > 1.0  # never before interval * liveness
     # the broker heartbeated the zombie while it was alive
     assert zombie.poll(5000) and p.decode(zombie.recv_multipart()).header.kind is p.Kind.HEARTBEAT
     assert joined.header.kind is p.Kind.EVENT
