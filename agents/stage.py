@@ -49,7 +49,8 @@ class StageOut:
         """A line for the model when something was not copied back ("" when all was)."""
         parts = []
         if self.refused:
-            parts.append(f"not copied back to the workspace (limit or path refused): {', '.join(self.refused[:10])}")
+            refused = ", ".join(self.refused[:10])
+            parts.append(f"not copied back to the workspace (limit or path refused): {refused}")
         if self.skipped:
             parts.append(f"left out (not regular files): {', '.join(self.skipped[:10])}")
         return "; ".join(parts)
@@ -112,7 +113,7 @@ def _read(path: str) -> bytes:
 
 
 def stage_out(scratch: str, ws: Any, manifest: Manifest) -> StageOut:
-    """Copy the code's new and changed files back through ``ws``; delete what it deleted; empty ``scratch``."""
+    """Copy the code's new and changed files back through ``ws``, delete what it deleted, empty the tmpfs."""
     out, seen = StageOut(), set()
     usage = [ws.usage() if getattr(ws, "quota_bytes", None) is not None else 0]  # kept up to date below
     try:

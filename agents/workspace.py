@@ -282,8 +282,8 @@ class Workspace:
         total = (self.usage() if usage is None else usage) - old + adding
         if total > self.quota_bytes:
             raise CommandError(
-                f"cannot write {path!r}: the workspace would hold {total / _MB:.1f} MB, more than its limit of "
-                f"{self.quota_bytes / _MB:g} MB (limits.workspace_mb); delete files it no longer needs")
+                f"cannot write {path!r}: the workspace would hold {total / _MB:.1f} MB, more than its limit "
+                f"of {self.quota_bytes / _MB:g} MB (limits.workspace_mb); delete files it no longer needs")
         return total
 
     def write_bytes(self, path: str, data: bytes, *, append: bool = False, usage: int | None = None) -> Path:

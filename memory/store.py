@@ -93,7 +93,7 @@ class Store:
         self._snap_error: BaseException | None = None
         self._closed = False
         self.covers = 0  # last log segment folded into the newest snapshot
-        self._previous = 0  # the snapshot before it: kept, with the log after it, in case the newest is corrupt
+        self._previous = 0  # the snapshot before it: kept with the log after it, if the newest is corrupt
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_identity()
         self._recover()

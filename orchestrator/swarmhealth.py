@@ -18,7 +18,7 @@ Meta = Callable[..., Any]
 
 
 def supervisor_line(meta: Meta, running_pid: int | None) -> str:
-    """``supervisor up (pid N)``, ``down (reason)`` or ``dead (...)``; ``running_pid``: the live one, if any."""
+    """``supervisor up (pid N)``, ``down (reason)`` or ``dead (...)``; ``running_pid``: the live one."""
     state, pid = meta("state", "?"), meta("supervisor_pid")
     if state == "down":
         return f"supervisor down ({meta('down_reason', 'stopped')})"

@@ -12,7 +12,8 @@ default, or ``none``), ``static_scan`` (default true; false skips the scan
 and the audit hook: the kernel sandbox alone holds), ``exec_root`` (the
 root the agent's zygote prepared) and ``exec_scratch`` (the agent's tmpfs of
 ``limits.workspace_mb``: the code works on a copy of the workspace there,
-staged in before and copied back after the run, see :mod:`agents.stage`). Every refusal the agent sees is logged
+staged in before and copied back after the run, see
+:mod:`agents.stage`). Every refusal the agent sees is logged
 with the agent and the rule: ``code_refused`` (the static scan) and
 ``sandbox_refused`` (the rule that refused what the program died of).
 """

@@ -172,7 +172,8 @@ def confine_agent(spec: AgentSpec) -> AgentSpec:
 def workspace_mb(settings: Mapping[str, Any]) -> int:
     """``limits.workspace_mb`` from the agent's settings (the default when missing or nonsense)."""
     value = settings.get("workspace_mb")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else DEFAULT_WORKSPACE_MB
+    good = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if good else DEFAULT_WORKSPACE_MB
 
 
 def mount_scratch(root: str, workspace: str, megabytes: int) -> str:

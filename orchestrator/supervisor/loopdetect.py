@@ -79,7 +79,8 @@ def cycle_length(keys: Sequence[str], repeats: int, longest: int = MAX_CYCLE) ->
         if len(set(islice(reversed(keys), size))) < 2:
             continue  # one key repeated: the count rule's case, not a cycle
         # newest first: key i equals key i + size all along the span
-        if all(a == b for a, b in zip(islice(reversed(keys), span - size), islice(reversed(keys), size, span))):
+        newer, older = islice(reversed(keys), span - size), islice(reversed(keys), size, span)
+        if all(a == b for a, b in zip(newer, older)):
             return size
     return 0
 

@@ -86,7 +86,8 @@ class Spawner:
             start_new_session=True, env=env, close_fds=True,
         )
         err.close()
-        self._reader = threading.Thread(target=self._read, args=(proc, ready), name="zygote-reader", daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(proc, ready), name="zygote-reader",
+                                        daemon=True)
         self._reader.start()
         if wait and not ready.wait(timeout):
             self.kill()

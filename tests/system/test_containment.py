@@ -155,7 +155,8 @@ def test_hung_agent_honours_its_restart_policy(swarm):
                           timeout=60, what="w restarted with a new pid")
     info = json.loads(run.cli("inspect", "w", "--json", check=True).stdout)
     assert info["restarts"] == 1
-    assert [e for e in run.log_events("supervisor") if e.get("event") == "agent_hung" and e.get("agent") == "w"]
+    assert [e for e in run.log_events("supervisor")
+            if e.get("event") == "agent_hung" and e.get("agent") == "w"]
     assert_manager_still_works(run)
 
 

@@ -18,6 +18,10 @@ from tests.system.conftest import alive, base_config, cmd, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 WAIT = {"responses": [cmd("do_nothing")], "repeat": True}
+# starts a, waits for its inbox, then starts b
+MANAGER_AB = {"responses": [cmd("start_agent", name="a", task="wait", role="worker"), cmd("do_nothing"),
+                            cmd("start_agent", name="b", task="wait", role="worker"), cmd("do_nothing")],
+              "repeat": True}
 
 
 def board(run) -> dict:
@@ -36,7 +40,7 @@ def header(run) -> list[str]:
 
 
 def zygote_pid(run) -> int | None:
-    """The live zygote of the run: the supervisor's child running the zygote (agents inherit its command line)."""
+    """The live zygote: the supervisor's child running the zygote (agents inherit its command line)."""
     for proc in psutil.Process(run.supervisor_pid()).children():
         try:
             if "orchestrator.supervisor.zygote" in proc.cmdline() and alive(proc.pid):
@@ -48,8 +52,9 @@ def zygote_pid(run) -> int | None:
 
 def up_again(run, name: str, old_pid: int) -> int:
     """Wait until ``name`` is up on the board with a pid other than ``old_pid``; return the new pid."""
-    entry = wait_until(lambda: (e := board(run).get(name, {})).get("state") == "up" and e.get("pid") != old_pid
-                       and alive(e.get("pid")) and e, timeout=60, what=f"{name} up again")
+    entry = wait_until(lambda: (e := board(run).get(name, {})).get("state") == "up"
+                       and e.get("pid") != old_pid and alive(e.get("pid")) and e,
+                       timeout=60, what=f"{name} up again")
     return int(entry["pid"])
 
 
@@ -58,10 +63,7 @@ def test_zygote_kill_9_is_restarted_and_agents_start_again(swarm):
     on-crash restart both work again."""
     cfg = base_config()
     cfg["agents"]["worker"]["restart"] = {"policy": "on-crash", "max_restarts": 2, "period_seconds": 600}
-    cas = {"manager": {"responses": [cmd("start_agent", name="a", task="wait", role="worker"), cmd("do_nothing"),
-                                     cmd("start_agent", name="b", task="wait", role="worker"), cmd("do_nothing")],
-                       "repeat": True},
-           "a": WAIT, "b": WAIT}
+    cas = {"manager": MANAGER_AB, "a": WAIT, "b": WAIT}
     run = swarm(cfg, cas)
     run.up()
     agents = run.wait_for(lambda a: a.get("a", {}).get("status") in ("running", "waiting"), what="a up")
@@ -93,7 +95,8 @@ def test_a_service_given_up_shows_in_ps(swarm):
     os.kill(pid, signal.SIGKILL)
     wait_until(lambda: board(run)["gateway"]["state"] == "given_up", timeout=30, what="gateway given up")
     line = next(ln for ln in header(run) if ln.startswith("gateway"))
-    assert line == "gateway given up (SIGKILL (killed from outside or by an rlimit); restarted 3 times already)"
+    assert line == ("gateway given up (SIGKILL (killed from outside or by an rlimit); "
+                    "restarted 3 times already)")
     assert any(ln.startswith("supervisor up") for ln in header(run))
 
 
@@ -117,10 +120,7 @@ def test_ps_after_kill_9_of_the_supervisor_says_it_is_dead(swarm):
 def test_gateway_kill_9_does_not_rewind_the_cassettes(swarm):
     """A gateway killed mid-run and restarted goes on in every cassette: the manager's next answer is
     its next one, so no agent is started twice."""
-    cas = {"manager": {"responses": [cmd("start_agent", name="a", task="wait", role="worker"), cmd("do_nothing"),
-                                     cmd("start_agent", name="b", task="wait", role="worker"), cmd("do_nothing")],
-                       "repeat": True},
-           "a": WAIT, "b": WAIT}
+    cas = {"manager": MANAGER_AB, "a": WAIT, "b": WAIT}
     run = swarm(base_config(), cas)
     run.up()
     run.wait_for(lambda a: a.get("a", {}).get("status") in ("running", "waiting"), what="a up")

@@ -39,8 +39,8 @@ def test_executed_code_and_file_commands_stop_at_the_workspace_limit(swarm):
     cfg["agents"]["coder"] = {"role": "a coder", "commands": ["write_to_file", "execute_python_file",
                                                              "task_complete"]}
     cfg["agents"]["manager"]["can_start"] = ["coder"]
-    cas = {"manager": {"responses": [cmd("start_agent", name="w", task="fill", role="coder"), cmd("do_nothing")],
-                       "repeat": True},
+    cas = {"manager": {"responses": [cmd("start_agent", name="w", task="fill", role="coder"),
+                                     cmd("do_nothing")], "repeat": True},
            "w": [cmd("write_to_file", file="fill.py", text=FILL), cmd("execute_python_file", file="fill.py"),
                  cmd("write_to_file", file="more.txt", text="m" * 50_000),
                  cmd("task_complete", reason="filled")]}

@@ -91,15 +91,16 @@ def test_breaker_reads_tricks_as_the_word(trick):
     answer("⽩宫"),                       # a Kangxi radical for the first character
 ])
 def test_breaker_reads_cjk_tricks(trick):
-    """A CJK word written as JSON escapes, split by a zero-width space or with a radical look-alike is found."""
+    """A CJK word as JSON escapes, split by a zero-width space or with a radical look-alike is found."""
     assert Breaker(["FBI", "白宫"]).matches(trick) == ["白宫"]
 
 
 def test_breaker_looks_at_every_string_of_the_answer():
     """A risky word in a command argument or in a key counts, not only in the thoughts."""
     br = Breaker(["FBI"])
+    args = {"file": "x", "text": "the \u0046BI"}
     inside_args = json.dumps({"thoughts": {"text": "fine"},
-                              "command": {"name": "write_to_file", "args": {"file": "x", "text": "the \u0046BI"}}})
+                              "command": {"name": "write_to_file", "args": args}})
     assert br.matches(inside_args) == ["FBI"]
     assert br.matches(json.dumps({"FBI": 1})) == ["FBI"]
 

@@ -280,11 +280,12 @@ class WordyProvider(GatedProvider):
 
 
 def _freeze_msg(agent, frozen):
-    return Message(make_header(Kind.REQUEST, "freeze", "supervisor", "gateway"), m.Freeze(agent, frozen, "operator"))
+    return Message(make_header(Kind.REQUEST, "freeze", "supervisor", "gateway"),
+                   m.Freeze(agent, frozen, "operator"))
 
 
 def _trip(provider_texts, deadline=0.0, wall=time.time):
-    """A service whose breaker (FBI, threshold 3) has seen 3 calls of agent a answered from ``provider_texts``."""
+    """A service whose breaker (FBI, threshold 3) has seen 3 calls of a, answered from ``provider_texts``."""
     from orchestrator.config import Safety
 
     provider = WordyProvider(provider_texts)

@@ -187,7 +187,8 @@ def test_close_writes_final_snapshot_and_leftover_temp_is_ignored(open_store):
     assert s2.count() == 2
     assert not tmp.exists()
     # the segments after the final snapshot hold nothing to replay
-    assert all(wal.segment_path(s2.dir / "log", n).stat().st_size == 0 for n in _segments(s2) if n > s2.covers)
+    after = [n for n in _segments(s2) if n > s2.covers]
+    assert all(wal.segment_path(s2.dir / "log", n).stat().st_size == 0 for n in after)
 
 
 def test_reopen_with_other_dimension_is_a_clear_error(open_store):
@@ -271,7 +272,7 @@ def test_corrupt_snapshot_falls_back_to_the_previous_one_and_the_log(tmp_path, o
 
 
 def test_every_snapshot_corrupt_replays_what_the_log_still_has(tmp_path, open_store):
-    """With both snapshots corrupt the store says so (and that log is missing) and keeps what the log holds."""
+    """With both snapshots corrupt the store says so (and that log is missing) and keeps what the log has."""
     from tests.supervisor_harness import NullLog
 
     s, _ = _two_snapshots(open_store)

@@ -1,4 +1,4 @@
-"""The workspace copy executed code works on: staged in, changes copied back through the jail and its limit."""
+"""The workspace copy executed code works on: staged in, changes copied back through the jail and limit."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ def test_stage_out_copies_changes_back_and_deletes(dirs):
     result = stage_out(str(scratch), Workspace(ws), manifest)
     assert sorted(result.written) == ["data/in.csv", "out/result.txt"]
     assert result.deleted == ["gone.txt"] and sorted(result.skipped) == ["escape", "pipe"]
-    assert (ws / "data" / "in.csv").read_text() == "4,5,6,7" and (ws / "out" / "result.txt").read_text() == "42"
+    assert (ws / "data" / "in.csv").read_text() == "4,5,6,7"
+    assert (ws / "out" / "result.txt").read_text() == "42"
     assert not (ws / "gone.txt").exists() and not os.path.lexists(ws / "escape")
     assert (ws / "keep.txt").read_text() == "keep" and os.readlink(ws / "alias") == "keep.txt"
     assert os.listdir(scratch) == []

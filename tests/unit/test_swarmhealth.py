@@ -10,7 +10,7 @@ def meta_of(values: dict):
 
 
 def test_supervisor_up_down_and_dead():
-    """Up while its pid runs it; down after a shutdown, with the reason; dead when the pid is gone without one."""
+    """Up while its pid runs it; down (with its reason) after a shutdown; dead when its pid died unstopped."""
     running = meta_of({"state": "running", "supervisor_pid": 41})
     assert supervisor_line(running, 41) == "supervisor up (pid 41)"
     assert supervisor_line(meta_of({"state": "down", "down_reason": "operator"}), None) == \

@@ -38,7 +38,7 @@ class CursorLog:
                 agent, index = json.loads(line)
             except (ValueError, TypeError):
                 continue  # a torn line: the write before it holds
-            if isinstance(agent, str) and isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+            if isinstance(agent, str) and type(index) is int and index >= 0:
                 values[agent] = index
         return values
 

@@ -1,4 +1,4 @@
-"""``limits.loop_threshold`` / ``loop_window``: the same step, or the same short cycle of steps, again and again.
+"""``limits.loop_threshold`` / ``loop_window``: the same step, or a short cycle of steps, again and again.
 
 What counts as the same step (numbers and whitespace do not matter) and as a
 cycle is :mod:`orchestrator.supervisor.loopdetect`'s. The first loop is
