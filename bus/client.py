@@ -17,6 +17,9 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   request the handler's return value is the reply body; a raised SwarmError
   becomes an error reply; returning ``DEFERRED`` means the handler will call
   ``reply`` later (``bus/dispatch.py``). Handlers must not call ``request``.
+* A malformed request (its body does not decode) is answered with a
+  ``protocol_error`` reply naming the reason; a malformed reply fails the
+  request it answers with one. Nobody waits out a timeout for it.
 * Sends never block for ever: when nothing takes messages (broker down, a
   CurveZMQ handshake refused, our queue full) a send waits at most until the
   request's deadline (else the liveness window) and raises BusError;
@@ -40,6 +43,7 @@ from bus.protocol import (
     Kind,
     Message,
     decode,
+    decode_header,
     encode_body,
     make_header,
     new_id,
@@ -323,22 +327,45 @@ class BusClient:
             self.bad_frames += 1
             if self._log is not None:
                 self._log.warning("bad_frame_dropped", error=str(exc))
+            self._answer_bad_frame(frames, exc)
             return
         kind = msg.header.kind
         if kind is Kind.HEARTBEAT:
             return
         if kind in (Kind.REPLY, Kind.ERROR):
-            corr = msg.header.corr_id
-            entry = self._pending.get(corr, _ABSENT)
-            if entry is None:
-                self._replies[corr] = msg
-            elif entry is not _ABSENT:
-                del self._pending[corr]
-                entry[0](msg)
-            elif kind is Kind.ERROR and self._log is not None:
-                self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
-            return  # a stale reply: its request already gave up
+            self._on_reply(msg)
+            return
         self._dispatch(msg)
+
+    def _on_reply(self, msg: Message) -> None:
+        corr = msg.header.corr_id
+        entry = self._pending.get(corr, _ABSENT)
+        if entry is None:
+            self._replies[corr] = msg
+        elif entry is not _ABSENT:
+            del self._pending[corr]
+            entry[0](msg)
+        elif msg.header.kind is Kind.ERROR and self._log is not None:
+            self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
+        # else: a stale reply, its request already gave up
+
+    def _answer_bad_frame(self, frames: list[bytes], exc: ProtocolError) -> None:
+        """A malformed request gets a protocol_error reply, a malformed reply fails its request: nobody
+        waits out a timeout. (A header we cannot read names nobody to answer.)"""
+        try:
+            header = decode_header(frames[0]) if len(frames) == 2 else None
+        except ProtocolError:
+            header = None
+        if header is None:
+            return
+        if header.kind is Kind.REQUEST and not (header.deadline and header.deadline < time.time()):
+            try:
+                self._raw_send(Kind.ERROR, m.ErrorReply.of(exc), header.src, corr_id=header.msg_id)
+            except (BusError, zmq.ZMQError):
+                pass  # the sender is gone or the bus is full: the warning above stands
+        elif header.kind in (Kind.REPLY, Kind.ERROR):
+            self._on_reply(self._book.error(header.corr_id, ProtocolError.code,
+                                            f"malformed reply from {header.src}: {exc.message}", header.src))
 
     # ------------------------------------------------------ heartbeat/reconnect
 

@@ -184,10 +184,14 @@ def validate(config: str) -> None:
 
 
 def _snapshot(run_dir: Path) -> tuple[list[Any], str, str]:
-    """Every agent record, the swarm's name and its state, read from the registry."""
+    """Every agent record, the swarm's name and the table header (its processes), read from the registry."""
+    from orchestrator.swarmhealth import header
+
     reg = runctl.open_registry(run_dir)
     try:
-        return reg.all(), reg.meta("name", "swarm"), reg.meta("state", "?")
+        name = reg.meta("name", "swarm")
+        title = header(name, reg.meta, runctl.supervisor_pid(run_dir), lambda pid: not runctl.gone(pid))
+        return reg.all(), name, title
     finally:
         reg.close()
 
@@ -199,13 +203,13 @@ def ps(ctx: click.Context, as_json: bool) -> None:
     """List every agent of the swarm with its status and counters."""
     from orchestrator.supervisor.registry import ps_view
 
-    recs, name, state = _snapshot(_run_dir(ctx))
+    recs, _, title = _snapshot(_run_dir(ctx))
     if as_json:
         _emit_json([ps_view(r) for r in recs])
         return
     from orchestrator.views import ps_table
 
-    _console().print(ps_table(recs, title=f"swarm {name} ({state})"))
+    _console().print(ps_table(recs, title=title))
 
 
 @cli.command()
@@ -264,8 +268,8 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
     run_dir = _run_dir(ctx)
 
     def snapshot():
-        recs, name, state = _snapshot(run_dir)
-        return ps_table(recs, title=f"swarm {name} ({state})")
+        recs, _, title = _snapshot(run_dir)
+        return ps_table(recs, title=title)
 
     if once:
         _console().print(snapshot())

@@ -64,6 +64,7 @@ class Limits(_Model):
     cpu_seconds: int = Field(0, ge=0)  # RLIMIT_CPU per agent; 0 = unlimited
     open_files: int = Field(0, ge=0)  # RLIMIT_NOFILE per agent; 0 = inherit
     bus_messages_per_second: float = Field(200, gt=0)
+    workspace_mb: int = Field(512, ge=1, le=1 << 20)  # the workspace's total: file commands, executed code
 
     @field_validator("loop_window")
     @classmethod

@@ -100,6 +100,7 @@ def clean_previous_run(run_dir: Path) -> None:
             (run_dir / name).unlink()
         except FileNotFoundError:
             pass
+    shutil.rmtree(run_dir / "gateway", ignore_errors=True)  # replay cursors of the previous run
     logs = run_dir / "logs"
     if logs.exists():
         prev = run_dir / "logs.prev"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bus.host import ServiceHost
@@ -39,11 +40,16 @@ def _gateway(host: ServiceHost, args: argparse.Namespace) -> "GatewayService":
     """The gateway service of the config's (effective) provider, its handlers on the host's client."""
     from orchestrator.config import effective_llm, load_config
     from orchestrator.gateway.providers import make_provider
+    from orchestrator.gateway.providers.cursors import REPLAY_CURSORS
     from orchestrator.gateway.service import GatewayService
 
     cfg = load_config(args.config)
     llm = effective_llm(cfg)
-    service = GatewayService(host.client, make_provider(llm, host.log), cfg.quotas, llm, log=host.log,
+    provider = make_provider(llm, host.log)
+    persist = getattr(provider, "persist_cursors", None)
+    if persist is not None:  # replay: a restarted gateway goes on in every cassette where it was
+        persist(Path(args.run_dir) / REPLAY_CURSORS)
+    service = GatewayService(host.client, provider, cfg.quotas, llm, log=host.log,
                              workers=args.workers, safety=cfg.safety)
     service.attach()
     return service

@@ -17,6 +17,11 @@ A plain object that takes its ports (bus client, provider, clocks, logger);
   call never blocks another agent's.
 * ``Freeze`` (from the supervisor; ``agent_id`` "" = every agent) holds calls
   not yet started until thawed. ``Stop`` asks the service to stop.
+* The circuit breaker sees every answer before it goes out. The answer that
+  trips it is not delivered: it is held with the frozen agent until a thaw
+  (then it is delivered, and its command may run) or until the caller's
+  deadline passes (then it is dropped, like a held call); an agent killed
+  while frozen never gets it.
 * The stop is ordered and bounded (the host calls the steps in this order,
   see ``bus/host``): :meth:`stop_accepting` refuses new calls and answers
   held ones with ``stopped``; :meth:`drain` lets running calls finish until
@@ -122,6 +127,7 @@ class GatewayService(Hosted):
         self._freezes = _Freezes()
         self._safety = safety
         self._breakers: dict[str, Breaker] = {}
+        self._held_answers: list[tuple[_Call, m.Completion]] = []  # tripped the breaker: out at a thaw
         self.stop_reason = ""  # set when asked to stop; the process loop acts on it
         self._abandoned = False  # stop() left provider calls running on worker threads
 
@@ -177,6 +183,7 @@ class GatewayService(Hosted):
                 if not body.agent_id or agent == body.agent_id:
                     br.reset()
         self.log.info("freeze" if body.frozen else "thaw", agent=body.agent_id or "*", reason=body.reason)
+        self._release_answers()
         self.pump()
         return bm.Ok()
 
@@ -279,31 +286,51 @@ class GatewayService(Hosted):
         cost = cost_usd(prices, model if model in prices else self.llm.model,
                         res.prompt_tokens, res.completion_tokens)
         tokens = res.prompt_tokens + res.completion_tokens
-        self._check_breaker(call.agent, res.text)  # before the reply: the next call is already held
-        if not self._expired(call):
-            self._send(lambda: self.client.reply(call.msg, m.Completion(
-                res.text, res.prompt_tokens, res.completion_tokens, model, cost)))
+        answer = m.Completion(res.text, res.prompt_tokens, res.completion_tokens, model, cost)
+        if self._check_breaker(call.agent, res.text):  # the tripping answer waits for a thaw
+            self._held_answers.append((call, answer))
+            self.log.info("answer_held", agent=call.agent)
         else:
-            self.log.info("reply_dropped_after_deadline", agent=call.agent)
+            self._deliver(call, answer)
         self.book.record(call.agent, self._clock(), tokens, cost, call.estimate)
         ex = self.book.exhausted(call.agent)
         if ex is not None:
             self.log.warning("budget_exhausted", agent=call.agent, scope=ex.scope, reason=ex.reason)
         self._usage(call.agent, stop_reason="budget_exhausted" if ex is not None else "")
 
-    def _check_breaker(self, agent: str, text: str) -> None:
-        """The circuit breaker: risky words in ``threshold`` consecutive outputs freeze the agent."""
+    def _deliver(self, call: _Call, answer: m.Completion) -> None:
+        if not self._expired(call):
+            self._send(lambda: self.client.reply(call.msg, answer))
+        else:
+            self.log.info("reply_dropped_after_deadline", agent=call.agent)
+
+    def _release_answers(self) -> None:
+        """Deliver the held answers of agents no longer frozen; drop those past their deadline."""
+        keep = []
+        for call, answer in self._held_answers:
+            if call.agent not in self._freezes:
+                self.log.info("answer_released", agent=call.agent)
+                self._deliver(call, answer)
+            elif self._expired(call):
+                self.log.info("held_answer_dropped_after_deadline", agent=call.agent)
+            else:
+                keep.append((call, answer))
+        self._held_answers = keep
+
+    def _check_breaker(self, agent: str, text: str) -> bool:
+        """The circuit breaker: risky words in ``threshold`` consecutive outputs freeze the agent (True)."""
         if self._safety is None or not self._safety.breaker_words:
-            return
+            return False
         br = self._breakers.get(agent)
         if br is None:
             br = self._breakers[agent] = Breaker(self._safety.breaker_words, self._safety.breaker_threshold)
         if not br.observe(text):
-            return
+            return False
         self._freezes.apply(agent, True)
         self.log.warning("breaker_tripped", agent=agent, words=br.last_matches, streak=br.streak)
         tripped = m.BreakerTripped(agent, list(br.last_matches), br.streak)
         self._send(lambda: self.client.send(SUPERVISOR, tripped))
+        return True
 
     # --------------------------------------------------------------- output
 
@@ -333,6 +360,8 @@ class GatewayService(Hosted):
 
     def tick(self) -> None:
         """Admit what may run now (held calls, expired deadlines): once per loop pass."""
+        if self._held_answers:
+            self._release_answers()
         self.pump()
 
     def stop_accepting(self) -> None:
@@ -340,9 +369,9 @@ class GatewayService(Hosted):
         self.request_stop("stopped")
         self.log.info("gateway_stopping", reason=self.stop_reason, held=len(self._queue),
                       running=len(self._running))
-        for call in self._queue:
+        for call in self._queue + [c for c, _ in self._held_answers]:
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
-        self._queue = []
+        self._queue, self._held_answers = [], []
 
     def drain(self, deadline: float, hurry: Callable[[], bool]) -> None:
         """Let running calls finish until ``deadline`` (monotonic) or until ``hurry()``."""

@@ -129,7 +129,11 @@ class Lifecycle:
     # ------------------------------------------------------------ reaping
 
     def reap(self, pid: int, code: int | None, *, restartable: bool = True) -> Exit | None:
-        """``pid`` is gone: a live agent that exits on its own has crashed. None: not an agent's pid."""
+        """``pid`` is gone: a live agent that exits on its own has crashed. None: not an agent's pid.
+
+        An agent the supervisor already ended as ``crashed`` (a hung one it killed) is reported as a
+        crash too, so its restart policy applies once its process is gone.
+        """
         self.reaper.forget(pid)
         agent_id = self.table.release_pid(pid)
         rec = self.table.get(agent_id) if agent_id is not None else None
@@ -137,7 +141,8 @@ class Lifecycle:
             return None
         self.log.info("agent_exited", agent=rec.id, pid=pid, code=code, status=rec.status)
         if rec.terminal:
-            return Exit(rec, code, crashed=False)
+            crashed = rec.status is Status.CRASHED
+            return Exit(rec, code, crashed=crashed, restartable=restartable and crashed)
         reason = describe_exit(code)
         self.table.end(rec.id, Status.CRASHED, reason)
         self.bus.publish(rec.id, "crashed", Status.CRASHED, reason)

@@ -25,10 +25,12 @@ from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor.backends import make_backend
 from orchestrator.supervisor.backends.base import Exited, Lost
+from orchestrator.supervisor.board import STOPPED, ServiceBoard
 from orchestrator.supervisor.gate import Gate
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.handlers import routes
+from orchestrator.supervisor.keeper import ZYGOTE, ZygoteKeeper
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts, assemble
 from orchestrator.supervisor.reaper import GroupSignaller, Reaper, Timings
 from orchestrator.supervisor.reconcile import Reconciler
@@ -80,6 +82,7 @@ class Supervisor:
         self.parts: Parts | None = None
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
+        self.keeper: ZygoteKeeper | None = None
         self._shutdown: str | None = None
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
@@ -97,6 +100,10 @@ class Supervisor:
         table.set_meta("backend", {"kind": self.backend.kind})
         self.backend.start()
         table.set_meta("backend", self.backend.facts())
+        zygote = getattr(self.backend, "spawner", None)  # the local backend's one zygote (Ray restarts its hosts)
+        if zygote is not None:
+            self.keeper = ZygoteKeeper(zygote, table, ServiceBoard(table), self.log)
+            self.keeper.started()
         adopted = recover(table, self.service_reaper, self.log, self.backend.adopt) if self.resume else []
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
@@ -172,7 +179,9 @@ class Supervisor:
             self.teardown()
 
     def tick(self) -> None:
-        """Reconcile the agents (guards, ladder, start timeouts) and the services."""
+        """Reconcile the zygote, the agents (guards, ladder, start timeouts) and the services."""
+        if self.keeper is not None:
+            self.keeper.check()
         if self.reconciler is not None:
             self.reconciler.tick()
         self.service_reaper.step()
@@ -200,6 +209,8 @@ class Supervisor:
                 self.backend.stop()
             except Exception:  # the rest of the teardown must still run
                 self.log.exception("backend_stop_failed")
+            if self.keeper is not None:
+                ServiceBoard(self.table).set(ZYGOTE, STOPPED, pid=self.keeper.spawner.pid)
             if self.client is not None:
                 self.client.close()
             if self.broker is not None:

@@ -127,6 +127,10 @@ class AgentTable:
         self._adopted.discard(pid)
         return self._agent_of_pid.pop(pid, None)
 
+    def orphan_all(self) -> None:
+        """The zygote that reported these agents' exits is gone: watch every pid like an adopted one."""
+        self._adopted |= set(self._agent_of_pid)
+
     def adopted_pids(self) -> list[int]:
         return list(self._adopted)
 

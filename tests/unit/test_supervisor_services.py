@@ -6,6 +6,8 @@ import signal
 
 import pytest
 
+from bus import messages as bm
+from bus.protocol import Kind, Message
 from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
 from orchestrator.supervisor.table import AgentTable
@@ -29,6 +31,18 @@ class FakeProc:
         return self.returncode
 
 
+class ProbingClient(FakeClient):
+    """The fake bus client, plus requests sent without waiting (their callbacks kept for the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list = []
+
+    def send_request(self, dst, body, timeout, callback=None):
+        self.requests.append((dst, body, callback))
+        return f"q{len(self.requests)}"
+
+
 class FakeServices(Services):
     """Services whose launches make FakeProcs (pids the fake signaller sees alive)."""
 
@@ -36,7 +50,7 @@ class FakeServices(Services):
         self.launched: list[FakeProc] = []
         self.signaller = signaller
         table = AgentTable(tmp_path / "registry.db")
-        super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, FakeClient(), table,
+        super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, ProbingClient(), table,
                          Reaper(clock, signaller, TIMINGS), NullLog(), clock)
 
     def _launch(self, svc: _Service) -> None:
@@ -67,6 +81,38 @@ def test_a_dying_service_is_restarted_within_its_intensity_then_given_up(service
     svc.check()
     assert len(svc.launched) == MAX_RESTARTS + 1 and svc._services[0].proc is None
     assert ("service_gave_up", {"service": "gateway", "code": 1}) in svc.log.events
+    entry = svc.table.meta("services")["gateway"]
+    assert entry["state"] == "given_up"
+    assert entry["reason"] == f"exit code 1; restarted {MAX_RESTARTS} times already"
+
+
+def _answer(svc, error_code=None):
+    """Answer the Ping in flight (as the bus would): a Pong, or an error reply with ``error_code``."""
+    from bus.protocol import Header
+
+    dst, body, callback = svc.client.requests.pop(0)
+    kind = Kind.ERROR if error_code else Kind.REPLY
+    reply = bm.ErrorReply(error_code, "x", {}) if error_code else bm.Pong(b"")
+    callback(Message(Header(kind, reply.TYPE, "r", "q", dst, "supervisor", 0.0), reply))
+
+
+def test_a_restarted_service_is_restarting_until_it_answers(services):
+    """The board shows a restarted service as restarting (with how it died) until it answers a Ping."""
+    svc, _, _ = services
+    svc.launched[-1].returncode = -9
+    svc.check()
+    entry = svc.table.meta("services")["gateway"]
+    assert (entry["state"], entry["pid"], entry["restarts"]) == ("restarting", svc.launched[-1].pid, 1)
+    assert entry["reason"].startswith("SIGKILL")
+    svc.check()  # one Ping in flight at a time
+    assert [(d, type(b)) for d, b, _ in svc.client.requests] == [("gateway", bm.Ping)]
+    _answer(svc, "unknown_destination")  # not on the bus yet
+    assert svc.table.meta("services")["gateway"]["state"] == "restarting"
+    svc.check()
+    _answer(svc)
+    assert svc.table.meta("services")["gateway"]["state"] == "up"
+    svc.check()
+    assert svc.client.requests == []
 
 
 def test_stop_all_climbs_the_ladder_until_the_service_is_gone(services):
