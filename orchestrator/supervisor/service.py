@@ -21,6 +21,7 @@ from bus.client import BusClient
 from bus.events import EventSubscriber
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor import budgets
 from orchestrator.supervisor.gate import Gate
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
@@ -138,7 +139,9 @@ class Supervisor:
 
     def _spawn_root(self, parts: Parts) -> None:
         root = self.cfg.root
-        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal))
+        tokens, usd = budgets.child_budget(self.cfg.agents[root].budget, 0)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal,
+                                         budget_tokens=tokens, budget_usd=usd))
         parts.life.spawn(rec)
         self.table.expect_ready(root, None, time.monotonic() + ROOT_START_TIMEOUT)
 
