@@ -9,8 +9,13 @@ observation, and repeat until ``task_complete``, a stop request, or a limit.
 The runtime takes its ports (bus client, ports adapter, clock, logger) as
 arguments; the limits that matter (steps, wall time, loops, budgets) are
 enforced from outside by the supervisor and the gateway. Before a command
-runs, the step is reported to the supervisor, which answers run, warn or
-stop: a stopped step's command never runs.
+runs, the step is reported to the supervisor, which answers run, warn, stop
+or hold: a stopped step's command never runs; a held one runs only once a
+person approves it (a denial's reason is the command's result for the model).
+
+Every model call carries a call id (this process's nonce and the step
+number): a call lost with the bus or the gateway is asked again under the
+same step number and id, so the gateway counts it once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import time
 from typing import Any, Callable
 
+from agents.approval import await_decision
 from agents.commands import registry
 from agents.commands.context import CommandContext
 from agents.commands.registry import Observation
@@ -67,7 +73,8 @@ class AgentRuntime:
                                   workspace=workspace, settings=dict(spec.settings), log=log)
         self.allowed = frozenset(spec.commands)
         self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
-                          m.StepVerdict.STOP: self._verdict_stop}
+                          m.StepVerdict.STOP: self._verdict_stop, m.StepVerdict.HOLD: self._verdict_hold}
+        self._nonce = os.urandom(4).hex()  # call ids of a restarted agent never meet its old ones
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
@@ -162,7 +169,7 @@ class AgentRuntime:
             return self.client.request(
                 GATEWAY,
                 m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
-                           [], self.spec.name, context),
+                           [], self.spec.name, context, f"{self._nonce}-{self.steps}"),
                 self.spec.llm_timeout,
                 abort=lambda: self.stop_reason is not None,
             ), None
@@ -185,8 +192,10 @@ class AgentRuntime:
             self._remember({"command": "(refused)", "args": {}, "result": exc.message})
             return None, None
         except BusError as exc:
-            # the gateway is restarting or the broker came back: try the step again shortly
+            # the gateway is restarting or the broker came back: try the step again shortly,
+            # under the same step number (hence the same call id: counted once)
             self.log.warning("model_call_lost", code=exc.code, error=exc.message)
+            self.steps -= 1
             self.client.poll(1.0, until=lambda: self.stop_reason is not None)
             return None, None
         except SwarmError as exc:
@@ -244,7 +253,7 @@ class AgentRuntime:
             try:
                 verdict = self.client.request(SUPERVISOR, report, max(0.1, deadline - self.clock()),
                                               abort=self._stopping)
-                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict)
+                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
             except PolicyDenied as exc:  # throttled by the bus's flood gate
@@ -254,7 +263,7 @@ class AgentRuntime:
             except SwarmError as exc:
                 return self._not_run(command, exc)
         # the supervisor's Stop came first (it sends it before the verdict)
-        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""))
+        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""), str(command), args)
 
     def _stopping(self) -> bool:
         return self.stop_reason is not None
@@ -265,19 +274,37 @@ class AgentRuntime:
                         "result": f"{command} was not run: {exc.message}"})
         return False
 
-    def _verdict_run(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_run(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         return True
 
-    def _verdict_warn(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_warn(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self._take_note(SUPERVISOR, "notice", verdict.message)
         return True
 
-    def _verdict_stop(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_stop(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_stopped", step=self.steps, reason=verdict.message)
         self.request_stop(verdict.message or "stopped")
         return False
 
-    def _verdict_unknown(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_hold(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
+        """Wait for a person's decision: approved runs the command; denied makes the reason its result."""
+        if verdict.message:
+            self._take_note(SUPERVISOR, "notice", verdict.message)
+        self.log.info("approval_awaited", step=self.steps, command=command, request=verdict.request_id)
+        answer = await_decision(self.client, verdict.request_id, self._stopping, self.log)
+        if answer is None:
+            return False  # stopped while waiting
+        if answer.state == m.ApprovalAnswer.APPROVED:
+            self.log.info("approval_granted", step=self.steps, command=command, note=answer.text)
+            if answer.text:
+                self._take_note("operator", "message", answer.text)
+            return True
+        result = f"{command} was not run: approval denied ({answer.text or 'no reason given'})"
+        self.log.info("approval_denied", step=self.steps, command=command, reason=answer.text)
+        self._remember({"command": command, "args": args, "result": result})
+        return False
+
+    def _verdict_unknown(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
 
