@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
-from tests.system.conftest import base_config, cmd, wait_until
+from tests.system.conftest import alive, base_config, cmd, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -113,3 +115,25 @@ def test_an_approve_list_naming_an_unknown_command_is_a_config_error(swarm):
         _one_line_error(p, 2, "safety.approve")
         assert "format_disk" in p.stderr
     assert not (run.run_dir / "registry.db").exists()
+
+
+def test_a_held_request_survives_kill_9_of_the_supervisor_and_resume(swarm):
+    """The supervisor dies while a command is held; after up --resume the request is still listed and
+    its approval lets the adopted agent run the command."""
+    run = swarm(_config(), _cassette([WRITE, cmd("task_complete", reason="written")]))
+    run.up("--heartbeat", "0.5")
+    req = _one_request(run)
+    sup = run.supervisor_pid()
+    os.kill(sup, signal.SIGKILL)
+    wait_until(lambda: not alive(sup), 10, "the supervisor gone")
+    assert [r["id"] for r in _requests(run)] == [req["id"]]  # read from the registry, no supervisor needed
+    p = run.cli("up", str(run.config_path), "--detach", "--resume", "--heartbeat", "0.5")
+    assert p.returncode == 0, p.stderr
+    assert run.agents()["w"]["status"] == "awaiting_approval"
+    run.cli("approve", req["id"], check=True)
+    wait_until(lambda: (run.workspace / "a.txt").exists(), 60, "the approved write after the resume")
+    assert (run.workspace / "a.txt").read_text() == "hello"
+    # the agent went on to its next step (the resumed gateway replays w's cassette from its start: the
+    # write is asked for again, as a new request)
+    wait_until(lambda: [r for r in _requests(run) if r["agent"] == "w" and r["id"] != req["id"]], 60,
+               "w's next step")

@@ -102,6 +102,24 @@ def test_a_three_level_tree_stops_at_the_managers_budget(swarm):
     assert agents["manager"]["subtree_tokens"] == sum(a["tokens"] for a in agents.values())
 
 
+def test_a_start_agent_budget_larger_than_what_is_left_is_refused(swarm):
+    """start_agent with a budget above the caller's remaining one: the model is told, nothing starts; a
+    smaller slice starts the agent with that budget (inspect shows it)."""
+    cas = {"manager": {"responses": [cmd("start_agent", name="big", task="t", role="worker", budget="50000"),
+                                     cmd("start_agent", name="small", task="t", role="worker", budget="2000"),
+                                     cmd("do_nothing")], "repeat": True},
+           "small": {"responses": [cmd("do_nothing")], "repeat": True}}
+    run = swarm(_tree_config(), cas)
+    run.up()
+    agents = run.wait_for(lambda a: "small" in a, what="small started")
+    assert "big" not in agents
+    refused = wait_until(lambda: [e for e in run.log_events("manager") if e.get("event") == "command_done"
+                                  and e.get("command") == "start_agent" and not e.get("ok")], 30, "the refusal")
+    assert "more than what is left of your budget" in refused[0]["result"]
+    info = json.loads(run.cli("inspect", "small", "--json", check=True).stdout)
+    assert info["budget_tokens"] == 2000 and "subtree_tokens" in info
+
+
 def test_pause_then_swarm_budget_lets_the_agent_finish(swarm):
     """An agent paused by its own budget is released by swarm budget and finishes its work."""
     cfg = base_config()
