@@ -75,9 +75,11 @@ class AgentRuntime:
         self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
                           m.StepVerdict.STOP: self._verdict_stop, m.StepVerdict.HOLD: self._verdict_hold}
         self._nonce = os.urandom(4).hex()  # call ids of a restarted agent never meet its old ones
+        self._gateway_starts = 0  # restarts of the gateway the supervisor told us of
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
+        client.handle(m.ServiceRestarted, self._on_service_restarted)
 
     # ------------------------------------------------------------ handlers
 
@@ -99,6 +101,11 @@ class AgentRuntime:
 
     def _on_stop(self, msg: Message) -> None:
         self.request_stop(msg.body.reason)
+
+    def _on_service_restarted(self, msg: Message) -> None:
+        """The gateway was restarted: a call waiting on the old one is asked again (same call id)."""
+        if msg.header.src == SUPERVISOR and msg.body.service == GATEWAY:
+            self._gateway_starts += 1
 
     def request_stop(self, reason: str) -> None:
         """Record the intent to stop; the loop acts on it (signal-safe)."""
@@ -165,13 +172,14 @@ class AgentRuntime:
 
     def _ask_model(self, prompt: str, context: dict[str, Any]) -> tuple[Any, tuple[bool, str] | None]:
         """``(completion, None)``, or ``(None, outcome)`` when the call failed (outcome None: go on)."""
+        starts = self._gateway_starts
         try:
             return self.client.request(
                 GATEWAY,
                 m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
                            [], self.spec.name, context, f"{self._nonce}-{self.steps}"),
                 self.spec.llm_timeout,
-                abort=lambda: self.stop_reason is not None,
+                abort=lambda: self.stop_reason is not None or self._gateway_starts != starts,
             ), None
         except QuotaExhausted as exc:
             # the gateway told the supervisor too; it stops us with that reason
@@ -185,6 +193,9 @@ class AgentRuntime:
             self.log.warning("model_timeout", timeout=self.spec.llm_timeout)
             return None, (False, f"the model gave no answer within {self.spec.llm_timeout:g}s")
         except Stopped:
+            if self.stop_reason is None:  # the gateway restarted under this call: ask again, same id
+                self.log.warning("model_call_lost", code="gateway_restarted", error="the gateway restarted")
+                self.steps -= 1
             return None, None
         except PolicyDenied as exc:
             # the bus refused the call (e.g. this agent floods it): the step is lost, go on;

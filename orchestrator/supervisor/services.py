@@ -142,6 +142,9 @@ class Services:
             self.log.warning("service_crashed", service=svc.name, code=code, restart=svc.restarts)
             self.table.log_event(None, "service_crashed", f"{svc.name} exit {code}")
             self._launch(svc)
+            # a request in flight to the dead process (not yet recorded by it) gets no answer: say so
+            for rec in self.table.live():
+                self.bus.send(rec.id, m.ServiceRestarted(svc.name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""

@@ -35,6 +35,7 @@ from swarm_core.messages.control import (  # noqa: F401
     KillAll,
     Lifecycle,
     OperatorMessage,
+    ServiceRestarted,
     Stop,
     SwarmState,
     SwarmStatus,

@@ -6,9 +6,10 @@ from typing import Any, Callable
 
 import pytest
 
+from bus.protocol import Kind, Message, make_header
 from swarm_core import messages as m
-from swarm_core.errors import BusError, CallInterrupted, DeadlineExceeded
-from tests.unit.test_runtime_verdict import ScriptedClient, runtime
+from swarm_core.errors import BusError, CallInterrupted, DeadlineExceeded, Stopped
+from tests.unit.test_runtime_verdict import ANSWER, ScriptedClient, runtime
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -107,3 +108,38 @@ def test_call_ids_differ_between_steps_and_between_runs_of_an_agent():
     other.step()
     ids = [c.call_id for c in client.calls] + [c.call_id for c in other_client.calls]
     assert len(set(ids)) == 3 and ids[0].endswith("-1") and ids[1].endswith("-2") and ids[2].endswith("-1")
+
+
+class Restarting(ApprovalClient):
+    """The first model call is still waiting when the supervisor says the gateway restarted."""
+
+    def __init__(self, *a: Any, runtime: Any = None, sender: str = "supervisor", **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.runtime = runtime
+        self.sender = sender
+
+    def request(self, dst: str, body: Any, timeout: float, abort: Callable[[], bool] | None = None) -> Any:
+        if isinstance(body, m.Complete) and not self.calls:
+            self.calls.append(body)
+            header = make_header(Kind.EVENT, m.ServiceRestarted.TYPE, self.sender, "w")
+            self.runtime._on_service_restarted(Message(header, m.ServiceRestarted("gateway")))
+            if abort is not None and abort():
+                raise Stopped("aborted")
+            return m.Completion(ANSWER)
+        return super().request(dst, body, timeout, abort)
+
+
+def test_a_gateway_restart_during_a_call_asks_again_with_the_same_call_id():
+    """Told the gateway restarted while waiting, the agent asks again under the same step and call id."""
+    rt, plain = runtime([])
+    rt.client = client = Restarting([m.StepVerdict()], plain.clock, [], [], runtime=rt)
+    assert rt.step() is None and rt.steps == 0
+    assert rt.step() == (True, "all done")
+    assert len(client.calls) == 2 and client.calls[0].call_id == client.calls[1].call_id
+
+
+def test_a_restart_notice_from_anyone_but_the_supervisor_is_ignored():
+    """An agent cannot make another agent drop its call by claiming the gateway restarted."""
+    rt, plain = runtime([])
+    rt.client = client = Restarting([m.StepVerdict()], plain.clock, [], [], runtime=rt, sender="intruder")
+    assert rt.step() == (True, "all done") and len(client.calls) == 1
