@@ -105,6 +105,8 @@ class Supervisor:
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
                                  table, self.reaper, self.log)
         self.services.start_all()
+        if adopted:  # the previous services were killed: the adopted agents' calls to them are lost
+            self.services.announce()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
         if table.get(self.cfg.root) is None:

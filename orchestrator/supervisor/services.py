@@ -142,9 +142,14 @@ class Services:
             self.log.warning("service_crashed", service=svc.name, code=code, restart=svc.restarts)
             self.table.log_event(None, "service_crashed", f"{svc.name} exit {code}")
             self._launch(svc)
-            # a request in flight to the dead process (not yet recorded by it) gets no answer: say so
+            self.announce([svc.name])
+
+    def announce(self, names: list[str] | None = None) -> None:
+        """Tell every live agent that these services (default: all) are new processes: a request in
+        flight to the old one (not yet recorded by it) will get no answer, so it is asked again."""
+        for name in names if names is not None else [s.name for s in self._services]:
             for rec in self.table.live():
-                self.bus.send(rec.id, m.ServiceRestarted(svc.name))
+                self.bus.send(rec.id, m.ServiceRestarted(name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""

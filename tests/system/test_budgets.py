@@ -177,16 +177,19 @@ def test_kill_9_of_the_gateway_halfway_keeps_the_spend(swarm):
     assert _ledger_total(run) > spent  # the run went on after the crash
 
 
-def test_kill_9_of_the_supervisor_and_resume_keep_the_spend(swarm):
+@pytest.mark.parametrize("heartbeat", ["0.5", "3"])
+def test_kill_9_of_the_supervisor_and_resume_keep_the_spend(swarm, heartbeat):
     """The supervisor killed with SIGKILL halfway, then up --resume: the new gateway starts from the
-    ledger, the adopted agents go on, and the tree still stops within the budget."""
+    ledger, the adopted agents go on, and the tree still stops within the budget. With a slow
+    heartbeat the resume comes before the agents notice the broker was gone: their lost calls are
+    asked again because the new supervisor tells them the gateway is new."""
     run = swarm(_tree_config(), SLOW_TREE)
-    run.up("--heartbeat", "0.5")
+    run.up("--heartbeat", heartbeat)
     sup = run.supervisor_pid()
     spent = _halfway(run)
     os.kill(sup, signal.SIGKILL)
     wait_until(lambda: not alive(sup), 10, "the supervisor gone")
-    p = run.cli("up", str(run.config_path), "--detach", "--resume", "--heartbeat", "0.5")
+    p = run.cli("up", str(run.config_path), "--detach", "--resume", "--heartbeat", heartbeat)
     assert p.returncode == 0, p.stderr
     _stops_at_the_budget(run)
     assert _ledger_total(run) > spent  # the run went on after the resume

@@ -99,3 +99,14 @@ def test_every_live_agent_hears_that_a_service_restarted(services):
     svc.check()
     assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]
     assert svc.client.to("b") == []
+
+
+def test_announce_tells_every_live_agent_of_every_service(services):
+    """After a resume the new supervisor announces all its services to the adopted agents."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, _, _ = services
+    svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
+    svc.announce()
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]
