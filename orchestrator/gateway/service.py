@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Callable
 
 import zmq
@@ -150,6 +151,7 @@ class GatewayService(Hosted):
         for call in (*self._queue, *self._running.values()):
             if call.call_id == call_id and call.agent == agent:
                 call.msg = msg
+                call.request = replace(call.request, deadline=msg.header.deadline)
                 return True
         return False
 

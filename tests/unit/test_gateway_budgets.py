@@ -170,3 +170,17 @@ def test_a_reservation_nobody_retries_is_given_back(tmp_path):
     svc2.tick()
     assert svc2.accounts.spend.subtree["boss"].reserved_tokens == 0
     first.release("a")
+
+
+def test_a_call_asked_again_while_it_runs_answers_the_new_request():
+    """The same call id while the call still runs: no second provider call; the answer goes to the new request."""
+    provider = GatedProvider()
+    svc, client = _service(provider)
+    first, again = _msg("a", _call("a", "k-1"), deadline=0.0), _msg("a", _call("a", "k-1"))
+    svc.on_complete(first)
+    wait_for(lambda: provider.started == ["a"])
+    assert svc.on_complete(again) is DEFERRED
+    provider.release("a")
+    _settle(client, lambda: client.replies)
+    assert [msg.header.msg_id for msg, _ in client.replies] == [again.header.msg_id]
+    assert provider.started == ["a"] and svc.accounts.totals("a").requests == 1
