@@ -2,9 +2,16 @@
 
 The service calls, in a call's life: :meth:`Accounting.worst` (its worst
 case, from the provider's bound and the dearest price), :meth:`check`
-before admission, :meth:`admitted` (reserve; durable before the provider
-runs), then :meth:`settled` (usage replaces the reservation; durable before
-the reply) or :meth:`failed` (the reservation is given back).
+before admission, :meth:`admitted` (reserve; in the ledger before the
+provider runs when a budget or a rate bounds the call), then :meth:`settled`
+(usage replaces the reservation; in the ledger before the reply) or
+:meth:`failed` (the reservation is given back).
+
+An ordinary call (no budget over it, no rate) is written once, when it
+ends: its reservation binds nobody, and if the gateway dies while it runs
+the agent asks again anyway (the supervisor tells it the gateway restarted),
+so nothing was counted twice. That keeps one commit, not two, on the path of
+every call.
 
 Call ids make a call count once: a call finished before is answered again
 from the ledger (:meth:`repeat`), and a call that was running when a
@@ -61,9 +68,11 @@ class Accounting:
     # ------------------------------------------------------------ a call's life
 
     def admitted(self, call_id: str, agent: str, msg_id: str, worst: Cost, rates: dict[str, Any]) -> None:
-        """Reserve ``worst`` for a call about to run (in the ledger before the provider is called)."""
+        """Reserve ``worst`` for a call about to run (in the ledger before the provider is called, when a
+        budget or a rate bounds the call)."""
         self.spend.reserve(call_id, agent, worst)
-        self.ledger.reserve(call_id, agent, msg_id, worst, rates)
+        if rates or self.spend.bounded(agent):
+            self.ledger.reserve(call_id, agent, msg_id, worst, rates)
 
     def settled(self, call_id: str, answer: Answer, rates: dict[str, Any]) -> Account:
         """The call ended with ``answer``'s usage; the agent's own account (in the ledger when this returns)."""

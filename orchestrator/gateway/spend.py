@@ -207,6 +207,14 @@ class SpendBook:
                 return Exhausted("swarm", root, "swarm " + why)
         return None
 
+    def bounded(self, agent: str) -> bool:
+        """Whether any budget lies over ``agent``'s calls (else a reservation binds nobody)."""
+        tree = self.tree
+        line = self.lineage(agent)
+        return ((self._agent_limit is not None and not tree.node(agent).override)
+                or (self._swarm_limit is not None and not tree.node(line[-1]).override)
+                or any(tree.node(a).budget is not None for a in line))
+
     def check(self, agent: str, worst: Cost) -> Exhausted | None:
         """The first budget over ``agent`` that cannot cover ``worst``; budgets are re-read before a refusal."""
         if self._first_short(agent, worst) is None:

@@ -184,3 +184,33 @@ def test_a_call_asked_again_while_it_runs_answers_the_new_request():
     _settle(client, lambda: client.replies)
     assert [msg.header.msg_id for msg, _ in client.replies] == [again.header.msg_id]
     assert provider.started == ["a"] and svc.accounts.totals("a").requests == 1
+
+
+class CountingLedger(Ledger):
+    """A real ledger that also notes which calls it reserved and settled."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.reserved: list[str] = []
+        self.settled: list[str] = []
+
+    def reserve(self, call_id, *args):
+        self.reserved.append(call_id)
+        super().reserve(call_id, *args)
+
+    def settle(self, call_id, *args):
+        self.settled.append(call_id)
+        super().settle(call_id, *args)
+
+
+def test_an_ordinary_call_is_written_once_a_budgeted_one_twice(tmp_path):
+    """No budget or rate over the call: only its end goes to the ledger; with a budget its reservation too."""
+    provider = GatedProvider()
+    ledger = CountingLedger(tmp_path / "ledger.db")
+    svc, client = _service(provider, ledger=ledger, tree=FakeTree(Node("a"), Node("b", None, Limit(10_000))))
+    for agent in ("a", "b"):
+        svc.on_complete(_msg(agent, _call(agent, f"{agent}-1")))
+        provider.release(agent)
+        _settle(client, lambda agent=agent: client.usage(agent))
+    assert (ledger.reserved, ledger.settled) == (["b-1"], ["a-1", "b-1"])
+    ledger.close()
