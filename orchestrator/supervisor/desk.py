@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable
 
 from bus.client import DEFERRED
@@ -170,8 +171,7 @@ class ApprovalDesk:
 
 
 def _args(args_json: str) -> dict[str, Any]:
-    import json
-
+    """The step's arguments (canonical JSON from the agent) as a mapping for the listing."""
     try:
         value = json.loads(args_json)
     except ValueError:
