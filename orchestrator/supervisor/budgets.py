@@ -36,19 +36,21 @@ def token_limit(rec: AgentRecord, quotas: Quotas) -> int | None:
     return min(present) if present else None
 
 
-def slice_problem(lineage: Sequence[AgentRecord], spend: Mapping[str, tuple[int, float]], quotas: Quotas,
-                  requested: int) -> str | None:
-    """Why ``requested`` tokens are more than the caller (last of ``lineage``) has left; None if not.
-
-    What is left is the smallest of ``limit - subtree spend`` over the caller
-    and its ancestors that have a token budget (no budget: no bound).
-    """
+def tokens_left(lineage: Sequence[AgentRecord], spend: Mapping[str, tuple[int, float]],
+                quotas: Quotas) -> int | None:
+    """What the caller (last of ``lineage``) has left: the smallest ``limit - subtree spend`` over it
+    and its ancestors that have a token budget; None when none has one."""
     left: int | None = None
     for rec in lineage:
         limit = token_limit(rec, quotas)
         if limit is not None:
             here = limit - spend.get(rec.id, (0, 0.0))[0]
             left = here if left is None else min(left, here)
+    return left
+
+
+def slice_problem(left: int | None, requested: int) -> str | None:
+    """Why ``requested`` tokens are more than ``left``; None if they fit (or nothing bounds the caller)."""
     if left is not None and requested > left:
         return (f"a budget of {requested} tokens is more than what is left of your budget "
                 f"({max(left, 0)} tokens); give a smaller budget or none")

@@ -301,3 +301,16 @@ def test_start_agent_takes_a_slice_of_what_is_left_and_refuses_more(rig):
     assert (rig.table.get("w").budget_tokens, rig.table.get("w").budget_usd) == (2500, 1.0)
     with pytest.raises(PolicyDenied, match="positive"):
         rig.send("manager", m.StartAgent("v", "work", role="worker", budget=-1))
+
+
+def test_a_slice_without_a_budget_over_the_caller_is_ignored(tmp_path):
+    """With no token budget over the caller there is nothing to slice: the child keeps its role's budget."""
+    extra = {"agents": {**EXTRA["agents"], "manager": {**EXTRA["agents"]["manager"], "budget": None}}}
+    rig = SupervisorRig(tmp_path, extra=extra)
+    try:
+        rig.root()
+        assert rig.send("manager", m.StartAgent("w", "work", role="worker", budget=7)) is DEFERRED
+        assert rig.table.get("w").budget_tokens == 4000
+        assert [e["event"] for e in rig.table.events("manager")].count("budget_slice_ignored") == 1
+    finally:
+        rig.close()

@@ -61,16 +61,24 @@ class AgentHandlers:
         return DEFERRED
 
     def _child_budget(self, parent: AgentRecord, role: str, slice_tokens: int) -> tuple[int | None, float | None]:
-        """The new agent's budget; PolicyDenied when the slice is more than ``parent`` has left."""
+        """The new agent's budget; PolicyDenied when the slice is more than ``parent`` has left.
+
+        A slice is taken from the caller's token budget: with none over the
+        caller there is nothing to slice and it is ignored (so a small model
+        that fills the optional argument in cannot starve its sub-agent).
+        """
         if slice_tokens < 0:
             raise PolicyDenied("a budget must be a positive number of tokens")
         if slice_tokens:
             lineage = [r for r in (self.p.table.get(a) for a in self._lineage(parent.id)) if r is not None]
-            problem = budgets.slice_problem(lineage, subtree_spend(self.p.table.all()), self.p.cfg.quotas,
-                                            slice_tokens)
+            left = budgets.tokens_left(lineage, subtree_spend(self.p.table.all()), self.p.cfg.quotas)
+            problem = budgets.slice_problem(left, slice_tokens)
             if problem:
                 self.p.table.log_event(parent.id, "spawn_denied", problem)
                 raise PolicyDenied(problem)
+            if left is None:
+                self.p.table.log_event(parent.id, "budget_slice_ignored", f"{slice_tokens}: no budget to slice")
+                slice_tokens = 0
         return budgets.child_budget(self.p.cfg.agents[role].budget, slice_tokens)
 
     def _lineage(self, agent_id: str) -> list[str]:
