@@ -9,8 +9,13 @@ observation, and repeat until ``task_complete``, a stop request, or a limit.
 The runtime takes its ports (bus client, ports adapter, clock, logger) as
 arguments; the limits that matter (steps, wall time, loops, budgets) are
 enforced from outside by the supervisor and the gateway. Before a command
-runs, the step is reported to the supervisor, which answers run, warn or
-stop: a stopped step's command never runs.
+runs, the step is reported to the supervisor, which answers run, warn, stop
+or hold: a stopped step's command never runs; a held one runs only once a
+person approves it (a denial's reason is the command's result for the model).
+
+Every model call carries a call id (this process's nonce and the step
+number): a call lost with the bus or the gateway is asked again under the
+same step number and id, so the gateway counts it once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import time
 from typing import Any, Callable
 
+from agents.approval import await_decision
 from agents.commands import registry
 from agents.commands.context import CommandContext
 from agents.commands.registry import Observation
@@ -67,10 +73,13 @@ class AgentRuntime:
                                   workspace=workspace, settings=dict(spec.settings), log=log)
         self.allowed = frozenset(spec.commands)
         self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
-                          m.StepVerdict.STOP: self._verdict_stop}
+                          m.StepVerdict.STOP: self._verdict_stop, m.StepVerdict.HOLD: self._verdict_hold}
+        self._nonce = os.urandom(4).hex()  # call ids of a restarted agent never meet its old ones
+        self._gateway_starts = 0  # restarts of the gateway the supervisor told us of
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
+        client.handle(m.ServiceRestarted, self._on_service_restarted)
 
     # ------------------------------------------------------------ handlers
 
@@ -92,6 +101,11 @@ class AgentRuntime:
 
     def _on_stop(self, msg: Message) -> None:
         self.request_stop(msg.body.reason)
+
+    def _on_service_restarted(self, msg: Message) -> None:
+        """The gateway was restarted: a call waiting on the old one is asked again (same call id)."""
+        if msg.header.src == SUPERVISOR and msg.body.service == GATEWAY:
+            self._gateway_starts += 1
 
     def request_stop(self, reason: str) -> None:
         """Record the intent to stop; the loop acts on it (signal-safe)."""
@@ -158,13 +172,14 @@ class AgentRuntime:
 
     def _ask_model(self, prompt: str, context: dict[str, Any]) -> tuple[Any, tuple[bool, str] | None]:
         """``(completion, None)``, or ``(None, outcome)`` when the call failed (outcome None: go on)."""
+        starts = self._gateway_starts
         try:
             return self.client.request(
                 GATEWAY,
                 m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
-                           [], self.spec.name, context),
+                           [], self.spec.name, context, f"{self._nonce}-{self.steps}"),
                 self.spec.llm_timeout,
-                abort=lambda: self.stop_reason is not None,
+                abort=lambda: self.stop_reason is not None or self._gateway_starts != starts,
             ), None
         except QuotaExhausted as exc:
             # the gateway told the supervisor too; it stops us with that reason
@@ -178,6 +193,9 @@ class AgentRuntime:
             self.log.warning("model_timeout", timeout=self.spec.llm_timeout)
             return None, (False, f"the model gave no answer within {self.spec.llm_timeout:g}s")
         except Stopped:
+            if self.stop_reason is None:  # the gateway restarted under this call: ask again, same id
+                self.log.warning("model_call_lost", code="gateway_restarted", error="the gateway restarted")
+                self.steps -= 1
             return None, None
         except PolicyDenied as exc:
             # the bus refused the call (e.g. this agent floods it): the step is lost, go on;
@@ -185,8 +203,10 @@ class AgentRuntime:
             self._remember({"command": "(refused)", "args": {}, "result": exc.message})
             return None, None
         except BusError as exc:
-            # the gateway is restarting or the broker came back: try the step again shortly
+            # the gateway is restarting or the broker came back: try the step again shortly,
+            # under the same step number (hence the same call id: counted once)
             self.log.warning("model_call_lost", code=exc.code, error=exc.message)
+            self.steps -= 1
             self.client.poll(1.0, until=lambda: self.stop_reason is not None)
             return None, None
         except SwarmError as exc:
@@ -244,7 +264,7 @@ class AgentRuntime:
             try:
                 verdict = self.client.request(SUPERVISOR, report, max(0.1, deadline - self.clock()),
                                               abort=self._stopping)
-                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict)
+                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
             except PolicyDenied as exc:  # throttled by the bus's flood gate
@@ -254,7 +274,7 @@ class AgentRuntime:
             except SwarmError as exc:
                 return self._not_run(command, exc)
         # the supervisor's Stop came first (it sends it before the verdict)
-        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""))
+        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""), str(command), args)
 
     def _stopping(self) -> bool:
         return self.stop_reason is not None
@@ -265,19 +285,37 @@ class AgentRuntime:
                         "result": f"{command} was not run: {exc.message}"})
         return False
 
-    def _verdict_run(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_run(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         return True
 
-    def _verdict_warn(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_warn(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self._take_note(SUPERVISOR, "notice", verdict.message)
         return True
 
-    def _verdict_stop(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_stop(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_stopped", step=self.steps, reason=verdict.message)
         self.request_stop(verdict.message or "stopped")
         return False
 
-    def _verdict_unknown(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_hold(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
+        """Wait for a person's decision: approved runs the command; denied makes the reason its result."""
+        if verdict.message:
+            self._take_note(SUPERVISOR, "notice", verdict.message)
+        self.log.info("approval_awaited", step=self.steps, command=command, request=verdict.request_id)
+        answer = await_decision(self.client, verdict.request_id, self._stopping, self.log)
+        if answer is None:
+            return False  # stopped while waiting
+        if answer.state == m.ApprovalAnswer.APPROVED:
+            self.log.info("approval_granted", step=self.steps, command=command, note=answer.text)
+            if answer.text:
+                self._take_note("operator", "message", answer.text)
+            return True
+        result = f"{command} was not run: approval denied ({answer.text or 'no reason given'})"
+        self.log.info("approval_denied", step=self.steps, command=command, reason=answer.text)
+        self._remember({"command": command, "args": args, "result": result})
+        return False
+
+    def _verdict_unknown(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from orchestrator import runctl
+from orchestrator import cli_operator, runctl
 from orchestrator.cli_memory import memory
 from swarm_core import messages as m
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
@@ -201,11 +201,11 @@ def _snapshot(run_dir: Path) -> tuple[list[Any], str, str]:
 @click.pass_context
 def ps(ctx: click.Context, as_json: bool) -> None:
     """List every agent of the swarm with its status and counters."""
-    from orchestrator.supervisor.registry import ps_view
+    from orchestrator.supervisor.registry import ps_views
 
     recs, _, title = _snapshot(_run_dir(ctx))
     if as_json:
-        _emit_json([ps_view(r) for r in recs])
+        _emit_json(ps_views(recs))
         return
     from orchestrator.views import ps_table
 
@@ -239,7 +239,11 @@ def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
             from swarm_core.errors import NotFound
 
             raise NotFound(f"no agent {agent_id!r} in this swarm")
+        from orchestrator.supervisor.registry import subtree_spend
+
         info = rec.public()
+        tokens, cost = subtree_spend(reg.subtree(agent_id))[agent_id]
+        info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
         info["children"] = [c.id for c in reg.children(agent_id)]
         info["events"] = reg.events(agent_id)[-20:]
     finally:
@@ -248,8 +252,9 @@ def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
         _emit_json(info)
         return
     for key in ("id", "name", "role", "parent", "depth", "pid", "status", "reason", "steps", "tokens",
-                "requests", "cost_usd", "restarts", "task", "result", "children"):
-        click.echo(f"{key:>9}: {info.get(key)}")
+                "requests", "cost_usd", "subtree_tokens", "subtree_cost_usd", "budget_tokens", "budget_usd",
+                "restarts", "task", "result", "children"):
+        click.echo(f"{key:>16}: {info.get(key)}")
     for ev in info["events"]:
         click.echo(f"    event: {time.strftime('%H:%M:%S', time.localtime(ev['ts']))} {ev['event']} "
                    f"{ev['detail']}".rstrip())
@@ -359,6 +364,8 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
 
 
 cli.add_command(memory)
+for _command in cli_operator.COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -91,11 +91,31 @@ class Bucket(_Model):
 
 
 class Quotas(_Model):
-    """Per-agent and swarm-wide quotas, enforced by the gateway."""
+    """Per-agent and swarm-wide quotas, enforced by the gateway.
+
+    ``on_exhausted``: what happens to an agent whose budget (its own, a subtree's
+    or the swarm's) cannot cover its next call: ``pause`` (frozen, reason
+    ``budget_exhausted``, and a ``budget`` approval request for a person) or
+    ``kill`` (stopped with that reason).
+    """
 
     agent: Bucket = Bucket()
     swarm: Bucket = Bucket()
     pause_seconds: float = Field(60, ge=0)
+    on_exhausted: Literal["pause", "kill"] = "pause"
+
+
+class Budget(_Model):
+    """A role's budget: what the agent and all its descendants may spend together."""
+
+    max_tokens: int | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> "Budget":
+        if self.max_tokens is None and self.max_cost_usd is None:
+            raise ValueError("give max_tokens, max_cost_usd or both")
+        return self
 
 
 class Price(_Model):
@@ -134,6 +154,13 @@ class Safety(_Model):
     breaker_words: tuple[str, ...] = ()
     breaker_threshold: int = Field(3, ge=1)
     sandbox: Literal["kernel", "none"] = "kernel"  # kernel: Landlock + namespaces (agents.confine)
+    approve: tuple[str, ...] = ()  # commands every agent runs only after a person approves them
+    approval_timeout_seconds: float = Field(600, gt=0)  # then the request is denied (reason timeout)
+
+    @field_validator("approve")
+    @classmethod
+    def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return _catalog_names(v, info)
 
 
 class RestartPolicy(_Model):
@@ -189,18 +216,36 @@ class Role(_Model):
     can_start: tuple[str, ...] = ()
     restart: RestartPolicy = RestartPolicy()
     examples: tuple[dict[str, Any], ...] = ()  # worked examples for small local models
+    approve: tuple[str, ...] = ()  # this role's commands that run only after a person approves them
+    budget: Budget | None = None  # the agent's own spend plus all its descendants'
 
     @field_validator("commands")
     @classmethod
     def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        catalog: Catalog = (info.context or {}).get("catalog", CATALOG)  # parse_config's catalog
-        bad = [c for c in v if c not in catalog]
-        if bad:
-            known = ", ".join(sorted(catalog.names()))
-            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
-        if len(set(v)) != len(v):
-            raise ValueError("a command is listed twice")
+        return _catalog_names(v, info)
+
+    @field_validator("approve")
+    @classmethod
+    def _approvable(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _catalog_names(v, info)
+        allowed = info.data.get("commands", ())
+        stray = [c for c in v if c not in allowed]
+        if stray:
+            # it could never apply: the role cannot issue it (most likely a slip)
+            raise ValueError(f"{', '.join(stray)} is not one of this role's commands")
         return v
+
+
+def _catalog_names(v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    """Every name in ``v`` is a command of the catalog (parse_config's), none twice."""
+    catalog: Catalog = (info.context or {}).get("catalog", CATALOG)
+    bad = [c for c in v if c not in catalog]
+    if bad:
+        known = ", ".join(sorted(catalog.names()))
+        raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
+    if len(set(v)) != len(v):
+        raise ValueError("a command is listed twice")
+    return v
 
 
 class SwarmConfig(_Model):

@@ -23,6 +23,7 @@ from swarm_core.status import TERMINAL
 
 PID_FILE = "supervisor.pid"
 REGISTRY = "registry.db"
+LEDGER = "ledger.db"  # the gateway's spend ledger: a new swarm starts from nothing, a resumed one keeps it
 
 
 def supervisor_pid(run_dir: Path) -> int | None:
@@ -95,7 +96,7 @@ def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
 
 def clean_previous_run(run_dir: Path) -> None:
     """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
-    for name in (REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm", "STOP", PID_FILE):
+    for name in (*_sqlite_files(REGISTRY), *_sqlite_files(LEDGER), "STOP", PID_FILE):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:
@@ -106,6 +107,10 @@ def clean_previous_run(run_dir: Path) -> None:
         prev = run_dir / "logs.prev"
         shutil.rmtree(prev, ignore_errors=True)
         logs.rename(prev)
+
+
+def _sqlite_files(name: str) -> tuple[str, str, str]:
+    return name, name + "-wal", name + "-shm"
 
 
 def start_supervisor(run_dir: Path, config: str, goal: str | None, extra: list[str]) -> subprocess.Popen:

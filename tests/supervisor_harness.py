@@ -18,6 +18,7 @@ from bus.client import DEFERRED
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import parse_config
 from orchestrator.supervisor.backends.base import Placed
+from orchestrator.supervisor.budgets import child_budget
 from orchestrator.supervisor.handlers import routes
 from orchestrator.supervisor.parts import assemble
 from orchestrator.supervisor.reaper import Reaper, Timings
@@ -132,8 +133,9 @@ CONFIG: dict[str, Any] = {
 class SupervisorRig:
     """The supervisor's parts and handlers around fakes; ``send`` plays a message to a handler."""
 
-    def __init__(self, tmp_path: Path, limits: dict[str, Any] | None = None) -> None:
-        cfg_dict = {**CONFIG, "limits": {**CONFIG["limits"], **(limits or {})}}
+    def __init__(self, tmp_path: Path, limits: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        cfg_dict = {**CONFIG, "limits": {**CONFIG["limits"], **(limits or {})}, **(extra or {})}
         self.cfg = parse_config(yaml.safe_dump(cfg_dict), str(tmp_path / "swarm.yaml"))
         self.run_dir = tmp_path / "run"
         self.run_dir.mkdir(exist_ok=True)
@@ -165,7 +167,9 @@ class SupervisorRig:
     def root(self) -> AgentRecord:
         """Spawn the root agent and make it ready, as the service does at start-up."""
         root = self.cfg.root
-        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task="goal"))
+        tokens, usd = child_budget(self.cfg.agents[root].budget, 0)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task="goal",
+                                         budget_tokens=tokens, budget_usd=usd))
         self.parts.life.spawn(rec)
         self.send(root, m.AgentReady(root, 1), Kind.EVENT)
         return self.table.get(root)  # type: ignore[return-value]

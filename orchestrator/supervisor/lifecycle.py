@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 from typing import Any, Callable
 
+from orchestrator.supervisor.approvals import Kind
 from orchestrator.supervisor.guards.base import Exit, Stop
 from orchestrator.supervisor.messenger import Messenger
 from orchestrator.supervisor.reaper import Reaper
@@ -180,7 +181,10 @@ class Lifecycle:
             if frozen:
                 self.table.update(rec.id, status=Status.FROZEN, reason=f"frozen: {reason}")
             elif rec.status is Status.FROZEN:
-                self.table.update(rec.id, status=Status.RUNNING, reason=None)
+                # a command still held for approval: back to waiting for it
+                waiting = self.table.approvals.pending(agent=rec.id, kind=Kind.COMMAND)
+                self.table.update(rec.id, status=Status.AWAITING_APPROVAL if waiting else Status.RUNNING,
+                                  reason=None)
             self.bus.publish(rec.id, "frozen" if frozen else "thawed",
                              Status.FROZEN if frozen else Status.RUNNING, reason)
         self.bus.send(GATEWAY, m.Freeze(agent_id, frozen, reason))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor.desk import ApprovalDesk
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.base import GuardSet
 from orchestrator.supervisor.lifecycle import Lifecycle
@@ -33,6 +34,7 @@ class Parts:
     table: AgentTable
     life: Lifecycle
     guards: GuardSet
+    desk: ApprovalDesk
     bus: Messenger
     reaper: Reaper
     log: Any
@@ -57,5 +59,6 @@ def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, ba
     life = Lifecycle(table, backend, reaper, bus, specs, log)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
-    return Parts(cfg=cfg, table=table, life=life, guards=guards, bus=bus, reaper=reaper, log=log,
+    desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall)
+    return Parts(cfg=cfg, table=table, life=life, guards=guards, desk=desk, bus=bus, reaper=reaper, log=log,
                  clock=clock, wall=wall, shutdown=shutdown, shutting_down=shutting_down, started=wall())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bus import messages as bm
-from orchestrator.supervisor.guards.base import Exit, GiveUp, Restart, Tick
+from orchestrator.supervisor.guards.base import Exit, GiveUp, Refuse, Restart, Tick
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts
 from orchestrator.supervisor.reaper import ProcessSignaller
@@ -38,7 +38,8 @@ class Reconciler:
         self._next_adopted = 0.0
 
     def tick(self) -> None:
-        """Reconcile: the stop ladder, adopted exits, every guard's stops, start timeouts."""
+        """Reconcile: the stop ladder, adopted exits, every guard's stops and refusals, parked
+        approval polls, start timeouts."""
         p = self.p
         now = p.clock()
         p.reaper.step()
@@ -47,8 +48,12 @@ class Reconciler:
             for pid in p.table.adopted_pids():
                 if self.gone(pid):  # not our zygote's children: nobody reports their exit
                     self.on_exit(pid, None)
-        for stop in p.guards.on_tick(Tick(now, p.wall(), p.table)):
-            p.life.enforce(stop)
+        for action in p.guards.on_tick(Tick(now, p.wall(), p.table)):
+            if isinstance(action, Refuse):
+                p.desk.refuse(action.request_id, action.reason)
+            else:
+                p.life.enforce(action)
+        p.desk.tick()
         for agent_id, pending in p.table.expired(now):
             p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
             if pending.request is not None:

@@ -23,6 +23,7 @@ from bus.client import BusClient
 from bus.events import EventSubscriber
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor import budgets
 from orchestrator.supervisor.backends import make_backend
 from orchestrator.supervisor.backends.base import Exited, Lost
 from orchestrator.supervisor.board import STOPPED, ServiceBoard
@@ -121,6 +122,8 @@ class Supervisor:
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
                                  table, self.service_reaper, self.log)
         self.services.start_all()
+        if adopted:  # the previous services were killed: the adopted agents' calls to them are lost
+            self.services.announce()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
         if table.get(self.cfg.root) is None:
@@ -152,7 +155,9 @@ class Supervisor:
 
     def _spawn_root(self, parts: Parts) -> None:
         root = self.cfg.root
-        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal))
+        tokens, usd = budgets.child_budget(self.cfg.agents[root].budget, 0)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal,
+                                         budget_tokens=tokens, budget_usd=usd))
         parts.life.spawn(rec)
         self.table.expect_ready(root, None, time.monotonic() + ROOT_START_TIMEOUT)
 

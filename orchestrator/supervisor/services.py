@@ -161,6 +161,7 @@ class Services:
             self._launch(svc)
             self.board.set(svc.name, RESTARTING, pid=svc.proc.pid if svc.proc else None, reason=reason,
                            restarts=svc.restarts)
+            self.announce([svc.name])
         for svc in self._services:
             if self.board.state(svc.name) == RESTARTING:
                 self._probe(svc)
@@ -182,6 +183,13 @@ class Services:
             svc.probing = True
         except (SwarmError, zmq.ZMQError) as exc:
             self.log.warning("service_probe_failed", service=svc.name, error=str(exc))
+
+    def announce(self, names: list[str] | None = None) -> None:
+        """Tell every live agent that these services (default: all) are new processes: a request in
+        flight to the old one (not yet recorded by it) will get no answer, so it is asked again."""
+        for name in names if names is not None else [s.name for s in self._services]:
+            for rec in self.table.live():
+                self.bus.send(rec.id, m.ServiceRestarted(name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""

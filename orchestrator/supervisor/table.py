@@ -1,12 +1,13 @@
 """The agent table: everything the supervisor knows about its agents, in one owner.
 
-It holds the registry records (SQLite, the only writer), the starts still
+It holds the registry records (SQLite, the only writer) and the approval
+requests kept beside them (``approvals.py``), the starts still
 waiting for ``agent_ready`` (with their deadline and the request to answer),
 the pid ↔ agent map (and which pids were adopted from a previous
 supervisor), and the set of blocked agents the broker's gate reads.
 
-Invariant: an agent with a terminal status is blocked; a restart unblocks
-it. The blocked set is an immutable snapshot swapped whole, so the broker
+Invariant: an agent with a terminal status is blocked and has no pending
+approval request; a restart unblocks it. The blocked set is an immutable snapshot swapped whole, so the broker
 thread reads it without a lock.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bus.protocol import Message
+from orchestrator.supervisor.approvals import Approval, ApprovalBook
 from orchestrator.supervisor.registry import AgentRecord, Registry
 from swarm_core.status import Status
 
@@ -35,6 +37,7 @@ class AgentTable:
 
     def __init__(self, path: str | Path, wall: Callable[[], float] = time.time) -> None:
         self.registry = Registry(path)
+        self.approvals = ApprovalBook(self.registry.connection)
         self.wall = wall
         self._pending: dict[str, PendingStart] = {}
         self._agent_of_pid: dict[int, str] = {}
@@ -73,9 +76,14 @@ class AgentTable:
         self.registry.update(agent_id, status=Status.RUNNING, started_at=self.wall())
 
     def end(self, agent_id: str, status: Status, reason: str | None, **fields: Any) -> None:
-        """Record a terminal status (with its reason) and block the agent's traffic."""
+        """Record a terminal status (with its reason), block the agent's traffic, cancel its requests."""
         self.registry.update(agent_id, status=status, reason=reason, ended_at=self.wall(), **fields)
         self.block(agent_id)
+        self.approvals.cancel(agent_id, f"agent {agent_id} is {status}", self.wall())
+
+    def pending_approvals(self) -> list[Approval]:
+        """Every approval request not yet decided, oldest first."""
+        return self.approvals.pending()
 
     def restarting(self, rec: AgentRecord) -> None:
         """A crashed agent is started again under the same id."""

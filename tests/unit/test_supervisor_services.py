@@ -131,3 +131,28 @@ def test_stop_all_climbs_the_ladder_until_the_service_is_gone(services):
     assert signaller.signals(proc.pid) == [int(signal.SIGTERM)]
     svc.check()
     assert len(svc.launched) == 1  # stopping: a dead service is not restarted
+
+
+def test_every_live_agent_hears_that_a_service_restarted(services):
+    """After a restart each live agent is told (a request in flight to the dead process is lost)."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, clock, _ = services
+    svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
+    svc.table.add(AgentRecord(id="b", name="b", role="r", parent="a", depth=1, status=Status.DONE))
+    svc.launched[-1].returncode = -9
+    svc.check()
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]
+    assert svc.client.to("b") == []
+
+
+def test_announce_tells_every_live_agent_of_every_service(services):
+    """After a resume the new supervisor announces all its services to the adopted agents."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, _, _ = services
+    svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
+    svc.announce()
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]

@@ -23,7 +23,8 @@ Cassette format (the README's "Replay cassettes")::
 * A list that runs out (without ``repeat``) fails that call with
   :class:`CassetteExhausted` naming the agent and the cassette.
 
-Token usage is estimated (four characters a token) so quotas work.
+Token usage is estimated (four characters a token) so quotas work; like a
+real model's, the completion counts at most ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -179,7 +180,12 @@ class ReplayProvider:
         answer = self.next_answer(req)
         if answer.delay_s > 0:
             self._sleep(req.remaining(answer.delay_s))
-        return Result(answer.text, estimate_tokens(req.prompt), estimate_tokens(answer.text), "replay")
+        return Result(answer.text, estimate_tokens(req.prompt), min(estimate_tokens(answer.text), req.max_tokens),
+                      "replay")
+
+    def usage_bound(self, req: Request) -> tuple[int, int]:
+        """Exactly what :meth:`complete` may count: the prompt's estimate and ``max_tokens``."""
+        return estimate_tokens(req.prompt), req.max_tokens
 
     def close(self) -> None:
         if self._log is not None:

@@ -13,7 +13,7 @@ from bus import messages as bm
 from bus.protocol import Message
 from orchestrator.supervisor.handlers.common import is_operator, requester
 from orchestrator.supervisor.parts import Parts
-from orchestrator.supervisor.registry import ps_view
+from orchestrator.supervisor.registry import ps_view, subtree_spend
 from swarm_core import messages as m
 from swarm_core.errors import NotFound, PolicyDenied
 from swarm_core.status import Reason
@@ -32,9 +32,10 @@ class OperatorHandlers:
 
     def list_agents(self, msg: Message) -> m.AgentList:
         recs = self.p.table.all()
+        spend = subtree_spend(recs)
         if msg.body.scope != "all" and not is_operator(self.p.table, msg):
             recs = [r for r in recs if r.parent == msg.header.src]
-        return m.AgentList([ps_view(r) for r in recs])
+        return m.AgentList([ps_view(r, spend[r.id]) for r in recs])
 
     def delete(self, msg: Message) -> bm.Ok:
         """Stop an agent and its subtree: any agent for the operator, a sub-agent for an agent."""
@@ -76,6 +77,8 @@ class OperatorHandlers:
         if rec is None:
             raise NotFound(f"no agent {msg.body.agent_id!r}")
         info = rec.public()
+        tokens, cost = subtree_spend(self.p.table.subtree(rec.id))[rec.id]
+        info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
         info["children"] = [c.id for c in self.p.table.children(rec.id)]
         info["events"] = self.p.table.events(rec.id)[-20:]
         return m.InspectReply(info)
