@@ -3,7 +3,8 @@
 :class:`LoopDetector` is fed ``(command, args)`` once per step. Steps are
 compared by a *near-duplicate key*: the command and its arguments with every
 number replaced by ``#`` (in strings too: ``"attempt 7"`` is ``"attempt #"``),
-runs of whitespace collapsed and key order ignored. A step is a loop when
+runs of whitespace collapsed and key order ignored; the arguments naming a
+target (a file, an agent, a url: :data:`TARGET_ARGS`) are kept exact. A step is a loop when
 
 * its key occurs at least ``threshold`` times among the last ``window`` steps
   (with the default ``window == threshold``: ``threshold`` times in a row), or
@@ -26,6 +27,8 @@ from itertools import islice
 from typing import Any, Sequence
 
 MAX_CYCLE = 4  # the longest repeating cycle of steps that is detected
+# arguments that name what a command acts on: compared exactly, never as near-duplicates
+TARGET_ARGS = frozenset({"file", "directory", "url", "name", "key"})  # the catalog's names for them
 
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?")
 _SPACE = re.compile(r"\s+")
@@ -57,14 +60,23 @@ def _near(value: Any, depth: int = 0) -> Any:
 
 
 def canonical(command: Any, args: Any) -> str:
-    """A stable near-duplicate key for a command and its arguments (``args`` may be JSON text)."""
+    """A stable near-duplicate key for a command and its arguments (``args`` may be JSON text).
+
+    The arguments that name a target (:data:`TARGET_ARGS`: a file, an agent, a url) are kept exact:
+    writing ``ch1.txt``, ``ch2.txt``, ``ch3.txt`` is three pieces of work, rewriting ``out.txt`` with
+    ``attempt 1``, ``attempt 2``... is one piece of work repeated.
+    """
     if isinstance(args, str):
         try:
             args = json.loads(args)
         except ValueError:
             pass  # truncated or plain text: compared as text
+    if isinstance(args, dict):
+        args = {k: (v if k in TARGET_ARGS and isinstance(v, str) else _near(v)) for k, v in args.items()}
+    else:
+        args = _near(args)
     try:
-        body = json.dumps(_near(args), sort_keys=True, ensure_ascii=False, default=repr)
+        body = json.dumps(args, sort_keys=True, ensure_ascii=False, default=repr)
     except (TypeError, ValueError, RecursionError):
         body = _near(repr(args))
     return f"{command}\x00{body}"

@@ -57,7 +57,9 @@ def test_a_call_running_at_the_crash_is_interrupted_and_its_retry_counted_once(r
     """The restarted gateway answers the running (budgeted, so reserved) call call_interrupted; the retry
     (same call id) is served on the old reservation and the agent's spend counts one request."""
     slow = {**DONE, "delay_s": 60}
-    rig.start(cassette={"slow": [slow], "fast": [DONE]}, quotas={"agent": {"max_tokens": 100_000}})
+    # the replay cursor is the agent's (persisted across the restart): the slow call took answer 0, so
+    # the retry under the name "fast" reads that track's answer 1
+    rig.start(cassette={"slow": [slow], "fast": [DONE, DONE]}, quotas={"agent": {"max_tokens": 100_000}})
     sup = rig.supervisor()
     agent = rig.client("a")
     pending = Pending(agent, complete("a", name="slow", call_id="x-1"), timeout=90)

@@ -126,3 +126,13 @@ def test_bad_configuration(threshold, window):
     """Nonsensical threshold/window values are rejected with ValueError."""
     with pytest.raises(ValueError):
         LoopDetector(threshold=threshold, window=window)
+
+
+def test_numbered_files_are_different_work_but_a_counter_in_one_file_is_a_repeat():
+    """Writes to f1.txt, f2.txt, f3.txt are no loop; three writes to out.txt differing by a number are."""
+    d = LoopDetector(threshold=3)
+    verdicts = [d.observe("write_to_file", {"file": f"f{i}.txt", "text": f"file {i}"}) for i in range(6)]
+    assert verdicts == [Verdict.NONE] * 6
+    d = LoopDetector(threshold=3)
+    verdicts = [d.observe("write_to_file", {"file": "out.txt", "text": f"attempt {i}"}) for i in range(3)]
+    assert verdicts[-1] is Verdict.WARN
