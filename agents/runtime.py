@@ -200,7 +200,7 @@ class AgentRuntime:
         except ParseError as exc:
             self._invalid += 1
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
-            self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
+            self.log.warning("invalid_answer", error=exc.message, count=self._invalid, step=self.steps)
             self._report_step("(invalid answer)", {})
             if self.stop_reason is not None:
                 return None
@@ -208,6 +208,9 @@ class AgentRuntime:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
+        # the step history operators read (swarm logs, the dashboard): thoughts before the act
+        self.log.info("step_decided", step=self.steps, command=decision.command, args=decision.args,
+                      thoughts=decision.thoughts)
         if not self._report_step(decision.command, decision.args, decision.thoughts):
             return None  # the supervisor did not let this command run
         obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)

@@ -93,6 +93,39 @@ def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
         client.close()
 
 
+# ------------------------------------------------------------ operator actions
+# The CLI and the dashboard act on agents through these, so both take the same
+# authenticated operator path to the supervisor.
+
+
+def kill_agent(run_dir: Path, agent_id: str, reason: str = "operator") -> int:
+    """Stop agent ``agent_id`` and its subtree; return how many agents were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.DeleteAgent(agent_id, reason=reason)).info.get("stopped", 0))
+
+
+def kill_all(run_dir: Path, reason: str = "operator") -> int:
+    """Stop every agent; return how many were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.KillAll(reason)).info.get("stopped", 0))
+
+
+def freeze_agent(run_dir: Path, agent_id: str, frozen: bool, reason: str = "operator") -> int:
+    """Freeze (or thaw) agent ``agent_id``, every agent when it is ""; return how many."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.Freeze(agent_id, frozen, reason)).info.get("agents", 0))
+
+
+def send_message(run_dir: Path, agent_id: str, text: str) -> None:
+    """Put ``text`` into agent ``agent_id``'s inbox (it sees it at its next step)."""
+    from swarm_core import messages as m
+
+    ask(run_dir, m.OperatorMessage(agent_id, text))
+
+
 def clean_previous_run(run_dir: Path) -> None:
     """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
     for name in (REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm", "STOP", PID_FILE):

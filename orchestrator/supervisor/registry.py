@@ -157,6 +157,15 @@ class Registry:
             return []
         return [AgentRecord(**dict(r)) for r in rows]
 
+    def updated_since(self, ts: float) -> list[AgentRecord]:
+        """Agents whose record changed at or after ``ts`` (time.time()), in registry order."""
+        try:
+            rows = self._conn.execute("SELECT * FROM agents WHERE updated_at >= ? ORDER BY seq",
+                                      (ts,)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [AgentRecord(**dict(r)) for r in rows]
+
     def children(self, agent_id: str) -> list[AgentRecord]:
         rows = self._conn.execute("SELECT * FROM agents WHERE parent = ? ORDER BY seq", (agent_id,))
         return [AgentRecord(**dict(r)) for r in rows]
@@ -199,3 +208,14 @@ def ps_view(rec: AgentRecord) -> dict[str, Any]:
     d["reason"] = rec.reason
     d["cost_usd"] = round(rec.cost_usd, 6)
     return d
+
+
+def inspect_view(reg: Registry, agent_id: str) -> dict[str, Any] | None:
+    """The fields of ``swarm inspect --json``: the record, its children, its last 20 events."""
+    rec = reg.get(agent_id)
+    if rec is None:
+        return None
+    info = rec.public()
+    info["children"] = [c.id for c in reg.children(agent_id)]
+    info["events"] = reg.events(agent_id)[-20:]
+    return info
