@@ -40,6 +40,7 @@ from swarm_core.errors import (
 )
 from swarm_core.peers import GATEWAY, SUPERVISOR
 from swarm_core.spec import AgentSpec
+from swarm_core.tracing import Recorder
 
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
 STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict before it is skipped
@@ -68,6 +69,8 @@ class AgentRuntime:
         self.allowed = frozenset(spec.commands)
         self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
                           m.StepVerdict.STOP: self._verdict_stop}
+        # spans are plain data here; the supervisor exports them (agents never load the SDK)
+        self.tracer = Recorder(spec.agent_id)
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
@@ -129,8 +132,20 @@ class AgentRuntime:
         return 0
 
     def step(self) -> tuple[bool, str] | None:
-        """One think–act step; returns ``(ok, result)`` when the agent is finished."""
+        """One think–act step; returns ``(ok, result)`` when the agent is finished.
+
+        The step is a span, child of the span that started this agent; the
+        model call (recorded by the gateway) and the command are its children.
+        """
         self.steps += 1
+        try:
+            with self.tracer.span(f"step {self.steps}", self.spec.traceparent,
+                                  **{"swarm.agent.id": self.spec.agent_id, "swarm.step": self.steps}):
+                return self._step()
+        finally:
+            self._send_spans()
+
+    def _step(self) -> tuple[bool, str] | None:
         self.set_status("running")
         inbox, self.inbox = self.inbox, []
         questions = list(self.questions)
@@ -213,7 +228,12 @@ class AgentRuntime:
                       thoughts=decision.thoughts)
         if not self._report_step(decision.command, decision.args, decision.thoughts):
             return None  # the supervisor did not let this command run
-        obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+        with self.tracer.span(f"execute_tool {decision.command}", **{
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": decision.command,
+                "swarm.agent.id": self.spec.agent_id}) as span:
+            obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+            if span is not None:
+                span.set(**{"swarm.tool.ok": obs.ok})
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
         if obs.finished:
@@ -283,6 +303,15 @@ class AgentRuntime:
     def _verdict_unknown(self, verdict: m.StepVerdict) -> bool:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
+
+    def _send_spans(self) -> None:
+        """Hand this step's finished spans to the supervisor (best effort: a lost span is no failure)."""
+        spans = self.tracer.drain()
+        if spans:
+            try:
+                self.client.send(SUPERVISOR, m.TraceSpans(spans))
+            except SwarmError:
+                pass
 
     def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
         answered = self.questions if questions is None else questions

@@ -270,7 +270,7 @@ class Broker:
         except ProtocolError as exc:
             self._bad(ident, hdr, exc.message)
             return
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         table = self.table
         name = table.names.get(ident)
         if name is None or src != name:
@@ -331,8 +331,8 @@ class Broker:
         self.routed += 1
 
     def _intercept(self, info: tuple) -> str | None:
-        kind, type_name, msg_id, corr_id, src, dst, deadline = info
-        header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline))
+        kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent = info
+        header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline), traceparent)
         try:
             reason = self.interceptor(header)  # type: ignore[misc]
         except Exception as exc:  # the policy is a boundary: fail closed, keep routing

@@ -351,13 +351,15 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
 cli.add_command(memory)
 
 
-def _attach_dashboard() -> None:
+def _attach_operator_views() -> None:
     from orchestrator.cli_dashboard import dashboard
+    from orchestrator.cli_trace import trace
 
     cli.add_command(dashboard)
+    cli.add_command(trace)
 
 
-_attach_dashboard()
+_attach_operator_views()
 
 
 def main(argv: list[str] | None = None) -> None:

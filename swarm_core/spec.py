@@ -53,6 +53,7 @@ class AgentSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)  # tool settings and waits
     stdout: str = ""  # where the process's stdout/stderr go
     rlimits: RLimits = RLimits()
+    traceparent: str = ""  # the span that started this agent: its steps are children of it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

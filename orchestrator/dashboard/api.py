@@ -21,6 +21,7 @@ from urllib.parse import unquote
 from orchestrator import runctl
 from orchestrator.dashboard import history
 from orchestrator.dashboard.source import RunSource
+from orchestrator.tracing import store as traces
 from swarm_core.errors import (
     BusError,
     DeadlineExceeded,
@@ -95,12 +96,10 @@ def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
 class Api:
     """Dispatches API requests to the handlers registered with :func:`route`."""
 
-    def __init__(self, run_dir: Path, actions: Any = None, source: RunSource | None = None,
-                 extras: dict[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(self, run_dir: Path, actions: Any = None, source: RunSource | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.source = source or RunSource(run_dir)
         self.actions = actions or RunctlActions(run_dir)
-        self.extras = extras or {}  # optional readers (traces, usage), wired by the server
 
     def handle(self, req: Request) -> Response:
         """The response to ``req``; never raises."""
@@ -189,6 +188,28 @@ def _steps(api: Api, req: Request, agent_id: str) -> Any:
 @route("GET", "/api/agents/{id}/logs")
 def _logs(api: Api, req: Request, agent_id: str) -> Any:
     return api.source.log_events(agent_id, _int_param(req, "n", 200, 1, 5000))
+
+
+MAX_SPANS = 5000  # a waterfall of more is unreadable; the newest are dropped
+
+
+@route("GET", "/api/agents/{id}/trace")
+def _agent_trace(api: Api, req: Request, agent_id: str) -> Any:
+    api.source.agent(agent_id)
+    return traces.subtree(traces.read_spans(api.run_dir), agent_id)[:MAX_SPANS]
+
+
+@route("GET", "/api/trace")
+def _trace(api: Api, req: Request, _: str) -> Any:
+    return traces.read_spans(api.run_dir)[:MAX_SPANS]
+
+
+@route("GET", "/api/usage")
+def _usage(api: Api, req: Request, _: str) -> Any:
+    agent_id = req.query.get("agent") or None
+    if agent_id is not None:
+        api.source.agent(agent_id)
+    return {"agent": agent_id, "buckets": traces.usage(traces.read_spans(api.run_dir), agent_id)}
 
 
 # ------------------------------------------------------------------ actions

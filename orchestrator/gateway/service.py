@@ -54,6 +54,7 @@ from swarm_core.errors import (
     SwarmError,
 )
 from swarm_core.peers import SUPERVISOR
+from swarm_core.tracing import Recorder, Span
 
 MAX_TOKENS_LIMIT = 32_768
 
@@ -67,6 +68,7 @@ class _Call:
     held_since: float | None = None  # when the rate buckets first held it
     status: str = ""  # the gateway-side status last reported for this call
     frozen_seen: bool = False
+    span: Span | None = None  # the model call's span, from arrival here to the answer
 
 
 @dataclass
@@ -122,6 +124,7 @@ class GatewayService(Hosted):
         self._freezes = _Freezes()
         self._safety = safety
         self._breakers: dict[str, Breaker] = {}
+        self.tracer = Recorder("gateway")
         self.stop_reason = ""  # set when asked to stop; the process loop acts on it
         self._abandoned = False  # stop() left provider calls running on worker threads
 
@@ -162,7 +165,11 @@ class GatewayService(Hosted):
             context=dict(body.context), deadline=msg.header.deadline,
         )
         text = body.prompt or " ".join(str(x.get("content", "")) for x in body.messages)
-        self._queue.append(_Call(msg, agent, req, estimate_tokens(text)))
+        model = self.llm.model or self.provider.name
+        span = self.tracer.start(f"chat {model}", msg.header.traceparent, agent=agent, **{
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+            "gen_ai.provider.name": self.provider.name, "swarm.agent.id": agent})
+        self._queue.append(_Call(msg, agent, req, estimate_tokens(text), span=span))
         self.pump()
         return DEFERRED
 
@@ -199,6 +206,7 @@ class GatewayService(Hosted):
                 continue
             if call.request.deadline and wall > call.request.deadline:
                 self.log.info("call_abandoned", agent=call.agent, status=call.status or "queued")
+                self._end_span(call, **{"error.type": "deadline_exceeded"})
                 if call.status:
                     self._status(call, "running")  # no longer held here: clear throttled/waiting
                 continue
@@ -235,6 +243,7 @@ class GatewayService(Hosted):
 
     def _refuse(self, call: _Call, verdict: Exhausted) -> None:
         self.log.warning("budget_exhausted", agent=call.agent, scope=verdict.scope, reason=verdict.reason)
+        self._end_span(call, **{"error.type": "budget_exhausted"})
         self._usage(call.agent, stop_reason="budget_exhausted")
         self._reply_error(call, QuotaExhausted(f"{call.agent}: {verdict.reason}", agent=call.agent,
                                                scope=verdict.scope))
@@ -268,6 +277,7 @@ class GatewayService(Hosted):
             return  # already answered (stopped)
         if isinstance(outcome, SwarmError):
             self.log.warning("call_failed", agent=call.agent, code=outcome.code, error=outcome.message)
+            self._end_span(call, **{"error.type": outcome.code})
             self._reply_error(call, outcome)
         else:
             self._completed(call, outcome)
@@ -279,6 +289,8 @@ class GatewayService(Hosted):
         cost = cost_usd(prices, model if model in prices else self.llm.model,
                         res.prompt_tokens, res.completion_tokens)
         tokens = res.prompt_tokens + res.completion_tokens
+        self._end_span(call, **{"gen_ai.response.model": model, "gen_ai.usage.input_tokens": res.prompt_tokens,
+                                "gen_ai.usage.output_tokens": res.completion_tokens, "swarm.cost_usd": cost})
         self._check_breaker(call.agent, res.text)  # before the reply: the next call is already held
         if not self._expired(call):
             self._send(lambda: self.client.reply(call.msg, m.Completion(
@@ -313,6 +325,15 @@ class GatewayService(Hosted):
     def _reply_error(self, call: _Call, err: SwarmError) -> None:
         if not self._expired(call):
             self._send(lambda: self.client.reply_error(call.msg, err))
+
+    def _end_span(self, call: _Call, **attributes: object) -> None:
+        """End the call's span and send it to the supervisor (the swarm's exporter)."""
+        if call.span is None:
+            return
+        self.tracer.end(call.span, **attributes)
+        call.span = None
+        spans = self.tracer.drain()
+        self._send(lambda: self.client.send(SUPERVISOR, m.TraceSpans(spans)))
 
     def _usage(self, agent: str, status: str = "", stop_reason: str = "") -> None:
         t = self.book.agent_totals(agent)

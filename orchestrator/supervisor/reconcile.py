@@ -46,6 +46,7 @@ class Reconciler:
         for stop in p.guards.on_tick(Tick(now, p.wall(), p.table)):
             p.life.enforce(stop)
         for agent_id, pending in p.table.expired(now):
+            p.tracing.spawn_ended(agent_id, Reason.START_TIMEOUT)
             p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
             if pending.request is not None:
                 p.bus.reply_error(pending.request, SwarmError(f"agent {agent_id} did not start in time"))

@@ -33,6 +33,7 @@ from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
 from orchestrator.supervisor.spawner import Spawner
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
 from swarm_core.peers import SUPERVISOR
@@ -67,6 +68,7 @@ class Supervisor:
         self.table = AgentTable(self.run_dir / "registry.db")
         self.reaper = Reaper(time.monotonic, timings=Timings(grace, grace, KILL_RECHECK))
         self.spawner = Spawner(self.run_dir, self._on_exit_threadsafe, log)
+        self.tracing = SupervisorTracing.for_run(self.run_dir, cfg.name, log)  # the run's one exporter
         self.broker: Broker | None = None
         self.client: BusClient | None = None
         self.parts: Parts | None = None
@@ -94,7 +96,8 @@ class Supervisor:
         parts = self.parts = assemble(
             self.cfg, self.run_dir, table, client, self.spawner, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
-            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
+            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
+            tracing=self.tracing)
         self.reconciler = Reconciler(parts)
         self._adopt(parts, adopted)
         for body, handler in routes(parts).items():
@@ -193,6 +196,7 @@ class Supervisor:
                 self.client.close()
             if self.broker is not None:
                 self.broker.stop()
+            self.tracing.close()
             self.table.set_meta("state", "down")
             self.table.set_meta("down_reason", reason)
             try:
