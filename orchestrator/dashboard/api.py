@@ -209,7 +209,7 @@ def _usage(api: Api, req: Request, _: str) -> Any:
     agent_id = req.query.get("agent") or None
     if agent_id is not None:
         api.source.agent(agent_id)
-    return {"agent": agent_id, "buckets": traces.usage(traces.read_spans(api.run_dir), agent_id)}
+    return {"agent": agent_id, **traces.usage(traces.read_spans(api.run_dir), agent_id)}
 
 
 # ------------------------------------------------------------------ actions

@@ -2,7 +2,7 @@
 
 Spans are the ``swarm trace --json`` objects. :func:`subtree` keeps the
 spans under an agent's ``start_agent`` span (its own and its sub-agents'),
-:func:`usage` folds model-call spans into per-minute token and cost buckets.
+:func:`usage` folds model-call spans into token and cost buckets over time.
 """
 
 from __future__ import annotations
@@ -60,20 +60,36 @@ def subtree(spans: list[dict[str, Any]], agent_id: str) -> list[dict[str, Any]]:
     return out
 
 
-def usage(spans: Iterable[dict[str, Any]], agent_id: str | None = None) -> list[dict[str, Any]]:
-    """Per-minute ``{minute, tokens, cost_usd, calls}`` of model calls (of one agent, or all)."""
-    buckets: dict[int, dict[str, Any]] = {}
+BUCKETS_S = (5, 10, 30, 60, 300, 900, 3600)  # the chart's bucket widths, finest first
+MAX_BUCKETS = 60
+
+
+def usage(spans: Iterable[dict[str, Any]], agent_id: str | None = None) -> dict[str, Any]:
+    """Model calls (of one agent, or all) folded into time buckets for the usage chart.
+
+    ``{"bucket_s": W, "buckets": [{t, tokens, tokens_per_minute, cost_usd, calls}]}``:
+    the finest width of :data:`BUCKETS_S` that keeps at most :data:`MAX_BUCKETS`
+    buckets; ``t`` is a bucket's start (Unix seconds), empty buckets included.
+    """
+    calls = []
     for s in spans:
         attrs = s.get("attributes") or {}
         if attrs.get("gen_ai.operation.name") != MODEL_OP or (agent_id and s.get("agent") != agent_id):
             continue
-        minute = int((s.get("end_ns") or 0) // 60_000_000_000) * 60
-        b = buckets.setdefault(minute, {"minute": minute, "tokens": 0, "cost_usd": 0.0, "calls": 0})
-        b["tokens"] += int(attrs.get("gen_ai.usage.input_tokens", 0)) + int(attrs.get("gen_ai.usage.output_tokens", 0))
-        b["cost_usd"] += float(attrs.get("swarm.cost_usd", 0.0))
+        tokens = int(attrs.get("gen_ai.usage.input_tokens", 0)) + int(attrs.get("gen_ai.usage.output_tokens", 0))
+        calls.append(((s.get("end_ns") or 0) / 1e9, tokens, float(attrs.get("swarm.cost_usd", 0.0))))
+    if not calls:
+        return {"bucket_s": BUCKETS_S[0], "buckets": []}
+    first, last = min(c[0] for c in calls), max(c[0] for c in calls)
+    width = next((w for w in BUCKETS_S if (last // w - first // w) < MAX_BUCKETS), BUCKETS_S[-1])
+    base = int(first // width)
+    buckets = [{"t": (base + i) * width, "tokens": 0, "tokens_per_minute": 0.0, "cost_usd": 0.0, "calls": 0}
+               for i in range(int(last // width) - base + 1)]
+    for end, tokens, cost in calls:
+        b = buckets[int(end // width) - base]
+        b["tokens"] += tokens
+        b["cost_usd"] += cost
         b["calls"] += 1
-    if not buckets:
-        return []
-    first, last = min(buckets), max(buckets)
-    return [buckets.get(m, {"minute": m, "tokens": 0, "cost_usd": 0.0, "calls": 0})
-            for m in range(first, last + 60, 60)]
+    for b in buckets:
+        b["tokens_per_minute"] = round(b["tokens"] * 60 / width, 1)
+    return {"bucket_s": width, "buckets": buckets}

@@ -155,5 +155,5 @@ def test_reads_before_any_swarm(tmp_path):
     assert call(api, "GET", "/api/agents").body == []
     assert call(api, "GET", "/api/swarm").body["state"] == "none"
     assert call(api, "GET", "/api/agents/x").status == 404
-    assert call(api, "GET", "/api/usage").body == {"agent": None, "buckets": []}
+    assert call(api, "GET", "/api/usage").body["buckets"] == []
     assert call(api, "GET", "/api/trace").body == []

@@ -136,6 +136,19 @@ def test_subtree_and_usage_read_back_the_file(tmp_path):
     spans = store.read_spans(tmp_path)
     assert [s["span_id"] for s in store.subtree(spans, "k")] == ["04" * 8, "05" * 8]
     assert len(store.subtree(spans, "r")) == 5
-    assert store.usage(spans) == [{"minute": 0, "tokens": 7, "cost_usd": 0.0, "calls": 1},
-                                  {"minute": 60, "tokens": 2, "cost_usd": 0.5, "calls": 1}]
-    assert [b["tokens"] for b in store.usage(spans, "k")] == [2]
+    chart = store.usage(spans)
+    assert chart["bucket_s"] == 5 and len(chart["buckets"]) == 13  # 0 s .. 61 s, empty buckets kept
+    first, last = chart["buckets"][0], chart["buckets"][-1]
+    assert (first["t"], first["tokens"], first["tokens_per_minute"], first["calls"]) == (0, 7, 84.0, 1)
+    assert (last["t"], last["tokens"], last["cost_usd"]) == (60, 2, 0.5)
+    assert [b["tokens"] for b in store.usage(spans, "k")["buckets"]] == [2]
+
+
+def test_usage_buckets_widen_for_long_runs():
+    """Calls spread over two hours fold into at most 60 buckets of a wider width."""
+    spans = [{"agent": "a", "end_ns": int(t * 1e9), "attributes": {
+        "gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 0}}
+        for t in range(0, 7200, 100)]
+    chart = store.usage(spans)
+    assert chart["bucket_s"] == 300 and len(chart["buckets"]) <= 60
+    assert sum(b["tokens"] for b in chart["buckets"]) == len(spans)

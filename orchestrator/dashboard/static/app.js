@@ -327,7 +327,7 @@ function drawChart(el, data) {
   const buckets = data.buckets || [];
   if (!buckets.length) { el.replaceChildren(h("p", { class: "muted", text: "No model calls yet." })); return; }
   const W = 600, H = 170, L = 44, R = 52, T = 10, B = 22;
-  const maxTok = Math.max(1, ...buckets.map((b) => b.tokens));
+  const maxTok = Math.max(1, ...buckets.map((b) => b.tokens_per_minute));
   let cum = 0;
   const cumCost = buckets.map((b) => (cum += b.cost_usd));
   const maxCost = Math.max(1e-9, cum);
@@ -335,9 +335,9 @@ function drawChart(el, data) {
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img" });
   root.append(svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
   buckets.forEach((b, i) => {
-    const hgt = (b.tokens / maxTok) * (H - T - B);
+    const hgt = (b.tokens_per_minute / maxTok) * (H - T - B);
     const bar = svg("rect", { class: "bar", x: L + i * bw + 1, y: H - B - hgt, width: Math.max(1, bw - 2), height: hgt });
-    bar.append(svg("title", {}, `${fmtTime(b.minute)}: ${fmtInt(b.tokens)} tokens, ${fmtUsd(b.cost_usd)}`));
+    bar.append(svg("title", {}, `${fmtTime(b.t)}: ${fmtInt(b.tokens)} tokens in ${data.bucket_s}s, ${fmtUsd(b.cost_usd)}`));
     root.append(bar);
   });
   const pts = cumCost.map((c, i) => `${L + (i + 0.5) * bw},${H - B - (c / maxCost) * (H - T - B)}`).join(" ");
@@ -345,9 +345,10 @@ function drawChart(el, data) {
   const label = (x, y, text, anchor) => svg("text", { x, y, "text-anchor": anchor }, text);
   root.append(label(L - 4, T + 8, fmtInt(maxTok), "end"), label(L - 4, H - B, "0", "end"),
     label(W - R + 4, T + 8, fmtUsd(maxCost), "start"),
-    label(L, H - 6, fmtTime(buckets[0].minute), "start"),
-    label(W - R, H - 6, fmtTime(buckets[buckets.length - 1].minute), "end"));
-  el.replaceChildren(root, h("div", { class: "muted", text: "bars: tokens per minute · line: cumulative cost" }));
+    label(L, H - 6, fmtTime(buckets[0].t), "start"),
+    label(W - R, H - 6, fmtTime(buckets[buckets.length - 1].t + data.bucket_s), "end"));
+  el.replaceChildren(root, h("div", { class: "muted",
+    text: `bars: tokens per minute (${data.bucket_s}s buckets) · line: cumulative cost` }));
 }
 
 // ------------------------------------------------------------------ actions
