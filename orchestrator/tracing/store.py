@@ -62,6 +62,7 @@ def subtree(spans: list[dict[str, Any]], agent_id: str) -> list[dict[str, Any]]:
 
 BUCKETS_S = (5, 10, 30, 60, 300, 900, 3600)  # the chart's bucket widths, finest first
 MAX_BUCKETS = 60
+MIN_BUCKETS = 12
 
 
 def usage(spans: Iterable[dict[str, Any]], agent_id: str | None = None) -> dict[str, Any]:
@@ -69,7 +70,8 @@ def usage(spans: Iterable[dict[str, Any]], agent_id: str | None = None) -> dict[
 
     ``{"bucket_s": W, "buckets": [{t, tokens, tokens_per_minute, cost_usd, calls}]}``:
     the finest width of :data:`BUCKETS_S` that keeps at most :data:`MAX_BUCKETS`
-    buckets; ``t`` is a bucket's start (Unix seconds), empty buckets included.
+    buckets (and at least :data:`MIN_BUCKETS`); ``t`` is a bucket's start (Unix
+    seconds), empty buckets included.
     """
     calls = []
     for s in spans:
@@ -83,8 +85,9 @@ def usage(spans: Iterable[dict[str, Any]], agent_id: str | None = None) -> dict[
     first, last = min(c[0] for c in calls), max(c[0] for c in calls)
     width = next((w for w in BUCKETS_S if (last // w - first // w) < MAX_BUCKETS), BUCKETS_S[-1])
     base = int(first // width)
+    count = max(MIN_BUCKETS, int(last // width) - base + 1)  # a short run still reads as a time line
     buckets = [{"t": (base + i) * width, "tokens": 0, "tokens_per_minute": 0.0, "cost_usd": 0.0, "calls": 0}
-               for i in range(int(last // width) - base + 1)]
+               for i in range(count)]
     for end, tokens, cost in calls:
         b = buckets[int(end // width) - base]
         b["tokens"] += tokens

@@ -141,7 +141,7 @@ def test_subtree_and_usage_read_back_the_file(tmp_path):
     first, last = chart["buckets"][0], chart["buckets"][-1]
     assert (first["t"], first["tokens"], first["tokens_per_minute"], first["calls"]) == (0, 7, 84.0, 1)
     assert (last["t"], last["tokens"], last["cost_usd"]) == (60, 2, 0.5)
-    assert [b["tokens"] for b in store.usage(spans, "k")["buckets"]] == [2]
+    assert [b["tokens"] for b in store.usage(spans, "k")["buckets"]] == [2] + [0] * 11  # padded to 12
 
 
 def test_usage_buckets_widen_for_long_runs():
