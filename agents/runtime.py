@@ -45,6 +45,9 @@ from swarm_core.tracing import Recorder
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
 STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict before it is skipped
 REFUSED_PAUSE = 1.0  # seconds before a throttled step report is sent again
+# finished spans go to the supervisor at most this often (and when the agent ends): a fast agent's
+# steps must not spend its bus message budget (the flood gate) on telemetry
+SPAN_FLUSH_S = 0.5
 
 
 class AgentRuntime:
@@ -71,6 +74,7 @@ class AgentRuntime:
                           m.StepVerdict.STOP: self._verdict_stop}
         # spans are plain data here; the supervisor exports them (agents never load the SDK)
         self.tracer = Recorder(spec.agent_id)
+        self._spans_sent_at = clock()
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
@@ -123,10 +127,12 @@ class AgentRuntime:
                 outcome = self.step()
                 if outcome is not None:
                     ok, result = outcome
+                    self._send_spans(force=True)
                     self._finish(ok, result)
                     return 0 if ok else 1
         except Stopped:
             pass
+        self._send_spans(force=True)
         self.log.info("agent_stopped", reason=self.stop_reason)
         self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})")
         return 0
@@ -304,8 +310,12 @@ class AgentRuntime:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
 
-    def _send_spans(self) -> None:
-        """Hand this step's finished spans to the supervisor (best effort: a lost span is no failure)."""
+    def _send_spans(self, force: bool = False) -> None:
+        """Hand finished spans to the supervisor, at most every SPAN_FLUSH_S (best effort)."""
+        now = self.clock()
+        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
+            return
+        self._spans_sent_at = now
         spans = self.tracer.drain()
         if spans:
             try:
