@@ -7,11 +7,11 @@ run directory (``swarm up`` replaces the registry file) without a restart.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from orchestrator import runctl
+from orchestrator.logview import json_objects
 from orchestrator.supervisor.registry import inspect_view, ps_view
 from swarm_core.errors import NotFound, NotRunning
 
@@ -86,12 +86,5 @@ def _tail_json(path: Path, limit: int) -> list[dict[str, Any]]:
     lines = data.splitlines()
     if size > LOG_TAIL_BYTES and lines:
         lines = lines[1:]  # the first line is probably cut
-    out: list[dict[str, Any]] = []
-    for line in lines:
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(ev, dict):
-            out.append(ev)
+    out = json_objects(lines)
     return out[-limit:] if limit > 0 else []
