@@ -81,16 +81,15 @@ class EventHub:
             self._clients.discard(client)
 
     def _broadcast(self, frames: list[bytes]) -> None:
-        with self._lock:
-            for client in self._clients:
-                for frame in frames:
-                    client.put(frame)
+        for client in self._clients:  # the caller holds the lock
+            for frame in frames:
+                client.put(frame)
 
     # ------------------------------------------------------------ the watcher
 
     def start(self) -> None:
         """Read the registry once (so the first snapshot is whole), then watch in a thread."""
-        self._apply(self._watch.poll())
+        self._update()
         self._thread = threading.Thread(target=self._run, name="dashboard-events", daemon=True)
         self._thread.start()
 
@@ -110,10 +109,15 @@ class EventHub:
         while not self._stop.is_set():
             try:
                 self._bus.wait(self.interval, self._stop)
-                self._apply(self._watch.poll())
+                self._update()
             except Exception:  # thread boundary: log it, keep watching
                 self.log.exception("dashboard_watch_failed")
                 self._stop.wait(self.interval)
+
+    def _update(self) -> None:
+        # under the lock: a client connecting meanwhile gets a snapshot and then only later changes
+        with self._lock:
+            self._apply(self._watch.poll())
 
     def _apply(self, ch: Changes) -> None:
         frames: list[bytes] = []
