@@ -53,6 +53,8 @@ class FakeClient:
         if isinstance(body, m.Complete):
             self.clock.t += 0.2  # the model takes its time
             return m.Completion(self.answers.pop(0), 10, 5, "replay")
+        if isinstance(body, m.StepReport):
+            return m.StepVerdict(m.StepVerdict.RUN)  # the supervisor lets every command run
         return None
 
     def reply(self, msg, body):
@@ -91,6 +93,8 @@ def test_steps_hang_under_the_start_span_and_contain_the_call_and_the_command():
     assert tool[2] == step1[1] and tool[7]["gen_ai.tool.name"] == "list_agents" and tool[7]["swarm.tool.ok"] is True
     kind, ctx = client.request_contexts[0]
     assert kind == "Complete" and parse_traceparent(ctx) == ("ab" * 16, step1[1])
+    kind, ctx = client.request_contexts[1]  # the step report asking for the supervisor's verdict
+    assert kind == "StepReport" and parse_traceparent(ctx) == ("ab" * 16, step1[1])
     assert spans["step 2"][7]["swarm.step"] == 2 and all(s[4] == "a" for s in client.spans())
 
 

@@ -90,7 +90,7 @@ def test_otlp_export_reaches_a_collector_on_loopback(tmp_path, monkeypatch):
 
 def test_supervisor_tracing_links_spawns_and_controls_into_one_trace(tmp_path):
     """The root's start_agent is the trace root; a child spawned in a request's span and a kill join it."""
-    tr = SupervisorTracing(tmp_path, "t", NullLog(), on=True)
+    tr = SupervisorTracing.for_run(tmp_path, "t", NullLog(), on=True)
     root_tp = tr.spawn_started("root", None)
     tr.spawn_ended("root", "ready")
     token = CURRENT.set(format_traceparent(root_tp[3:35], "ef" * 8))  # the root's execute_tool span
@@ -110,7 +110,7 @@ def test_supervisor_tracing_links_spawns_and_controls_into_one_trace(tmp_path):
 
 def test_supervisor_tracing_drops_spans_an_agent_sends_about_another(tmp_path):
     """An agent's spans about itself are exported; about another agent, or malformed, are dropped and counted."""
-    tr = SupervisorTracing(tmp_path, "t", NullLog(), on=True)
+    tr = SupervisorTracing.for_run(tmp_path, "t", NullLog(), on=True)
     tr.receive("a", [span("step 1", "a").to_wire(), span("step 1", "b", span_id="ee" * 8).to_wire(), ["junk"]])
     tr.receive("gateway", [span("chat m", "b", span_id="ff" * 8).to_wire()])
     tr.close()
