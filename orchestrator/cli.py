@@ -227,17 +227,7 @@ def tree(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     """Everything known about one agent: counters, cost, task, result, recent events."""
-    from orchestrator.supervisor.registry import inspect_view
-
-    reg = runctl.open_registry(_run_dir(ctx))
-    try:
-        info = inspect_view(reg, agent_id)
-    finally:
-        reg.close()
-    if info is None:
-        from swarm_core.errors import NotFound
-
-        raise NotFound(f"no agent {agent_id!r} in this swarm")
+    info = runctl.inspect_agent(_run_dir(ctx), agent_id)
     if as_json:
         _emit_json(info)
         return

@@ -50,6 +50,21 @@ def open_registry(run_dir: Path) -> Registry:
     return Registry(path, readonly=True)
 
 
+def inspect_agent(run_dir: Path, agent_id: str) -> dict[str, Any]:
+    """The ``swarm inspect --json`` view of one agent, read from the registry (NotFound if unknown)."""
+    from orchestrator.supervisor.registry import inspect_view
+    from swarm_core.errors import NotFound
+
+    reg = open_registry(run_dir)
+    try:
+        info = inspect_view(reg, agent_id)
+    finally:
+        reg.close()
+    if info is None:
+        raise NotFound(f"no agent {agent_id!r} in this swarm")
+    return info
+
+
 def endpoint_of(run_dir: Path) -> str:
     """The bus endpoint the run's supervisor bound (ipc by default, tcp when configured)."""
     if (run_dir / REGISTRY).exists():

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator import runctl
 from orchestrator.logview import json_objects
-from orchestrator.supervisor.registry import inspect_view, ps_view
+from orchestrator.supervisor.registry import ps_view
 from swarm_core.errors import NotFound, NotRunning
 
 LOG_TAIL_BYTES = 256 * 1024  # what a log tail reads at most from the end of an agent's file
@@ -55,16 +55,9 @@ class RunSource:
     def agent(self, agent_id: str) -> dict[str, Any]:
         """One agent, the fields of ``swarm inspect --json``; NotFound for an unknown id."""
         try:
-            reg = runctl.open_registry(self.run_dir)
+            return runctl.inspect_agent(self.run_dir, agent_id)
         except NotRunning:
             raise NotFound(f"no agent {agent_id!r}: there is no swarm in {self.run_dir}") from None
-        try:
-            info = inspect_view(reg, agent_id)
-        finally:
-            reg.close()
-        if info is None:
-            raise NotFound(f"no agent {agent_id!r} in this swarm")
-        return info
 
     def log_events(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` JSON events of the agent's log file (after checking the id)."""

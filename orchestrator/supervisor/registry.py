@@ -210,8 +210,12 @@ def ps_view(rec: AgentRecord) -> dict[str, Any]:
     return d
 
 
-def inspect_view(reg: Registry, agent_id: str) -> dict[str, Any] | None:
-    """The fields of ``swarm inspect --json``: the record, its children, its last 20 events."""
+def inspect_view(reg: Any, agent_id: str) -> dict[str, Any] | None:
+    """The fields of ``swarm inspect --json``: the record, its children, its last 20 events.
+
+    ``reg`` is anything with the registry's ``get``, ``children`` and ``events``
+    (the registry itself, or the supervisor's agent table).
+    """
     rec = reg.get(agent_id)
     if rec is None:
         return None
