@@ -15,7 +15,7 @@ import os
 from _swarmkit import BenchSwarm, cmd, percentile
 
 N = 150
-ROUNDS = 3
+ROUNDS = 5
 
 
 def one_run(tracing: bool) -> list[float]:

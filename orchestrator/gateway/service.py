@@ -57,6 +57,7 @@ from swarm_core.peers import SUPERVISOR
 from swarm_core.tracing import Recorder, Span
 
 MAX_TOKENS_LIMIT = 32_768
+SPAN_FLUSH_S = 0.5  # finished model-call spans go to the supervisor at most this often (in batches)
 
 
 @dataclass
@@ -125,6 +126,7 @@ class GatewayService(Hosted):
         self._safety = safety
         self._breakers: dict[str, Breaker] = {}
         self.tracer = Recorder("gateway")
+        self._spans_sent_at = 0.0
         self.stop_reason = ""  # set when asked to stop; the process loop acts on it
         self._abandoned = False  # stop() left provider calls running on worker threads
 
@@ -234,6 +236,7 @@ class GatewayService(Hosted):
             else:
                 self._start(call, verdict)
         self._queue = keep
+        self.flush_spans()
 
     def _status(self, call: _Call, status: str) -> None:
         if call.status == status:
@@ -327,13 +330,20 @@ class GatewayService(Hosted):
             self._send(lambda: self.client.reply_error(call.msg, err))
 
     def _end_span(self, call: _Call, **attributes: object) -> None:
-        """End the call's span and send it to the supervisor (the swarm's exporter)."""
-        if call.span is None:
+        """End the call's span; :meth:`flush_spans` sends it on."""
+        if call.span is not None:
+            self.tracer.end(call.span, **attributes)
+            call.span = None
+
+    def flush_spans(self, force: bool = False) -> None:
+        """Send finished spans to the supervisor (the swarm's exporter), at most every SPAN_FLUSH_S."""
+        now = time.monotonic()  # telemetry pacing runs on real time, not the quota clock
+        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
             return
-        self.tracer.end(call.span, **attributes)
-        call.span = None
         spans = self.tracer.drain()
-        self._send(lambda: self.client.send(SUPERVISOR, m.TraceSpans(spans)))
+        if spans:
+            self._spans_sent_at = now
+            self._send(lambda: self.client.send(SUPERVISOR, m.TraceSpans(spans)))
 
     def _usage(self, agent: str, status: str = "", stop_reason: str = "") -> None:
         t = self.book.agent_totals(agent)
@@ -375,6 +385,7 @@ class GatewayService(Hosted):
         """Answer calls still running with ``stopped``; close the provider unless they still run."""
         for call in list(self._running.values()):
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
+        self.flush_spans(force=True)
         self.kill()
         if not self._abandoned:
             self.provider.close()

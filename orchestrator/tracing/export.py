@@ -2,10 +2,11 @@
 
 Only the supervisor imports this module (agents never load the SDK). The
 file exporter writes one JSON object per span, the ``swarm trace --json``
-shape; it runs synchronously (a line per span is cheap). The OTLP/HTTP
-exporter is added when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or the traces-only
-``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set, behind a batch processor so
-a slow collector never holds the supervisor's loop.
+shape. The OTLP/HTTP exporter is added when ``OTEL_EXPORTER_OTLP_ENDPOINT``
+(or the traces-only ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set. Both sit
+behind the SDK's batch processor: the supervisor's loop (which agents wait
+on for their step verdicts) only enqueues; the file is written at least
+every half second and on shutdown, and a slow collector never holds the loop.
 """
 
 from __future__ import annotations
@@ -18,12 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, TraceFlags
 
@@ -33,6 +29,7 @@ from swarm_core.tracing import Span
 AGENT_ATTR = "swarm.agent.id"
 _SCOPE = InstrumentationScope("swarm")
 _OTLP_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+FILE_DELAY_MS = 500  # the file lags the run by at most this (the dashboard's waterfall reads it)
 
 
 class JsonLinesExporter(SpanExporter):
@@ -103,8 +100,8 @@ class TraceExport:
         self.resource = Resource.create({"service.name": "swarm", "swarm.name": swarm_name})
         self.processors: list[SpanProcessor] = []
         for kind, exporter in exporters(run_dir, env):
-            proc = SimpleSpanProcessor(exporter) if kind == "file" else BatchSpanProcessor(exporter)
-            self.processors.append(proc)
+            delay = {"schedule_delay_millis": FILE_DELAY_MS} if kind == "file" else {}
+            self.processors.append(BatchSpanProcessor(exporter, **delay))
 
     def export(self, spans: Sequence[Span]) -> None:
         """Hand finished spans to every processor."""
