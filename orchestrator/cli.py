@@ -17,7 +17,6 @@ import click
 
 from orchestrator import runctl
 from orchestrator.cli_memory import memory
-from swarm_core import messages as m
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
 
