@@ -296,7 +296,7 @@ class Broker:
         reason = self._intercept(info)
         if reason is None:
             return False
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         self.denied += 1
         if kind == _REQUEST:
             self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
@@ -305,7 +305,7 @@ class Broker:
 
     def _forward(self, ident: bytes, hdr: bytes, body: bytes, info: tuple) -> None:
         """Publish a broadcast, or route to the destination (refusing dead, unknown, busy)."""
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         if dst == BROADCAST:
             self._pub.send_multipart((type_name.encode(), hdr, body))  # type: ignore[union-attr]
             self.published += 1
