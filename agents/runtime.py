@@ -46,10 +46,14 @@ from swarm_core.errors import (
 )
 from swarm_core.peers import GATEWAY, SUPERVISOR
 from swarm_core.spec import AgentSpec
+from swarm_core.tracing import Recorder
 
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
 STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict before it is skipped
 REFUSED_PAUSE = 1.0  # seconds before a throttled step report is sent again
+# finished spans go to the supervisor at most this often (and when the agent ends): a fast agent's
+# steps must not spend its bus message budget (the flood gate) on telemetry
+SPAN_FLUSH_S = 0.5
 
 
 class AgentRuntime:
@@ -76,6 +80,9 @@ class AgentRuntime:
                           m.StepVerdict.STOP: self._verdict_stop, m.StepVerdict.HOLD: self._verdict_hold}
         self._nonce = os.urandom(4).hex()  # call ids of a restarted agent never meet its old ones
         self._gateway_starts = 0  # restarts of the gateway the supervisor told us of
+        # spans are plain data here; the supervisor exports them (agents never load the SDK)
+        self.tracer = Recorder(spec.agent_id)
+        self._spans_sent_at = clock()
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
@@ -134,17 +141,31 @@ class AgentRuntime:
                 outcome = self.step()
                 if outcome is not None:
                     ok, result = outcome
+                    self._send_spans(force=True)
                     self._finish(ok, result)
                     return 0 if ok else 1
         except Stopped:
             pass
+        self._send_spans(force=True)
         self.log.info("agent_stopped", reason=self.stop_reason)
         self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})")
         return 0
 
     def step(self) -> tuple[bool, str] | None:
-        """One think–act step; returns ``(ok, result)`` when the agent is finished."""
+        """One think–act step; returns ``(ok, result)`` when the agent is finished.
+
+        The step is a span, child of the span that started this agent; the
+        model call (recorded by the gateway) and the command are its children.
+        """
         self.steps += 1
+        try:
+            with self.tracer.span(f"step {self.steps}", self.spec.traceparent,
+                                  **{"swarm.agent.id": self.spec.agent_id, "swarm.step": self.steps}):
+                return self._step()
+        finally:
+            self._send_spans()
+
+    def _step(self) -> tuple[bool, str] | None:
         self.set_status("running")
         inbox, self.inbox = self.inbox, []
         questions = list(self.questions)
@@ -220,7 +241,7 @@ class AgentRuntime:
         except ParseError as exc:
             self._invalid += 1
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
-            self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
+            self.log.warning("invalid_answer", error=exc.message, count=self._invalid, step=self.steps)
             self._report_step("(invalid answer)", {})
             if self.stop_reason is not None:
                 return None
@@ -228,9 +249,17 @@ class AgentRuntime:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
+        # the step history operators read (swarm logs, the dashboard): thoughts before the act
+        self.log.info("step_decided", step=self.steps, command=decision.command, args=decision.args,
+                      thoughts=decision.thoughts)
         if not self._report_step(decision.command, decision.args, decision.thoughts):
             return None  # the supervisor did not let this command run
-        obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+        with self.tracer.span(f"execute_tool {decision.command}", **{
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": decision.command,
+                "swarm.agent.id": self.spec.agent_id}) as span:
+            obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+            if span is not None:
+                span.set(**{"swarm.tool.ok": obs.ok})
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
         if obs.finished:
@@ -318,6 +347,19 @@ class AgentRuntime:
     def _verdict_unknown(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
+
+    def _send_spans(self, force: bool = False) -> None:
+        """Hand finished spans to the supervisor, at most every SPAN_FLUSH_S (best effort)."""
+        now = self.clock()
+        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
+            return
+        self._spans_sent_at = now
+        spans = self.tracer.drain()
+        if spans:
+            try:
+                self.client.send(SUPERVISOR, m.TraceSpans(spans))
+            except SwarmError:
+                pass
 
     def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
         answered = self.questions if questions is None else questions

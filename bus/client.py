@@ -60,6 +60,7 @@ from swarm_core.errors import (
     SwarmError,
 )
 from swarm_core.peers import BROADCAST, BROKER
+from swarm_core.tracing import CURRENT as _current_trace
 
 _ABSENT = object()
 
@@ -184,7 +185,9 @@ class BusClient:
         if sock is None:
             raise SwarmError("bus client is not connected")
         msg_id = msg_id or new_id()
-        header = pack_header(kind, body.TYPE, msg_id, corr_id, self.identity, dst, deadline)
+        # the span this thread is in travels with the message (W3C trace context)
+        header = pack_header(kind, body.TYPE, msg_id, corr_id, self.identity, dst, deadline,
+                             _current_trace.get())
         payload = encode_body(body)
         size = len(header) + len(payload)
         if size > self.max_bytes:

@@ -17,7 +17,6 @@ import click
 
 from orchestrator import cli_operator, runctl
 from orchestrator.cli_memory import memory
-from swarm_core import messages as m
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
 
@@ -232,22 +231,7 @@ def tree(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     """Everything known about one agent: counters, cost, task, result, recent events."""
-    reg = runctl.open_registry(_run_dir(ctx))
-    try:
-        rec = reg.get(agent_id)
-        if rec is None:
-            from swarm_core.errors import NotFound
-
-            raise NotFound(f"no agent {agent_id!r} in this swarm")
-        from orchestrator.supervisor.registry import subtree_spend
-
-        info = rec.public()
-        tokens, cost = subtree_spend(reg.subtree(agent_id))[agent_id]
-        info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
-        info["children"] = [c.id for c in reg.children(agent_id)]
-        info["events"] = reg.events(agent_id)[-20:]
-    finally:
-        reg.close()
+    info = runctl.inspect_agent(_run_dir(ctx), agent_id)
     if as_json:
         _emit_json(info)
         return
@@ -297,7 +281,7 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
 @click.pass_context
 def send(ctx: click.Context, agent_id: str, message: str) -> None:
     """Put MESSAGE into agent ID's inbox (it sees it at its next step)."""
-    runctl.ask(_run_dir(ctx), m.OperatorMessage(agent_id, message))
+    runctl.send_message(_run_dir(ctx), agent_id, message)
     click.echo(f"sent to {agent_id}")
 
 
@@ -312,11 +296,7 @@ def kill(ctx: click.Context, agent_id: str | None, kill_all: bool, no_wait: bool
     if bool(agent_id) == kill_all:
         raise UsageError("give an agent ID or --all (not both)")
     before = runctl.live_pids(run_dir, None if kill_all else _subtree_ids(run_dir, agent_id or ""))
-    if kill_all:
-        reply = runctl.ask(run_dir, m.KillAll("operator"))
-    else:
-        reply = runctl.ask(run_dir, m.DeleteAgent(agent_id or "", reason="operator"))
-    n = reply.info.get("stopped", 0)
+    n = runctl.kill_all(run_dir) if kill_all else runctl.kill_agent(run_dir, agent_id or "")
     if not no_wait:
         left = runctl.wait_gone(before, 15.0)
         if left:
@@ -337,8 +317,8 @@ def _subtree_ids(run_dir: Path, agent_id: str) -> list[str]:
 @click.pass_context
 def freeze(ctx: click.Context, agent_id: str | None) -> None:
     """Hold the model calls of agent ID (or of every agent)."""
-    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", True, "operator"))
-    click.echo(f"frozen {reply.info.get('agents', 0)} agent(s)")
+    n = runctl.freeze_agent(_run_dir(ctx), agent_id or "", True)
+    click.echo(f"frozen {n} agent(s)")
 
 
 @cli.command()
@@ -346,8 +326,8 @@ def freeze(ctx: click.Context, agent_id: str | None) -> None:
 @click.pass_context
 def thaw(ctx: click.Context, agent_id: str | None) -> None:
     """Release the held calls of agent ID (or of every agent)."""
-    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", False, "operator"))
-    click.echo(f"thawed {reply.info.get('agents', 0)} agent(s)")
+    n = runctl.freeze_agent(_run_dir(ctx), agent_id or "", False)
+    click.echo(f"thawed {n} agent(s)")
 
 
 @cli.command()
@@ -366,6 +346,17 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
 cli.add_command(memory)
 for _command in cli_operator.COMMANDS:
     cli.add_command(_command)
+
+
+def _attach_operator_views() -> None:
+    from orchestrator.cli_dashboard import dashboard
+    from orchestrator.cli_trace import trace
+
+    cli.add_command(dashboard)
+    cli.add_command(trace)
+
+
+_attach_operator_views()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -51,6 +51,21 @@ def open_registry(run_dir: Path) -> Registry:
     return Registry(path, readonly=True)
 
 
+def inspect_agent(run_dir: Path, agent_id: str) -> dict[str, Any]:
+    """The ``swarm inspect --json`` view of one agent, read from the registry (NotFound if unknown)."""
+    from orchestrator.supervisor.registry import inspect_view
+    from swarm_core.errors import NotFound
+
+    reg = open_registry(run_dir)
+    try:
+        info = inspect_view(reg, agent_id)
+    finally:
+        reg.close()
+    if info is None:
+        raise NotFound(f"no agent {agent_id!r} in this swarm")
+    return info
+
+
 def endpoint_of(run_dir: Path) -> str:
     """The bus endpoint the run's supervisor bound (ipc by default, tcp when configured)."""
     if (run_dir / REGISTRY).exists():
@@ -92,6 +107,39 @@ def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
         return client.request("supervisor", body, timeout)
     finally:
         client.close()
+
+
+# ------------------------------------------------------------ operator actions
+# The CLI and the dashboard act on agents through these, so both take the same
+# authenticated operator path to the supervisor.
+
+
+def kill_agent(run_dir: Path, agent_id: str, reason: str = "operator") -> int:
+    """Stop agent ``agent_id`` and its subtree; return how many agents were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.DeleteAgent(agent_id, reason=reason)).info.get("stopped", 0))
+
+
+def kill_all(run_dir: Path, reason: str = "operator") -> int:
+    """Stop every agent; return how many were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.KillAll(reason)).info.get("stopped", 0))
+
+
+def freeze_agent(run_dir: Path, agent_id: str, frozen: bool, reason: str = "operator") -> int:
+    """Freeze (or thaw) agent ``agent_id``, every agent when it is ""; return how many."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.Freeze(agent_id, frozen, reason)).info.get("agents", 0))
+
+
+def send_message(run_dir: Path, agent_id: str, text: str) -> None:
+    """Put ``text`` into agent ``agent_id``'s inbox (it sees it at its next step)."""
+    from swarm_core import messages as m
+
+    ask(run_dir, m.OperatorMessage(agent_id, text))
 
 
 def clean_previous_run(run_dir: Path) -> None:

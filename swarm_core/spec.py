@@ -55,6 +55,7 @@ class AgentSpec:
     rlimits: RLimits = RLimits()
     credential: str = ""  # a CurveZMQ secret-key file issued for this agent where it runs ("": the run's)
     server_key: str = ""  # the broker's public key (z85), with ``credential``
+    traceparent: str = ""  # the span that started this agent: its steps are children of it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

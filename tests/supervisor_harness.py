@@ -28,6 +28,7 @@ from orchestrator.supervisor.spawner import SpawnError
 from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from swarm_core.errors import SwarmError
+from swarm_core.tracing import CURRENT
 
 
 class NullLog:
@@ -134,7 +135,7 @@ class SupervisorRig:
     """The supervisor's parts and handlers around fakes; ``send`` plays a message to a handler."""
 
     def __init__(self, tmp_path: Path, limits: dict[str, Any] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, tracing: Any = None) -> None:
         cfg_dict = {**CONFIG, "limits": {**CONFIG["limits"], **(limits or {})}, **(extra or {})}
         self.cfg = parse_config(yaml.safe_dump(cfg_dict), str(tmp_path / "swarm.yaml"))
         self.run_dir = tmp_path / "run"
@@ -150,19 +151,26 @@ class SupervisorRig:
         self.parts = assemble(self.cfg, self.run_dir, self.table, self.client, self.spawner, self.reaper,
                               self.log, endpoint="ipc:///nowhere", heartbeat_interval=1.0, liveness=3,
                               shutdown=self.shutdowns.append, shutting_down=lambda: bool(self.shutdowns),
-                              clock=self.clock, wall=self.wall)
+                              tracing=tracing, clock=self.clock, wall=self.wall)
         self.handlers = routes(self.parts)
         self.reconciler = Reconciler(self.parts, gone=lambda pid: not self.signaller.alive(pid))
 
     def close(self) -> None:
         self.table.close()
 
-    def message(self, src: str, body: Any, kind: Kind = Kind.REQUEST) -> Message:
-        return Message(make_header(kind, body.TYPE, src, "supervisor"), body)
+    def message(self, src: str, body: Any, kind: Kind = Kind.REQUEST, traceparent: str = "") -> Message:
+        return Message(make_header(kind, body.TYPE, src, "supervisor", traceparent=traceparent), body)
 
-    def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST) -> Any:
-        """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises)."""
-        return self.handlers[type(body)](self.message(src, body, kind))
+    def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST, traceparent: str = "") -> Any:
+        """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises).
+
+        Like the bus client, the handler runs inside the sender's span (``traceparent``).
+        """
+        token = CURRENT.set(traceparent)
+        try:
+            return self.handlers[type(body)](self.message(src, body, kind, traceparent))
+        finally:
+            CURRENT.reset(token)
 
     def root(self) -> AgentRecord:
         """Spawn the root agent and make it ready, as the service does at start-up."""

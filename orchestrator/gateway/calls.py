@@ -11,6 +11,7 @@ from orchestrator.gateway.spend import Cost
 from swarm_core import messages as m
 from swarm_core.errors import InvalidRequest
 from swarm_core.peers import GATEWAY
+from swarm_core.tracing import Span
 
 MAX_TOKENS_LIMIT = 32_768
 
@@ -29,6 +30,7 @@ class Call:
     held_since: float | None = None  # when the rate buckets first held it
     status: str = ""  # the gateway-side status last reported for this call
     frozen_seen: bool = False
+    span: Span | None = None  # the model call's span, from arrival here to the answer
 
 
 def request_of(msg: Message) -> Request:

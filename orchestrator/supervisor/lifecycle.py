@@ -10,6 +10,7 @@ signal is sent, so the exit that follows is not mistaken for a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.spawner import SpawnError
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 from orchestrator.supervisor.zygote import EXIT_OUT_OF_MEMORY
 from swarm_core import messages as m
 from swarm_core.errors import NotFound
@@ -50,21 +52,28 @@ class Lifecycle:
     """Spawning, stopping and reaping the agents of one table."""
 
     def __init__(self, table: AgentTable, backend: Any, reaper: Reaper, bus: Messenger,
-                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any) -> None:
+                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any,
+                 tracing: SupervisorTracing | None = None) -> None:
         self.table = table
         self.backend = backend  # spawn(spec) -> Placed (see backends/base.py)
         self.reaper = reaper
         self.bus = bus
         self.specs = specs
         self.log = log
+        self.tracing = tracing or SupervisorTracing.off()
 
     # ------------------------------------------------------------ spawning
 
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
-        """Start the agent's process through the backend and record its pid and node (SpawnError: failed)."""
+        """Start the agent's process through the backend and record its pid and node (SpawnError: failed).
+
+        The spawn is the agent's ``start_agent`` span; the agent starts with its context.
+        """
+        traceparent = self.tracing.spawn_started(rec.id, rec.parent)
         try:
-            placed = self.backend.spawn(self.specs(rec, prompt))
+            placed = self.backend.spawn(dataclasses.replace(self.specs(rec, prompt), traceparent=traceparent))
         except SpawnError as exc:
+            self.tracing.spawn_ended(rec.id, "spawn_failed")
             self.table.end(rec.id, Status.FAILED, f"spawn failed: {exc.message}")
             self.log.warning("spawn_failed", agent=rec.id, error=exc.message)
             raise
@@ -97,6 +106,8 @@ class Lifecycle:
         recs = [r for r in self.table.subtree(agent_id) if not r.terminal]
         for rec in reversed(recs):  # children first: nobody is left without a parent
             self._stop_one(rec, reason, hard=hard, status=status if rec.id == agent_id else Status.KILLED)
+        if recs:
+            self.tracing.control("kill", agent_id, **{"swarm.reason": str(reason), "swarm.stopped": len(recs)})
         if recs and recs[0].id == agent_id and recs[0].parent:
             self.bus.tell(recs[0].parent, "supervisor",
                           f"agent {agent_id} was stopped: {reason}"
@@ -112,6 +123,8 @@ class Lifecycle:
         recs = self.table.live()
         for rec in reversed(recs):
             self._stop_one(rec, reason, hard=hard, status=Status.KILLED)
+        if recs:
+            self.tracing.control("kill", "", **{"swarm.reason": str(reason), "swarm.stopped": len(recs)})
         return len(recs)
 
     def _stop_one(self, rec: AgentRecord, reason: str, *, hard: bool, status: Status) -> None:
@@ -188,10 +201,13 @@ class Lifecycle:
             self.bus.publish(rec.id, "frozen" if frozen else "thawed",
                              Status.FROZEN if frozen else Status.RUNNING, reason)
         self.bus.send(GATEWAY, m.Freeze(agent_id, frozen, reason))
+        self.tracing.control("freeze" if frozen else "thaw", agent_id,
+                             **{"swarm.reason": reason, "swarm.agents": len(recs)})
         return len(recs)
 
     def mark_frozen(self, agent_id: str, reason: str) -> None:
         """Record a freeze decided elsewhere (the gateway's breaker already holds the calls)."""
         self.table.update(agent_id, status=Status.FROZEN, reason=reason)
         self.bus.publish(agent_id, "frozen", Status.FROZEN, reason)
+        self.tracing.control("freeze", agent_id, **{"swarm.reason": reason})
 

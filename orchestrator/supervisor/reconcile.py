@@ -55,6 +55,7 @@ class Reconciler:
                 p.life.enforce(action)
         p.desk.tick()
         for agent_id, pending in p.table.expired(now):
+            p.tracing.spawn_ended(agent_id, Reason.START_TIMEOUT)
             p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
             if pending.request is not None:
                 p.bus.reply_error(pending.request, SwarmError(f"agent {agent_id} did not start in time"))

@@ -183,6 +183,15 @@ class Registry:
             return []
         return [AgentRecord(**dict(r)) for r in rows]
 
+    def updated_since(self, ts: float) -> list[AgentRecord]:
+        """Agents whose record changed at or after ``ts`` (time.time()), in registry order."""
+        try:
+            rows = self._conn.execute("SELECT * FROM agents WHERE updated_at >= ? ORDER BY seq",
+                                      (ts,)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [AgentRecord(**dict(r)) for r in rows]
+
     def children(self, agent_id: str) -> list[AgentRecord]:
         rows = self._conn.execute("SELECT * FROM agents WHERE parent = ? ORDER BY seq", (agent_id,))
         return [AgentRecord(**dict(r)) for r in rows]
@@ -248,3 +257,20 @@ def subtree_spend(recs: list[AgentRecord]) -> dict[str, tuple[int, float]]:
             totals[r.parent][0] += totals[r.id][0]
             totals[r.parent][1] += totals[r.id][1]
     return {k: (int(v[0]), float(v[1])) for k, v in totals.items()}
+
+
+def inspect_view(reg: Any, agent_id: str) -> dict[str, Any] | None:
+    """The fields of ``swarm inspect --json``: the record, its subtree's spend, its children, its last 20 events.
+
+    ``reg`` is anything with the registry's ``get``, ``subtree``, ``children`` and ``events``
+    (the registry itself, or the supervisor's agent table).
+    """
+    rec = reg.get(agent_id)
+    if rec is None:
+        return None
+    info = rec.public()
+    tokens, cost = subtree_spend(reg.subtree(agent_id))[agent_id]
+    info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
+    info["children"] = [c.id for c in reg.children(agent_id)]
+    info["events"] = reg.events(agent_id)[-20:]
+    return info

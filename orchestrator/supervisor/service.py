@@ -39,6 +39,7 @@ from orchestrator.supervisor.recovery import recover
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
 from swarm_core.peers import SUPERVISOR
@@ -78,6 +79,7 @@ class Supervisor:
                              Timings(grace, self.backend.term_grace(grace), KILL_RECHECK))
         # the services (and a dead supervisor's) are process groups of this machine, whatever the backend
         self.service_reaper = Reaper(time.monotonic, GroupSignaller(), Timings(grace, grace, KILL_RECHECK))
+        self.tracing = SupervisorTracing.for_run(self.run_dir, cfg.name, log)  # the run's one exporter
         self.broker: Broker | None = None
         self.client: BusClient | None = None
         self.parts: Parts | None = None
@@ -112,7 +114,8 @@ class Supervisor:
         parts = self.parts = assemble(
             self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
-            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards)
+            shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
+            tracing=self.tracing)
         self.reconciler = Reconciler(parts, gone=self.backend.gone)
         self._adopt(parts, adopted)
         for body, handler in routes(parts).items():
@@ -220,6 +223,7 @@ class Supervisor:
                 self.client.close()
             if self.broker is not None:
                 self.broker.stop()
+            self.tracing.close()
             self.table.set_meta("state", "down")
             self.table.set_meta("down_reason", reason)
             try:

@@ -58,3 +58,4 @@ from swarm_core.messages.memory import (  # noqa: F401
     MemStats,
     MemStatsReply,
 )
+from swarm_core.messages.tracing import TraceSpans  # noqa: F401

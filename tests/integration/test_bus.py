@@ -695,3 +695,31 @@ def test_subscriber_topics_match_exactly(bus: Bus) -> None:
     c.send("*", m.MemStats())
     msg = next_event(sub, lambda e: e.type != bm.Ping.TYPE)
     assert msg.body == m.MemStats()
+
+
+def test_trace_context_travels_through_the_broker(bus: Bus) -> None:
+    """A request sent inside a span carries its traceparent; the handler sees it and runs inside it."""
+    from swarm_core.tracing import CURRENT
+
+    tp = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+    seen: list[tuple[str, str]] = []
+    gated: list[str] = []
+    broker = bus.broker(interceptor=lambda h: gated.append(h.traceparent))
+    w = bus.client("worker")
+
+    def on_ping(msg: p.Message) -> bm.Pong:
+        seen.append((msg.header.traceparent, CURRENT.get()))
+        return bm.Pong(msg.body.payload)
+
+    w.handle(bm.Ping, on_ping)
+    bus.serve(w)
+    c = bus.client("client")
+    wait_until(lambda: "worker" in broker.peers(), what="the worker to join")
+    token = CURRENT.set(tp)
+    try:
+        assert c.request("worker", bm.Ping(b"x"), 5) == bm.Pong(b"x")
+    finally:
+        CURRENT.reset(token)
+    assert c.request("worker", bm.Ping(b"y"), 5) == bm.Pong(b"y")  # outside any span: no context
+    assert seen == [(tp, tp), ("", "")]
+    assert tp in gated

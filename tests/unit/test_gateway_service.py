@@ -67,7 +67,10 @@ class FakeClient:
         self.sent.append((dst, body))
 
     def usage(self, agent):
-        return [b for d, b in self.sent if d == "supervisor" and b.agent_id == agent]
+        return [b for d, b in self.sent if d == "supervisor" and isinstance(b, m.Usage) and b.agent_id == agent]
+
+    def spans(self):
+        return [span for d, b in self.sent if isinstance(b, m.TraceSpans) for span in b.spans]
 
 
 class GatedProvider:
@@ -331,3 +334,34 @@ def test_held_answer_gets_stopped_when_the_gateway_stops():
     svc.stop_accepting()
     assert len(client.replies) == 2
     assert [type(e) for _, e in client.errors] == [Stopped]
+
+
+TP = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+
+
+def test_model_call_span_is_a_child_of_the_callers_span_with_genai_attributes():
+    """A completed call sends the supervisor one 'chat' span under the request's traceparent, with its tokens."""
+    provider = GatedProvider()
+    svc, client = _service(provider)
+    body = m.Complete("a", "p" * 40, ["task_complete"], 64, [], "a", {})
+    msg = Message(make_header(Kind.REQUEST, body.TYPE, "a", "gateway", traceparent=TP), body)
+    svc.on_complete(msg)
+    provider.release("a")
+    _settle(client, lambda: client.spans())
+    (span,) = client.spans()
+    trace_id, _, parent, name, agent, start, end, attrs = span
+    assert (trace_id, parent, agent) == ("ab" * 16, "cd" * 8, "a") and end >= start > 0
+    assert name.startswith("chat ") and attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.usage.input_tokens"] == 10 and attrs["gen_ai.usage.output_tokens"] == 5
+    assert attrs["swarm.agent.id"] == "a" and attrs["gen_ai.request.model"]
+
+
+def test_failed_model_call_span_records_the_error_type():
+    """A provider error ends the call's span with error.type set to the error's code."""
+    provider = GatedProvider()
+    provider.fail = ProviderError("down")
+    svc, client = _service(provider)
+    svc.on_complete(_msg("a"))
+    provider.release("a")
+    _settle(client, lambda: client.spans())
+    assert client.spans()[0][7]["error.type"] == "provider_error"

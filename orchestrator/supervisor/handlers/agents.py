@@ -94,6 +94,7 @@ class AgentHandlers:
             p.table.mark_running(rec.id)
             p.log.info("agent_registered", agent=rec.id, pid=body.pid, t=p.clock())
         p.bus.publish(rec.id, "ready", Status.RUNNING)
+        p.tracing.spawn_ended(rec.id, "ready")
         pending = p.table.take_pending(rec.id)
         if pending is not None and pending.request is not None:
             p.bus.reply(pending.request, m.AgentStarted(rec.id, rec.depth, rec.pid or 0))

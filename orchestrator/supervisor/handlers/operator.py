@@ -13,7 +13,7 @@ from bus import messages as bm
 from bus.protocol import Message
 from orchestrator.supervisor.handlers.common import is_operator, requester
 from orchestrator.supervisor.parts import Parts
-from orchestrator.supervisor.registry import ps_view, subtree_spend
+from orchestrator.supervisor.registry import inspect_view, ps_view, subtree_spend
 from swarm_core import messages as m
 from swarm_core.errors import NotFound, PolicyDenied
 from swarm_core.status import Reason
@@ -73,14 +73,9 @@ class OperatorHandlers:
         return bm.Ok()
 
     def inspect(self, msg: Message) -> m.InspectReply:
-        rec = self.p.table.get(msg.body.agent_id)
-        if rec is None:
+        info = inspect_view(self.p.table, msg.body.agent_id)
+        if info is None:
             raise NotFound(f"no agent {msg.body.agent_id!r}")
-        info = rec.public()
-        tokens, cost = subtree_spend(self.p.table.subtree(rec.id))[rec.id]
-        info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
-        info["children"] = [c.id for c in self.p.table.children(rec.id)]
-        info["events"] = self.p.table.events(rec.id)[-20:]
         return m.InspectReply(info)
 
     def down(self, msg: Message) -> bm.Ok:
