@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 CONFIG  ?= configs/demo.yaml
 PYTEST_ARGS ?=
 
-.PHONY: install install-local run demo-replay test bench lint clean
+.PHONY: install install-local install-ray run demo-replay test bench lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,9 +22,16 @@ $(VENV)/.installed-local: setup.cfg $(VENV)/.installed
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,local]'
 	touch $@
 
+# the ray extra (plain `ray`, ~285 MB, 25-60 s): `make test` installs it so its tests run on every CI run
+$(VENV)/.installed-ray: setup.cfg $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev,ray]'
+	touch $@
+
 install: $(VENV)/.installed
 
 install-local: $(VENV)/.installed-local
+
+install-ray: $(VENV)/.installed-ray
 
 run: install-local
 	$(BIN)/swarm --run-dir .swarm up $(CONFIG)
@@ -32,10 +39,10 @@ run: install-local
 demo-replay: install
 	$(BIN)/swarm --run-dir .swarm-replay up configs/replay-demo.yaml
 
-test: install-local
+test: install-local install-ray
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: install-local
+bench: install-local install-ray
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: install

@@ -67,8 +67,8 @@ class BusPorts:
 
     # ------------------------------------------------------------ agents
 
-    def start_agent(self, name: str, task: str, prompt: str = "", role: str = "") -> str:
-        r = self._ask(SUPERVISOR, m.StartAgent(name, task, prompt, role), self.spawn_timeout)
+    def start_agent(self, name: str, task: str, prompt: str = "", role: str = "", budget: int = 0) -> str:
+        r = self._ask(SUPERVISOR, m.StartAgent(name, task, prompt, role, budget), self.spawn_timeout)
         return (f"started agent {r.agent_id!r} (depth {r.depth}); it works on its own and its result "
                 f"will arrive in your INBOX. Use do_nothing to wait for it.")
 

@@ -52,7 +52,10 @@ def _workspace(agent: AgentSpec) -> Any:
     from agents.workspace import Workspace
 
     Path(agent.workspace).mkdir(parents=True, exist_ok=True)
-    return Workspace(agent.workspace, agent_subdir=agent.agent_id if agent.per_agent_workspace else None)
+    mb = agent.settings.get("workspace_mb")
+    quota = int(mb) << 20 if isinstance(mb, int) and not isinstance(mb, bool) and mb > 0 else None
+    return Workspace(agent.workspace, agent_subdir=agent.agent_id if agent.per_agent_workspace else None,
+                     quota_bytes=quota)
 
 
 def run_agent(agent: AgentSpec) -> int:

@@ -9,8 +9,13 @@ observation, and repeat until ``task_complete``, a stop request, or a limit.
 The runtime takes its ports (bus client, ports adapter, clock, logger) as
 arguments; the limits that matter (steps, wall time, loops, budgets) are
 enforced from outside by the supervisor and the gateway. Before a command
-runs, the step is reported to the supervisor, which answers run, warn or
-stop: a stopped step's command never runs.
+runs, the step is reported to the supervisor, which answers run, warn, stop
+or hold: a stopped step's command never runs; a held one runs only once a
+person approves it (a denial's reason is the command's result for the model).
+
+Every model call carries a call id (this process's nonce and the step
+number): a call lost with the bus or the gateway is asked again under the
+same step number and id, so the gateway counts it once.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import time
 from typing import Any, Callable
 
+from agents.approval import await_decision
 from agents.commands import registry
 from agents.commands.context import CommandContext
 from agents.commands.registry import Observation
@@ -40,10 +46,14 @@ from swarm_core.errors import (
 )
 from swarm_core.peers import GATEWAY, SUPERVISOR
 from swarm_core.spec import AgentSpec
+from swarm_core.tracing import Recorder
 
 HISTORY_KEEP = 50  # the prompt shows fewer; this bounds memory
 STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict before it is skipped
 REFUSED_PAUSE = 1.0  # seconds before a throttled step report is sent again
+# finished spans go to the supervisor at most this often (and when the agent ends): a fast agent's
+# steps must not spend its bus message budget (the flood gate) on telemetry
+SPAN_FLUSH_S = 0.5
 
 
 class AgentRuntime:
@@ -67,10 +77,16 @@ class AgentRuntime:
                                   workspace=workspace, settings=dict(spec.settings), log=log)
         self.allowed = frozenset(spec.commands)
         self._verdicts = {m.StepVerdict.RUN: self._verdict_run, m.StepVerdict.WARN: self._verdict_warn,
-                          m.StepVerdict.STOP: self._verdict_stop}
+                          m.StepVerdict.STOP: self._verdict_stop, m.StepVerdict.HOLD: self._verdict_hold}
+        self._nonce = os.urandom(4).hex()  # call ids of a restarted agent never meet its old ones
+        self._gateway_starts = 0  # restarts of the gateway the supervisor told us of
+        # spans are plain data here; the supervisor exports them (agents never load the SDK)
+        self.tracer = Recorder(spec.agent_id)
+        self._spans_sent_at = clock()
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
+        client.handle(m.ServiceRestarted, self._on_service_restarted)
 
     # ------------------------------------------------------------ handlers
 
@@ -92,6 +108,11 @@ class AgentRuntime:
 
     def _on_stop(self, msg: Message) -> None:
         self.request_stop(msg.body.reason)
+
+    def _on_service_restarted(self, msg: Message) -> None:
+        """The gateway was restarted: a call waiting on the old one is asked again (same call id)."""
+        if msg.header.src == SUPERVISOR and msg.body.service == GATEWAY:
+            self._gateway_starts += 1
 
     def request_stop(self, reason: str) -> None:
         """Record the intent to stop; the loop acts on it (signal-safe)."""
@@ -120,17 +141,31 @@ class AgentRuntime:
                 outcome = self.step()
                 if outcome is not None:
                     ok, result = outcome
+                    self._send_spans(force=True)
                     self._finish(ok, result)
                     return 0 if ok else 1
         except Stopped:
             pass
+        self._send_spans(force=True)
         self.log.info("agent_stopped", reason=self.stop_reason)
         self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})")
         return 0
 
     def step(self) -> tuple[bool, str] | None:
-        """One think–act step; returns ``(ok, result)`` when the agent is finished."""
+        """One think–act step; returns ``(ok, result)`` when the agent is finished.
+
+        The step is a span, child of the span that started this agent; the
+        model call (recorded by the gateway) and the command are its children.
+        """
         self.steps += 1
+        try:
+            with self.tracer.span(f"step {self.steps}", self.spec.traceparent,
+                                  **{"swarm.agent.id": self.spec.agent_id, "swarm.step": self.steps}):
+                return self._step()
+        finally:
+            self._send_spans()
+
+    def _step(self) -> tuple[bool, str] | None:
         self.set_status("running")
         inbox, self.inbox = self.inbox, []
         questions = list(self.questions)
@@ -158,13 +193,14 @@ class AgentRuntime:
 
     def _ask_model(self, prompt: str, context: dict[str, Any]) -> tuple[Any, tuple[bool, str] | None]:
         """``(completion, None)``, or ``(None, outcome)`` when the call failed (outcome None: go on)."""
+        starts = self._gateway_starts
         try:
             return self.client.request(
                 GATEWAY,
                 m.Complete(self.spec.agent_id, prompt, list(self.spec.commands), self.spec.max_tokens,
-                           [], self.spec.name, context),
+                           [], self.spec.name, context, f"{self._nonce}-{self.steps}"),
                 self.spec.llm_timeout,
-                abort=lambda: self.stop_reason is not None,
+                abort=lambda: self.stop_reason is not None or self._gateway_starts != starts,
             ), None
         except QuotaExhausted as exc:
             # the gateway told the supervisor too; it stops us with that reason
@@ -178,6 +214,9 @@ class AgentRuntime:
             self.log.warning("model_timeout", timeout=self.spec.llm_timeout)
             return None, (False, f"the model gave no answer within {self.spec.llm_timeout:g}s")
         except Stopped:
+            if self.stop_reason is None:  # the gateway restarted under this call: ask again, same id
+                self.log.warning("model_call_lost", code="gateway_restarted", error="the gateway restarted")
+                self.steps -= 1
             return None, None
         except PolicyDenied as exc:
             # the bus refused the call (e.g. this agent floods it): the step is lost, go on;
@@ -185,8 +224,10 @@ class AgentRuntime:
             self._remember({"command": "(refused)", "args": {}, "result": exc.message})
             return None, None
         except BusError as exc:
-            # the gateway is restarting or the broker came back: try the step again shortly
+            # the gateway is restarting or the broker came back: try the step again shortly,
+            # under the same step number (hence the same call id: counted once)
             self.log.warning("model_call_lost", code=exc.code, error=exc.message)
+            self.steps -= 1
             self.client.poll(1.0, until=lambda: self.stop_reason is not None)
             return None, None
         except SwarmError as exc:
@@ -200,7 +241,7 @@ class AgentRuntime:
         except ParseError as exc:
             self._invalid += 1
             self._remember({"command": "(invalid answer)", "args": {}, "result": exc.message})
-            self.log.warning("invalid_answer", error=exc.message, count=self._invalid)
+            self.log.warning("invalid_answer", error=exc.message, count=self._invalid, step=self.steps)
             self._report_step("(invalid answer)", {})
             if self.stop_reason is not None:
                 return None
@@ -208,9 +249,17 @@ class AgentRuntime:
                 return False, f"the model gave {self._invalid} invalid answers in a row: {exc.message}"
             return None
         self._invalid = 0
+        # the step history operators read (swarm logs, the dashboard): thoughts before the act
+        self.log.info("step_decided", step=self.steps, command=decision.command, args=decision.args,
+                      thoughts=decision.thoughts)
         if not self._report_step(decision.command, decision.args, decision.thoughts):
             return None  # the supervisor did not let this command run
-        obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+        with self.tracer.span(f"execute_tool {decision.command}", **{
+                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": decision.command,
+                "swarm.agent.id": self.spec.agent_id}) as span:
+            obs = registry.dispatch(self.ctx, decision.command, decision.args, self.allowed)
+            if span is not None:
+                span.set(**{"swarm.tool.ok": obs.ok})
         self._record(obs, decision.args)
         self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
         if obs.finished:
@@ -244,7 +293,7 @@ class AgentRuntime:
             try:
                 verdict = self.client.request(SUPERVISOR, report, max(0.1, deadline - self.clock()),
                                               abort=self._stopping)
-                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict)
+                return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
             except PolicyDenied as exc:  # throttled by the bus's flood gate
@@ -254,7 +303,7 @@ class AgentRuntime:
             except SwarmError as exc:
                 return self._not_run(command, exc)
         # the supervisor's Stop came first (it sends it before the verdict)
-        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""))
+        return self._verdict_stop(m.StepVerdict(m.StepVerdict.STOP, self.stop_reason or ""), str(command), args)
 
     def _stopping(self) -> bool:
         return self.stop_reason is not None
@@ -265,21 +314,52 @@ class AgentRuntime:
                         "result": f"{command} was not run: {exc.message}"})
         return False
 
-    def _verdict_run(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_run(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         return True
 
-    def _verdict_warn(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_warn(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self._take_note(SUPERVISOR, "notice", verdict.message)
         return True
 
-    def _verdict_stop(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_stop(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_stopped", step=self.steps, reason=verdict.message)
         self.request_stop(verdict.message or "stopped")
         return False
 
-    def _verdict_unknown(self, verdict: m.StepVerdict) -> bool:
+    def _verdict_hold(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
+        """Wait for a person's decision: approved runs the command; denied makes the reason its result."""
+        if verdict.message:
+            self._take_note(SUPERVISOR, "notice", verdict.message)
+        self.log.info("approval_awaited", step=self.steps, command=command, request=verdict.request_id)
+        answer = await_decision(self.client, verdict.request_id, self._stopping, self.log)
+        if answer is None:
+            return False  # stopped while waiting
+        if answer.state == m.ApprovalAnswer.APPROVED:
+            self.log.info("approval_granted", step=self.steps, command=command, note=answer.text)
+            if answer.text:
+                self._take_note("operator", "message", answer.text)
+            return True
+        result = f"{command} was not run: approval denied ({answer.text or 'no reason given'})"
+        self.log.info("approval_denied", step=self.steps, command=command, reason=answer.text)
+        self._remember({"command": command, "args": args, "result": result})
+        return False
+
+    def _verdict_unknown(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:
         self.log.warning("step_verdict_unknown", verdict=verdict.verdict)
         return False
+
+    def _send_spans(self, force: bool = False) -> None:
+        """Hand finished spans to the supervisor, at most every SPAN_FLUSH_S (best effort)."""
+        now = self.clock()
+        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
+            return
+        self._spans_sent_at = now
+        spans = self.tracer.drain()
+        if spans:
+            try:
+                self.client.send(SUPERVISOR, m.TraceSpans(spans))
+            except SwarmError:
+                pass
 
     def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
         answered = self.questions if questions is None else questions

@@ -19,6 +19,10 @@ The file operations (:meth:`read_bytes`, :meth:`write_bytes`, :meth:`delete`,
 from a directory descriptor of the jail with ``O_NOFOLLOW``, so a symlink
 swapped in after the check is refused instead of followed; missing parent
 folders are created inside only.
+
+With ``quota_bytes`` (``limits.workspace_mb``) every write first adds up the
+regular files of the jail (:meth:`usage`, symlinks not followed) and refuses,
+with the figures, a write that would take the total past the quota.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 
 from agents.commands.context import CommandError
 
+_MB = 1 << 20  # limits.workspace_mb counts in MiB, like the other *_mb limits
 MAX_PATH_CHARS = 1024
 MAX_NAME_BYTES = 255
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -53,7 +58,9 @@ def _kind(mode: int) -> str:
 class Workspace:
     """A folder that jails every path an agent uses."""
 
-    def __init__(self, root: str | os.PathLike[str], agent_subdir: str | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], agent_subdir: str | None = None,
+                 quota_bytes: int | None = None) -> None:
+        self.quota_bytes = quota_bytes
         os.makedirs(root, exist_ok=True)
         self.root = Path(os.path.realpath(root))
         base = self.root
@@ -243,8 +250,48 @@ class Workspace:
         finally:
             os.close(fd)
 
-    def write_bytes(self, path: str, data: bytes, *, append: bool = False) -> Path:
-        """Write (or append) ``data``, creating missing folders inside; return the real path."""
+    def usage(self) -> int:
+        """Bytes in the regular files of the jail (symlinks are not followed)."""
+        total = 0
+        walker = os.fwalk(self.base, follow_symlinks=False)
+        try:
+            for _, _, files, dfd in walker:
+                for name in files:
+                    try:
+                        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    except OSError:
+                        continue  # gone meanwhile
+                    if stat.S_ISREG(st.st_mode):
+                        total += st.st_size
+        finally:
+            walker.close()
+        return total
+
+    def check_quota(self, path: str, adding: int, *, replacing: bool, usage: int | None = None) -> int:
+        """CommandError unless writing ``adding`` bytes to ``path`` keeps the jail within its quota; the
+        total after the write. ``usage``: the jail's current total when the caller keeps count."""
+        if self.quota_bytes is None:
+            return 0
+        old = 0
+        if replacing:
+            try:
+                st = os.lstat(self.resolve(path))
+                old = st.st_size if stat.S_ISREG(st.st_mode) else 0
+            except OSError:
+                old = 0
+        total = (self.usage() if usage is None else usage) - old + adding
+        if total > self.quota_bytes:
+            raise CommandError(
+                f"cannot write {path!r}: the workspace would hold {total / _MB:.1f} MB, more than its limit "
+                f"of {self.quota_bytes / _MB:g} MB (limits.workspace_mb); delete files it no longer needs")
+        return total
+
+    def write_bytes(self, path: str, data: bytes, *, append: bool = False, usage: int | None = None) -> Path:
+        """Write (or append) ``data`` within the quota, creating missing folders inside; the real path.
+
+        ``usage``: the jail's current total, when the caller keeps count (else it is added up).
+        """
+        self.check_quota(path, len(data), replacing=not append, usage=usage)
         flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         fd, real = self._open_file(path, flags, create=True, verb="append to" if append else "write")
         try:

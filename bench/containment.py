@@ -56,12 +56,14 @@ def breaker_row() -> tuple[str, float, str]:
     try:
         sw.up()
         sw.wait_for(lambda a: a.get("w", {}).get("status") == "frozen", 60, "breaker")
-        # the gateway sees the 3rd risky output and holds the agent's calls before answering;
+        # the gateway sees the 3rd risky output and holds it (and the agent's calls) until a thaw;
         # measured: from that output to the supervisor's record of the freeze
         third = [e["ts"] for e in sw.log_events("gateway") if e.get("event") == "breaker_tripped"][0]
         recorded = [e["ts"] for e in sw.events("w") if e["event"] == "frozen"][0]
         done = len(step_reports(sw, "w"))
-        return "breaker (risky word 3×)", recorded - third, f"{done - 3} step(s) ran after the 3rd output"
+        held = any(e.get("event") == "answer_held" for e in sw.log_events("gateway"))
+        return "breaker (risky word 3×)", recorded - third, \
+            f"{done} of 3 risky answers' commands ran; the 3rd {'is held' if held else 'was delivered'}"
     finally:
         sw.close()
 

@@ -46,7 +46,7 @@ class Admission:
     def admit(self, ident: bytes, uid: str | None, bound: Binding | None, info: tuple,
               now: float) -> Binding | None:
         """The binding of connection ``ident`` for this message, or None (refused and answered)."""
-        kind, type_name, msg_id, _corr, src, _dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, _dst, _deadline, _trace = info
         principal = self._principals.get(uid) if uid else None
         reason = self._problem(principal, uid, bound, src)
         if reason is not None:

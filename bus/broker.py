@@ -303,7 +303,7 @@ class Broker:
         except ProtocolError as exc:
             self._bad(ident, hdr, exc.message)
             return
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         table = self.table
         bound = table.binds.get(ident)
         # the identity check of every message: the same live credential, the same name
@@ -328,7 +328,7 @@ class Broker:
         reason = self._intercept(info, sender_kind)
         if reason is None:
             return False
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         self.denied += 1
         if kind == _REQUEST:
             self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
@@ -338,7 +338,7 @@ class Broker:
 
     def _forward(self, ident: bytes, hdr: bytes, body: bytes, info: tuple) -> None:
         """Publish a broadcast, or route to the destination's connection (refusing unknown, busy)."""
-        kind, type_name, msg_id, _corr, src, dst, _deadline = info
+        kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         if dst == BROADCAST:
             self._pub.send_multipart((type_name.encode(), hdr, body))  # type: ignore[union-attr]
             self.published += 1
@@ -366,8 +366,8 @@ class Broker:
         self.routed += 1
 
     def _intercept(self, info: tuple, sender_kind: str) -> str | None:
-        kind, type_name, msg_id, corr_id, src, dst, deadline = info
-        header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline))
+        kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent = info
+        header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline), traceparent)
         try:
             reason = self.interceptor(header, sender_kind)  # type: ignore[misc]
         except Exception as exc:  # the policy is a boundary: fail closed, keep routing

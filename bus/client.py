@@ -17,6 +17,9 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   request the handler's return value is the reply body; a raised SwarmError
   becomes an error reply; returning ``DEFERRED`` means the handler will call
   ``reply`` later (``bus/dispatch.py``). Handlers must not call ``request``.
+* A malformed request (its body does not decode) is answered with a
+  ``protocol_error`` reply naming the reason; a malformed reply fails the
+  request it answers with one. Nobody waits out a timeout for it.
 * Sends never block for ever: when nothing takes messages (broker down, a
   CurveZMQ handshake refused, our queue full) a send waits at most until the
   request's deadline (else the liveness window) and raises BusError;
@@ -49,6 +52,7 @@ from bus.protocol import (
     Kind,
     Message,
     decode,
+    decode_header,
     encode_body,
     make_header,
     new_id,
@@ -65,6 +69,7 @@ from swarm_core.errors import (
     SwarmError,
 )
 from swarm_core.peers import BROADCAST, BROKER
+from swarm_core.tracing import CURRENT as _current_trace
 
 _ABSENT = object()
 
@@ -196,7 +201,9 @@ class BusClient:
         if sock is None:
             raise SwarmError("bus client is not connected")
         msg_id = msg_id or new_id()
-        header = pack_header(kind, body.TYPE, msg_id, corr_id, self.identity, dst, deadline)
+        # the span this thread is in travels with the message (W3C trace context)
+        header = pack_header(kind, body.TYPE, msg_id, corr_id, self.identity, dst, deadline,
+                             _current_trace.get())
         payload = encode_body(body)
         size = len(header) + len(payload)
         if size > self.max_bytes:
@@ -339,30 +346,53 @@ class BusClient:
             self.bad_frames += 1
             if self._log is not None:
                 self._log.warning("bad_frame_dropped", error=str(exc))
+            self._answer_bad_frame(frames, exc)
             return
         kind = msg.header.kind
         if kind is Kind.HEARTBEAT:
             return
         if kind in (Kind.REPLY, Kind.ERROR):
-            corr = msg.header.corr_id
-            entry = self._pending.get(corr, _ABSENT)
-            if entry is _ABSENT:  # a stale reply: its request already gave up
-                if kind is Kind.ERROR and self._log is not None:
-                    self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
-                return
-            src = msg.header.src
-            if src != entry[0] and src != BROKER:  # type: ignore[index]
-                if self._log is not None:
-                    self._log.warning("reply_from_wrong_peer", src=src, asked=entry[0])  # type: ignore[index]
-                return
-            callback = entry[1]  # type: ignore[index]
-            if callback is None:
-                self._replies[corr] = msg
-            else:
-                del self._pending[corr]
-                callback(msg)
+            self._on_reply(msg)
             return
         self._dispatch(msg)
+
+    def _on_reply(self, msg: Message) -> None:
+        """Hand a reply to its pending request, taken only from the peer asked (or the broker)."""
+        corr = msg.header.corr_id
+        entry = self._pending.get(corr, _ABSENT)
+        if entry is _ABSENT:  # a stale reply: its request already gave up
+            if msg.header.kind is Kind.ERROR and self._log is not None:
+                self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
+            return
+        src = msg.header.src
+        if src != entry[0] and src != BROKER:  # type: ignore[index]
+            if self._log is not None:
+                self._log.warning("reply_from_wrong_peer", src=src, asked=entry[0])  # type: ignore[index]
+            return
+        callback = entry[1]  # type: ignore[index]
+        if callback is None:
+            self._replies[corr] = msg
+        else:
+            del self._pending[corr]
+            callback(msg)
+
+    def _answer_bad_frame(self, frames: list[bytes], exc: ProtocolError) -> None:
+        """A malformed request gets a protocol_error reply, a malformed reply fails its request: nobody
+        waits out a timeout. (A header we cannot read names nobody to answer.)"""
+        try:
+            header = decode_header(frames[0]) if len(frames) == 2 else None
+        except ProtocolError:
+            header = None
+        if header is None:
+            return
+        if header.kind is Kind.REQUEST and not (header.deadline and header.deadline < time.time()):
+            try:
+                self._raw_send(Kind.ERROR, m.ErrorReply.of(exc), header.src, corr_id=header.msg_id)
+            except (BusError, zmq.ZMQError):
+                pass  # the sender is gone or the bus is full: the warning above stands
+        elif header.kind in (Kind.REPLY, Kind.ERROR):
+            self._on_reply(self._book.error(header.corr_id, ProtocolError.code,
+                                            f"malformed reply from {header.src}: {exc.message}", header.src))
 
     # ------------------------------------------------------ heartbeat/reconnect
 

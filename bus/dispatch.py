@@ -6,7 +6,9 @@ exception is logged with its traceback (a handler boundary) and answered
 with ``internal_error``; returning ``DEFERRED`` means the handler answers
 later itself. A request whose deadline has passed is not handled at all
 (its caller gave up). A message of a type nobody handles is answered with
-an error when it is a request, else dropped.
+an error when it is a request, else dropped. The handler runs inside the
+sender's span (the header's ``traceparent`` is the thread's current trace
+context meanwhile), so what it records or sends descends from it.
 
 ``authorize(msg) -> None | reason`` (set by the process's owner: the bus
 does not know who may send what) runs before the handler: a reason means
@@ -22,6 +24,7 @@ from typing import Any, Callable
 from bus import messages as m
 from bus.protocol import Kind, Message
 from swarm_core.errors import InternalError, PolicyDenied, SwarmError
+from swarm_core.tracing import CURRENT
 
 DEFERRED = object()
 
@@ -53,6 +56,7 @@ class Dispatcher:
             return
         if self.authorize is not None and self._refused(msg, is_request):
             return
+        trace = CURRENT.set(msg.header.traceparent)
         try:
             result = handler(msg)
         except SwarmError as err:
@@ -65,6 +69,8 @@ class Dispatcher:
             if is_request:
                 self._reply_error(msg, InternalError(f"{type(exc).__name__}: {exc}"))
             return
+        finally:
+            CURRENT.reset(trace)
         if is_request and result is not DEFERRED:
             self._reply(msg, result if result is not None else m.Ok())
 

@@ -18,6 +18,11 @@ principal has at most one live credential.
   (only the process it was issued to holds it then); :meth:`bind_pid`,
   called by the supervisor as soon as it learns the pid, confirms the
   binding or revokes the credential.
+* A key pair can also be made where the process runs (a Ray node's host,
+  ``orchestrator/supervisor/backends/hostnode.py``): :meth:`Keyring.enroll`
+  registers its public key, the only part that travels, as that peer's
+  credential; from there on it is the same credential as an issued one
+  (replaced, bound, revoked, stored the same way).
 * :attr:`Keyring.principals` (key id → :class:`Principal`, live ones only)
   is what the broker reads on every message: revoking removes the entry,
   so a revoked credential's open connection is refused from its next
@@ -137,6 +142,30 @@ class Keyring:
         if not one_process:  # a process's credential is stored with its pid (bind_pid): one write, not two
             self._save()
         return cred
+
+    def enroll(self, peer: str, kind: str, public: str) -> Credential:
+        """Register a CURVE key pair made where ``peer``'s process runs (a Ray node): only ``public``
+        (z85) came here. The credential returned has no secret: the maker puts its own in before the
+        process starts. Like :meth:`issue` it replaces ``peer``'s earlier credential, it is bound to
+        one process (:meth:`bind_pid`) and :meth:`revoke` ends it.
+        """
+        if self.mechanism != CURVE:
+            raise ConfigError("a key made on another machine needs a tcp bus (CurveZMQ)", field="bus.transport")
+        if len(public) != 40:
+            raise ConfigError(f"{peer}: not a CurveZMQ public key (z85, 40 characters)", field="public")
+        key_id = f"{peer}.{secrets.token_hex(6)}"
+        cred = Credential(peer, str(kind), key_id, CURVE, "", public, self.server_public.decode())
+        with self._lock:
+            self._drop(self._current.get(peer))
+            self._add(_Entry(key_id, peer, str(kind), public, True))
+        return cred
+
+    def retain(self, peers: set[str]) -> None:
+        """Revoke every credential but those of ``peers`` (a resume keeps the adopted agents')."""
+        with self._lock:
+            for key_id in [k for k, e in self._entries.items() if e.peer not in peers]:
+                self._drop(key_id)
+        self._save()
 
     def bind_pid(self, peer: str, pid: int) -> bool:
         """The supervisor learned ``peer``'s pid: confirm its credential's process; False if revoked.

@@ -3,8 +3,10 @@
 A message travels as two frames, ``[header, body]``:
 
 * ``header`` is a small msgpack array
-  ``[version, kind, type, msg_id, corr_id, src, dst, deadline]``. The broker
-  decodes only this frame to route (``decode_header``).
+  ``[version, kind, type, msg_id, corr_id, src, dst, deadline]`` with an
+  optional ninth item, ``traceparent`` (the W3C trace context of the span
+  that sent the message; absent when there is none, so an 8-item header stays
+  valid). The broker decodes only this frame to route (``route_info``).
 * ``body`` is a msgpack array of the field values of a frozen dataclass
   registered under ``type`` with :func:`message` (see ``bus/messages.py``).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import re
 import time
 from dataclasses import dataclass
 from enum import IntEnum
@@ -31,6 +34,9 @@ from swarm_core.wire import spec_of
 VERSION = 1
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB for a whole message (header + body)
 MAX_HEADER_BYTES = 1024
+# W3C trace-context ``traceparent``: version-traceid-spanid-flags, lower-case hex
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_is_traceparent = _TRACEPARENT.fullmatch
 
 
 class Kind(IntEnum):
@@ -57,6 +63,7 @@ class Header:
     src: str
     dst: str
     deadline: float  # absolute, time.time() seconds; 0.0 means none
+    traceparent: str = ""  # W3C trace context of the sending span; "" means none
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +104,12 @@ def make_header(
     timeout: float | None = None,
     deadline: float = 0.0,
     msg_id: str | None = None,
+    traceparent: str = "",
 ) -> Header:
     """Build a header; ``timeout`` (seconds from now) sets an absolute deadline."""
     if timeout is not None:
         deadline = time.time() + timeout
-    return Header(kind, type_name, msg_id or new_id(), corr_id, src, dst, float(deadline))
+    return Header(kind, type_name, msg_id or new_id(), corr_id, src, dst, float(deadline), traceparent)
 
 
 # --------------------------------------------------------------------------
@@ -111,17 +119,17 @@ _packb = msgpack.Packer(use_bin_type=True).pack
 
 
 def pack_header(kind: int, type_name: str, msg_id: str, corr_id: str, src: str, dst: str,
-                deadline: float) -> bytes:
+                deadline: float, traceparent: str = "") -> bytes:
     """Pack header fields into a frame without building a Header (senders' fast path)."""
-    return msgpack.packb(
-        (VERSION, int(kind), type_name, msg_id, corr_id, src, dst, float(deadline)),
-        use_bin_type=True,
-    )
+    fields: tuple = (VERSION, int(kind), type_name, msg_id, corr_id, src, dst, float(deadline))
+    if traceparent:
+        fields += (traceparent,)
+    return msgpack.packb(fields, use_bin_type=True)
 
 
 def encode_header(h: Header) -> bytes:
     """Pack a header into its frame."""
-    return pack_header(h.kind, h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline)
+    return pack_header(h.kind, h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline, h.traceparent)
 
 
 def encode_body(body: Any) -> bytes:
@@ -157,15 +165,15 @@ def _unpack(frame: bytes, what: str, max_bytes: int) -> Any:
 _unpackb = msgpack.unpackb
 _KIND_BY_INT = tuple(Kind(i) for i in range(len(Kind)))
 
-RouteInfo = tuple  # (kind, type, msg_id, corr_id, src, dst, deadline)
+RouteInfo = tuple  # (kind, type, msg_id, corr_id, src, dst, deadline, traceparent)
 
 
 def route_info(frame: bytes) -> RouteInfo:
-    """Validate a header frame and return ``(kind, type, msg_id, corr_id, src, dst, deadline)``.
+    """Validate a header frame: ``(kind, type, msg_id, corr_id, src, dst, deadline, traceparent)``.
 
     The broker's fast path: the same checks as :func:`decode_header` (raises
     ProtocolError on any bad frame) without building a Header; ``kind`` is
-    a plain int.
+    a plain int, ``traceparent`` "" when the frame has none.
     """
     if type(frame) is not bytes:
         if not isinstance(frame, (bytearray, memoryview)):
@@ -179,20 +187,28 @@ def route_info(frame: bytes) -> RouteInfo:
         raw = _unpackb(frame, raw=False, strict_map_key=True, max_ext_len=0)
     except Exception as exc:  # msgpack raises a zoo of types on junk
         raise ProtocolError(f"malformed header frame: {type(exc).__name__}: {exc}") from None
-    if type(raw) is not list or len(raw) != 8:
+    if type(raw) is not list:
         raise ProtocolError("header is not an 8-item array")
-    ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
+    if len(raw) == 8:
+        ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
+        traceparent = ""
+    elif len(raw) == 9:
+        ver, kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent = raw
+        if type(traceparent) is not str or _is_traceparent(traceparent) is None:
+            raise ProtocolError("header field traceparent is not a W3C traceparent")
+    else:
+        raise ProtocolError("header is not an 8-item array (or 9 with a traceparent)")
     if (ver == VERSION and type(ver) is int and type(kind) is int and kind in _KINDS
             and type(type_name) is str and type(msg_id) is str and type(corr_id) is str
             and type(src) is str and type(dst) is str
             and (type(deadline) is float or type(deadline) is int)):
-        return kind, type_name, msg_id, corr_id, src, dst, deadline
+        return kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent
     _raise_header_error(raw)
     raise ProtocolError("invalid header")  # not reached: _raise_header_error raises
 
 
 def _raise_header_error(raw: list) -> None:
-    ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw
+    ver, kind, type_name, msg_id, corr_id, src, dst, deadline = raw[:8]
     if ver != VERSION or type(ver) is not int:
         raise ProtocolError(f"unsupported protocol version {ver!r} (this side speaks {VERSION})")
     if type(kind) is not int or kind not in _KINDS:
@@ -226,12 +242,12 @@ def request_id_of(frame: bytes) -> str | None:
 # Header's frozen __init__ sets each field through object.__setattr__; the
 # slot descriptors do the same at a third of the cost (decode is a hot path)
 _new = object.__new__
-_set_kind, _set_type, _set_msg_id, _set_corr_id, _set_src, _set_dst, _set_deadline = (
-    getattr(Header, f.name).__set__ for f in dataclasses.fields(Header))
+(_set_kind, _set_type, _set_msg_id, _set_corr_id, _set_src, _set_dst, _set_deadline,
+ _set_traceparent) = (getattr(Header, f.name).__set__ for f in dataclasses.fields(Header))
 
 
 def _make_header(kind: int, type_name: str, msg_id: str, corr_id: str, src: str, dst: str,
-                 deadline: float) -> Header:
+                 deadline: float, traceparent: str) -> Header:
     h = _new(Header)
     _set_kind(h, _KIND_BY_INT[kind])
     _set_type(h, type_name)
@@ -240,6 +256,7 @@ def _make_header(kind: int, type_name: str, msg_id: str, corr_id: str, src: str,
     _set_src(h, src)
     _set_dst(h, dst)
     _set_deadline(h, float(deadline))
+    _set_traceparent(h, traceparent)
     return h
 
 

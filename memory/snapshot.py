@@ -6,15 +6,21 @@ Contract:
   segment it covers. It holds ``manifest.json`` and, per namespace, a FAISS
   index (``ns-<i>.faiss``) and its items (``ns-<i>.items.jsonl``: one
   ``[id, text, metadata]`` per line).
+* The manifest carries the SHA-256 of every other file and of itself
+  (``sha256``, over its canonical JSON without that key). :func:`read_snapshot`
+  checks them all before it loads anything and raises
+  :class:`CorruptSnapshot` on any mismatch (the store then falls back to the
+  previous snapshot and the log). Format 1 snapshots (no checksums) still load.
 * :func:`write_snapshot` writes everything into ``tmp-<n>``, fsyncs every
   file and the directory, then renames it to ``<n>`` and fsyncs the parent:
   a snapshot directory with a number for a name is always complete.
-* :func:`latest_snapshot` loads the highest-numbered one; :func:`prune`
-  removes older snapshots and leftover temp directories.
+* :func:`prune` removes older snapshots and leftover temp and corrupt
+  directories; :func:`set_aside` renames a corrupt one out of the way.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +32,13 @@ from memory.index import VectorIndex
 from memory.wal import fsync_dir
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # what read_snapshot accepts (1: before checksums)
+CORRUPT = "corrupt-"
+
+
+class CorruptSnapshot(ValueError):
+    """A snapshot whose files do not match their checksums (or cannot be read at all)."""
 
 
 @dataclass
@@ -56,6 +68,37 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest_sum(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _verify(path: Path, manifest: dict[str, Any]) -> None:
+    """CorruptSnapshot unless the manifest and every file it lists match their checksums."""
+    if manifest.get("format") == 1:
+        return  # written before checksums existed
+    if manifest.get("sha256") != _manifest_sum(manifest):
+        raise CorruptSnapshot(f"snapshot {path}: {MANIFEST} does not match its checksum")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise CorruptSnapshot(f"snapshot {path}: {MANIFEST} lists no file checksums")
+    for name, want in files.items():
+        try:
+            got = _sha256(path / name)
+        except OSError as exc:
+            raise CorruptSnapshot(f"snapshot {path}: cannot read {name}: {exc}") from None
+        if got != want:
+            raise CorruptSnapshot(f"snapshot {path}: {name} does not match its checksum")
+
+
 def write_snapshot(snap_dir: Path, image: Image) -> Path:
     """Write ``image`` atomically as ``snap_dir/<covers>``; return its path."""
     snap_dir.mkdir(parents=True, exist_ok=True)
@@ -72,10 +115,12 @@ def write_snapshot(snap_dir: Path, image: Image) -> Path:
             for item_id, (text, meta) in ns.items.items():
                 f.write(json.dumps([item_id, text, meta], ensure_ascii=False) + "\n")
         entries.append({"name": name, "file": stem, "count": len(ns.items)})
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": FORMAT, "covers": image.covers, "next_id": image.next_id,
         "dim": image.dim, "embedder": image.embedder, "namespaces": entries,
+        "files": {p.name: _sha256(p) for p in sorted(tmp.iterdir())},
     }
+    manifest["sha256"] = _manifest_sum(manifest)
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     for p in tmp.iterdir():
         _fsync_file(p)
@@ -95,13 +140,22 @@ def snapshot_numbers(snap_dir: Path) -> list[int]:
 
 
 def read_snapshot(path: Path) -> Image:
-    """Load one snapshot directory; ValueError when it is not one we wrote."""
+    """Load one snapshot directory, checksums first; CorruptSnapshot when it is not one we wrote intact."""
     try:
         manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ValueError(f"snapshot {path} has no readable {MANIFEST}: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"snapshot {path} has format {manifest.get('format')!r}, expected {FORMAT}")
+        raise CorruptSnapshot(f"snapshot {path} has no readable {MANIFEST}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        found = manifest.get("format") if isinstance(manifest, dict) else manifest
+        raise CorruptSnapshot(f"snapshot {path} has format {found!r}, expected one of {FORMATS}")
+    _verify(path, manifest)
+    try:
+        return _load(path, manifest)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # faiss raises RuntimeError
+        raise CorruptSnapshot(f"snapshot {path} cannot be loaded: {exc}") from None
+
+
+def _load(path: Path, manifest: dict[str, Any]) -> Image:
     dim = int(manifest["dim"])
     image = Image(int(manifest["covers"]), int(manifest["next_id"]), dim, str(manifest["embedder"]))
     for entry in manifest["namespaces"]:
@@ -120,16 +174,24 @@ def read_snapshot(path: Path) -> Image:
     return image
 
 
-def latest_snapshot(snap_dir: Path) -> Image | None:
-    """The newest complete snapshot, or None when there is none."""
-    numbers = snapshot_numbers(snap_dir)
-    return read_snapshot(snap_dir / f"{numbers[-1]:08d}") if numbers else None
+def snapshot_path(snap_dir: Path, number: int) -> Path:
+    """The directory of snapshot ``number``."""
+    return snap_dir / f"{number:08d}"
+
+
+def set_aside(snap_dir: Path, number: int) -> None:
+    """Rename corrupt snapshot ``number`` so it is never loaded again (the next prune removes it)."""
+    src = snapshot_path(snap_dir, number)
+    dst = snap_dir / f"{CORRUPT}{number:08d}"
+    shutil.rmtree(dst, ignore_errors=True)
+    os.rename(src, dst)
 
 
 def prune(snap_dir: Path, keep: int) -> None:
-    """Remove snapshots older than number ``keep`` and every leftover temp directory."""
+    """Remove snapshots older than number ``keep`` and every leftover temp or corrupt directory."""
     if not snap_dir.is_dir():
         return
     for p in snap_dir.iterdir():
-        if p.is_dir() and (p.name.startswith("tmp-") or (p.name.isdigit() and int(p.name) < keep)):
+        stale = p.name.startswith(("tmp-", CORRUPT)) or (p.name.isdigit() and int(p.name) < keep)
+        if p.is_dir() and stale:
             shutil.rmtree(p, ignore_errors=True)

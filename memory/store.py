@@ -7,11 +7,14 @@ Contract:
   caller acknowledges only after that, so nothing acknowledged is lost on
   ``kill -9``. The change is applied in memory only after it is durable.
 * When the current log segment passes ``snapshot_bytes`` the store rolls the
-  log and writes a snapshot (``memory/snapshot.py``) in a background thread
-  from a copy of its state; the snapshot then replaces the segments it
-  covers. ``close`` writes a final snapshot so a restart replays nothing.
-* Opening a store recovers: newest complete snapshot, then replay of every
-  later log record; a torn last record (a crash mid-write) is ignored.
+  log and writes a snapshot (``memory/snapshot.py``, checksummed) in a
+  background thread from a copy of its state. The snapshot before it and
+  the log segments after that one are kept; older ones are deleted.
+  ``close`` writes a final snapshot so a restart replays nothing.
+* Opening a store recovers: the newest snapshot whose checksums hold, then
+  replay of every later log record; a torn last record (a crash mid-write)
+  is ignored. A corrupt snapshot is logged (``memory_snapshot_corrupt``) and
+  set aside, and the previous snapshot plus the log take its place.
 * Ids are int64, unique across all namespaces of the store, never reused.
 * Bad input raises :class:`InvalidRequest`, unknown ids :class:`NotFound`.
   Namespace names are not checked here (the service checks their syntax).
@@ -90,6 +93,7 @@ class Store:
         self._snap_error: BaseException | None = None
         self._closed = False
         self.covers = 0  # last log segment folded into the newest snapshot
+        self._previous = 0  # the snapshot before it: kept with the log after it, if the newest is corrupt
         self.dir.mkdir(parents=True, exist_ok=True)
         self._check_identity()
         self._recover()
@@ -126,11 +130,14 @@ class Store:
             self._log.warning("embedder_changed", stored=name, now=self.embedder)
 
     def _recover(self) -> None:
-        image = snap.latest_snapshot(self._snap_dir)
+        image, self._previous = self._newest_intact_snapshot()
         if image is not None:
             self.covers = image.covers
             self._next_id = image.next_id
             self._ns = {name: _Namespace(ns.index, ns.items) for name, ns in image.namespaces.items()}
+        segments = segment_numbers(self._log_dir)
+        if segments and segments[0] > self.covers + 1 and self._log is not None:
+            self._log.error("memory_log_missing", after_snapshot=self.covers, first_segment=segments[0])
         replayed = 0
         for payload in read_records(self._log_dir, after=self.covers, log=self._log):
             try:
@@ -141,18 +148,37 @@ class Store:
                     self._log.error("log_record_skipped", error=f"{type(exc).__name__}: {exc}")
                 continue
             replayed += 1
-        self._drop_covered(self.covers)
+        self._drop_covered(self._previous)
         start = max(self.covers + 1, *(segment_numbers(self._log_dir) or [1]))
         self._wal = Wal(self._log_dir, start=start)
         if self._log is not None:
             self._log.info("memory_store_opened", dir=str(self.dir), snapshot=self.covers,
                            replayed=replayed, items=self.count(), next_id=self._next_id)
 
-    def _drop_covered(self, covers: int) -> None:
+    def _newest_intact_snapshot(self) -> tuple[snap.Image | None, int]:
+        """The newest snapshot whose checksums hold (corrupt ones are logged and set aside), and the
+        number of the one before it (0: none)."""
+        numbers = snap.snapshot_numbers(self._snap_dir)
+        while numbers:
+            number = numbers.pop()
+            try:
+                image = snap.read_snapshot(snap.snapshot_path(self._snap_dir, number))
+            except snap.CorruptSnapshot as exc:
+                if self._log is not None:
+                    self._log.error("memory_snapshot_corrupt", snapshot=number, error=str(exc),
+                                    fallback=f"snapshot {numbers[-1]}" if numbers else "the log alone")
+                snap.set_aside(self._snap_dir, number)
+                continue
+            return image, numbers[-1] if numbers else 0
+        return None, 0
+
+    def _drop_covered(self, keep: int) -> None:
+        """Delete log segments up to ``keep`` and snapshots before it: the snapshot ``keep`` (the one
+        before the newest) and the log after it stay, the fallback when the newest is found corrupt."""
         for n in segment_numbers(self._log_dir):
-            if n <= covers:
+            if n <= keep:
                 segment_path(self._log_dir, n).unlink(missing_ok=True)
-        snap.prune(self._snap_dir, keep=covers)
+        snap.prune(self._snap_dir, keep=keep)
 
     # ------------------------------------------------------- applying changes
 
@@ -314,8 +340,8 @@ class Store:
     def _write_snapshot(self, image: snap.Image) -> None:
         try:
             path = snap.write_snapshot(self._snap_dir, image)
-            self.covers = image.covers
-            self._drop_covered(image.covers)
+            self._previous, self.covers = self.covers, image.covers
+            self._drop_covered(self._previous)
             if self._log is not None:
                 self._log.info("memory_snapshot_written", path=str(path), covers=image.covers,
                                items=sum(len(ns.items) for ns in image.namespaces.values()))

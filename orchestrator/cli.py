@@ -15,9 +15,8 @@ from typing import Any
 
 import click
 
-from orchestrator import runctl
+from orchestrator import cli_operator, runctl
 from orchestrator.cli_memory import memory
-from swarm_core import messages as m
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
 from swarm_core.errors import ConfigError, NotRunning, SwarmError, UsageError
 
@@ -82,6 +81,7 @@ def up(ctx: click.Context, config: str, goal: str | None, detach: bool, heartbea
     if resume:
         if not (run_dir / runctl.REGISTRY).exists():
             raise UsageError(f"nothing to resume in {run_dir}: no registry")
+        runctl.release_for_resume(run_dir)
         extra.append("--resume")
     else:
         runctl.kill_leftovers(run_dir)
@@ -183,10 +183,14 @@ def validate(config: str) -> None:
 
 
 def _snapshot(run_dir: Path) -> tuple[list[Any], str, str]:
-    """Every agent record, the swarm's name and its state, read from the registry."""
+    """Every agent record, the swarm's name and the table header (its processes), read from the registry."""
+    from orchestrator.swarmhealth import header
+
     reg = runctl.open_registry(run_dir)
     try:
-        return reg.all(), reg.meta("name", "swarm"), reg.meta("state", "?")
+        name = reg.meta("name", "swarm")
+        title = header(name, reg.meta, runctl.supervisor_pid(run_dir), lambda pid: not runctl.gone(pid))
+        return reg.all(), name, title
     finally:
         reg.close()
 
@@ -196,15 +200,15 @@ def _snapshot(run_dir: Path) -> tuple[list[Any], str, str]:
 @click.pass_context
 def ps(ctx: click.Context, as_json: bool) -> None:
     """List every agent of the swarm with its status and counters."""
-    from orchestrator.supervisor.registry import ps_view
+    from orchestrator.supervisor.registry import ps_views
 
-    recs, name, state = _snapshot(_run_dir(ctx))
+    recs, _, title = _snapshot(_run_dir(ctx))
     if as_json:
-        _emit_json([ps_view(r) for r in recs])
+        _emit_json(ps_views(recs))
         return
     from orchestrator.views import ps_table
 
-    _console().print(ps_table(recs, title=f"swarm {name} ({state})"))
+    _console().print(ps_table(recs, title=title))
 
 
 @cli.command()
@@ -227,24 +231,14 @@ def tree(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def inspect(ctx: click.Context, agent_id: str, as_json: bool) -> None:
     """Everything known about one agent: counters, cost, task, result, recent events."""
-    reg = runctl.open_registry(_run_dir(ctx))
-    try:
-        rec = reg.get(agent_id)
-        if rec is None:
-            from swarm_core.errors import NotFound
-
-            raise NotFound(f"no agent {agent_id!r} in this swarm")
-        info = rec.public()
-        info["children"] = [c.id for c in reg.children(agent_id)]
-        info["events"] = reg.events(agent_id)[-20:]
-    finally:
-        reg.close()
+    info = runctl.inspect_agent(_run_dir(ctx), agent_id)
     if as_json:
         _emit_json(info)
         return
     for key in ("id", "name", "role", "parent", "depth", "pid", "status", "reason", "steps", "tokens",
-                "requests", "cost_usd", "restarts", "task", "result", "children"):
-        click.echo(f"{key:>9}: {info.get(key)}")
+                "requests", "cost_usd", "subtree_tokens", "subtree_cost_usd", "budget_tokens", "budget_usd",
+                "restarts", "task", "result", "children"):
+        click.echo(f"{key:>16}: {info.get(key)}")
     for ev in info["events"]:
         click.echo(f"    event: {time.strftime('%H:%M:%S', time.localtime(ev['ts']))} {ev['event']} "
                    f"{ev['detail']}".rstrip())
@@ -263,8 +257,8 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
     run_dir = _run_dir(ctx)
 
     def snapshot():
-        recs, name, state = _snapshot(run_dir)
-        return ps_table(recs, title=f"swarm {name} ({state})")
+        recs, _, title = _snapshot(run_dir)
+        return ps_table(recs, title=title)
 
     if once:
         _console().print(snapshot())
@@ -287,7 +281,7 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
 @click.pass_context
 def send(ctx: click.Context, agent_id: str, message: str) -> None:
     """Put MESSAGE into agent ID's inbox (it sees it at its next step)."""
-    runctl.ask(_run_dir(ctx), m.OperatorMessage(agent_id, message))
+    runctl.send_message(_run_dir(ctx), agent_id, message)
     click.echo(f"sent to {agent_id}")
 
 
@@ -302,11 +296,7 @@ def kill(ctx: click.Context, agent_id: str | None, kill_all: bool, no_wait: bool
     if bool(agent_id) == kill_all:
         raise UsageError("give an agent ID or --all (not both)")
     before = runctl.live_pids(run_dir, None if kill_all else _subtree_ids(run_dir, agent_id or ""))
-    if kill_all:
-        reply = runctl.ask(run_dir, m.KillAll("operator"))
-    else:
-        reply = runctl.ask(run_dir, m.DeleteAgent(agent_id or "", reason="operator"))
-    n = reply.info.get("stopped", 0)
+    n = runctl.kill_all(run_dir) if kill_all else runctl.kill_agent(run_dir, agent_id or "")
     if not no_wait:
         left = runctl.wait_gone(before, 15.0)
         if left:
@@ -327,8 +317,8 @@ def _subtree_ids(run_dir: Path, agent_id: str) -> list[str]:
 @click.pass_context
 def freeze(ctx: click.Context, agent_id: str | None) -> None:
     """Hold the model calls of agent ID (or of every agent)."""
-    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", True, "operator"))
-    click.echo(f"frozen {reply.info.get('agents', 0)} agent(s)")
+    n = runctl.freeze_agent(_run_dir(ctx), agent_id or "", True)
+    click.echo(f"frozen {n} agent(s)")
 
 
 @cli.command()
@@ -336,8 +326,8 @@ def freeze(ctx: click.Context, agent_id: str | None) -> None:
 @click.pass_context
 def thaw(ctx: click.Context, agent_id: str | None) -> None:
     """Release the held calls of agent ID (or of every agent)."""
-    reply = runctl.ask(_run_dir(ctx), m.Freeze(agent_id or "", False, "operator"))
-    click.echo(f"thawed {reply.info.get('agents', 0)} agent(s)")
+    n = runctl.freeze_agent(_run_dir(ctx), agent_id or "", False)
+    click.echo(f"thawed {n} agent(s)")
 
 
 @cli.command()
@@ -354,6 +344,19 @@ def logs(ctx: click.Context, agent_id: str | None, follow: bool, lines: int, as_
 
 
 cli.add_command(memory)
+for _command in cli_operator.COMMANDS:
+    cli.add_command(_command)
+
+
+def _attach_operator_views() -> None:
+    from orchestrator.cli_dashboard import dashboard
+    from orchestrator.cli_trace import trace
+
+    cli.add_command(dashboard)
+    cli.add_command(trace)
+
+
+_attach_operator_views()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,6 +64,7 @@ class Limits(_Model):
     cpu_seconds: int = Field(0, ge=0)  # RLIMIT_CPU per agent; 0 = unlimited
     open_files: int = Field(0, ge=0)  # RLIMIT_NOFILE per agent; 0 = inherit
     bus_messages_per_second: float = Field(200, gt=0)
+    workspace_mb: int = Field(512, ge=1, le=1 << 20)  # the workspace's total: file commands, executed code
 
     @field_validator("loop_window")
     @classmethod
@@ -90,11 +91,31 @@ class Bucket(_Model):
 
 
 class Quotas(_Model):
-    """Per-agent and swarm-wide quotas, enforced by the gateway."""
+    """Per-agent and swarm-wide quotas, enforced by the gateway.
+
+    ``on_exhausted``: what happens to an agent whose budget (its own, a subtree's
+    or the swarm's) cannot cover its next call: ``pause`` (frozen, reason
+    ``budget_exhausted``, and a ``budget`` approval request for a person) or
+    ``kill`` (stopped with that reason).
+    """
 
     agent: Bucket = Bucket()
     swarm: Bucket = Bucket()
     pause_seconds: float = Field(60, ge=0)
+    on_exhausted: Literal["pause", "kill"] = "pause"
+
+
+class Budget(_Model):
+    """A role's budget: what the agent and all its descendants may spend together."""
+
+    max_tokens: int | None = Field(None, gt=0)
+    max_cost_usd: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> "Budget":
+        if self.max_tokens is None and self.max_cost_usd is None:
+            raise ValueError("give max_tokens, max_cost_usd or both")
+        return self
 
 
 class Price(_Model):
@@ -133,6 +154,13 @@ class Safety(_Model):
     breaker_words: tuple[str, ...] = ()
     breaker_threshold: int = Field(3, ge=1)
     sandbox: Literal["kernel", "none"] = "kernel"  # kernel: Landlock + namespaces (agents.confine)
+    approve: tuple[str, ...] = ()  # commands every agent runs only after a person approves them
+    approval_timeout_seconds: float = Field(600, gt=0)  # then the request is denied (reason timeout)
+
+    @field_validator("approve")
+    @classmethod
+    def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return _catalog_names(v, info)
 
 
 class RestartPolicy(_Model):
@@ -150,6 +178,23 @@ class BusSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)  # 0: any free port
     pub_port: int = Field(0, ge=0, le=65535)
+
+
+class Backend(_Model):
+    """Where agent processes run: this machine (``local``) or the nodes of a Ray cluster (``ray``).
+
+    With ``ray`` one host actor per node offering ``node_resource`` runs our zygote; agents stay
+    plain processes. ``placement`` is ``spread`` (the node with the fewest agents), ``pack`` (fill
+    one node first) or ``{ROLE: RESOURCE}`` (agents of ROLE go to nodes offering RESOURCE).
+    """
+
+    kind: Literal["local", "ray"] = "local"
+    address: str = Field("auto", pattern=r"^(auto|local|[A-Za-z0-9_.:\[\]-]+:[0-9]{1,5})$")
+    local_nodes: int = Field(2, ge=1, le=16)  # address: local: simulated nodes of a private cluster
+    node_resource: str = Field("swarm_node", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    agents_per_node: int = Field(64, ge=1, le=10_000)
+    placement: Literal["spread", "pack"] | dict[str, str] = "spread"
+    kill_timeout_ms: int = Field(300, ge=10, le=60_000)  # SIGTERM → SIGKILL, on the agent's node
 
 
 class Tools(_Model):
@@ -171,18 +216,36 @@ class Role(_Model):
     can_start: tuple[str, ...] = ()
     restart: RestartPolicy = RestartPolicy()
     examples: tuple[dict[str, Any], ...] = ()  # worked examples for small local models
+    approve: tuple[str, ...] = ()  # this role's commands that run only after a person approves them
+    budget: Budget | None = None  # the agent's own spend plus all its descendants'
 
     @field_validator("commands")
     @classmethod
     def _known_commands(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
-        catalog: Catalog = (info.context or {}).get("catalog", CATALOG)  # parse_config's catalog
-        bad = [c for c in v if c not in catalog]
-        if bad:
-            known = ", ".join(sorted(catalog.names()))
-            raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
-        if len(set(v)) != len(v):
-            raise ValueError("a command is listed twice")
+        return _catalog_names(v, info)
+
+    @field_validator("approve")
+    @classmethod
+    def _approvable(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        _catalog_names(v, info)
+        allowed = info.data.get("commands", ())
+        stray = [c for c in v if c not in allowed]
+        if stray:
+            # it could never apply: the role cannot issue it (most likely a slip)
+            raise ValueError(f"{', '.join(stray)} is not one of this role's commands")
         return v
+
+
+def _catalog_names(v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    """Every name in ``v`` is a command of the catalog (parse_config's), none twice."""
+    catalog: Catalog = (info.context or {}).get("catalog", CATALOG)
+    bad = [c for c in v if c not in catalog]
+    if bad:
+        known = ", ".join(sorted(catalog.names()))
+        raise ValueError(f"unknown command(s) {', '.join(bad)}; known: {known}")
+    if len(set(v)) != len(v):
+        raise ValueError("a command is listed twice")
+    return v
 
 
 class SwarmConfig(_Model):
@@ -201,6 +264,7 @@ class SwarmConfig(_Model):
     bus: BusSettings = BusSettings()
     memory: bool = True  # start the shared FAISS memory service
     agents: dict[str, Role]
+    backend: Backend = Backend()  # after bus and agents: its check reads both
     source: str = ""  # the file this came from (set by load_config)
 
     @model_validator(mode="after")
@@ -218,6 +282,23 @@ class SwarmConfig(_Model):
         if self.llm.provider == "replay" and not self.llm.cassette:
             raise ValueError("llm.cassette is required when llm.provider is replay")
         return self
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_fits(cls, v: Backend, info: ValidationInfo) -> Backend:
+        """Ray needs the tcp bus (agents on other nodes dial it) and placement roles that exist."""
+        if v.kind != "ray":
+            return v
+        bus = info.data.get("bus")
+        if isinstance(bus, BusSettings) and bus.transport != "tcp":
+            raise ValueError("kind ray needs bus: {transport: tcp} (agents on other nodes reach the broker "
+                             "over tcp with CurveZMQ; an ipc socket is local to one machine)")
+        agents = info.data.get("agents") or {}
+        if isinstance(v.placement, dict):
+            unknown = sorted(set(v.placement) - set(agents)) if agents else []
+            if unknown:
+                raise ValueError(f"placement names undefined role(s) {', '.join(unknown)}")
+        return v
 
     def role(self, name: str) -> Role:
         return self.agents[name]

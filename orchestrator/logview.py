@@ -42,15 +42,22 @@ class LogTailer:
             if end < 0:
                 continue
             self._offsets[path] += end + 1
-            for line in data[: end + 1].splitlines():
-                try:
-                    ev = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(ev, dict):
-                    out.append(ev)
+            out.extend(json_objects(data[: end + 1].splitlines()))
         out.sort(key=lambda e: e.get("ts") or 0)
         return out
+
+
+def json_objects(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The JSON objects among ``lines``; anything else (a torn or foreign line) is skipped."""
+    out: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict):
+            out.append(ev)
+    return out
 
 
 def _size(path: Path) -> int:

@@ -25,6 +25,7 @@ from swarm_core.status import TERMINAL
 
 PID_FILE = "supervisor.pid"
 REGISTRY = "registry.db"
+LEDGER = "ledger.db"  # the gateway's spend ledger: a new swarm starts from nothing, a resumed one keeps it
 
 
 def supervisor_pid(run_dir: Path) -> int | None:
@@ -50,6 +51,21 @@ def open_registry(run_dir: Path) -> Registry:
     if not path.exists():
         raise NotRunning(f"no swarm in {run_dir} (no {REGISTRY}); start one with: swarm up CONFIG")
     return Registry(path, readonly=True)
+
+
+def inspect_agent(run_dir: Path, agent_id: str) -> dict[str, Any]:
+    """The ``swarm inspect --json`` view of one agent, read from the registry (NotFound if unknown)."""
+    from orchestrator.supervisor.registry import inspect_view
+    from swarm_core.errors import NotFound
+
+    reg = open_registry(run_dir)
+    try:
+        info = inspect_view(reg, agent_id)
+    finally:
+        reg.close()
+    if info is None:
+        raise NotFound(f"no agent {agent_id!r} in this swarm")
+    return info
 
 
 def endpoint_of(run_dir: Path) -> str:
@@ -102,19 +118,57 @@ def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
         client.close()
 
 
+# ------------------------------------------------------------ operator actions
+# The CLI and the dashboard act on agents through these, so both take the same
+# authenticated operator path to the supervisor.
+
+
+def kill_agent(run_dir: Path, agent_id: str, reason: str = "operator") -> int:
+    """Stop agent ``agent_id`` and its subtree; return how many agents were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.DeleteAgent(agent_id, reason=reason)).info.get("stopped", 0))
+
+
+def kill_all(run_dir: Path, reason: str = "operator") -> int:
+    """Stop every agent; return how many were stopped."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.KillAll(reason)).info.get("stopped", 0))
+
+
+def freeze_agent(run_dir: Path, agent_id: str, frozen: bool, reason: str = "operator") -> int:
+    """Freeze (or thaw) agent ``agent_id``, every agent when it is ""; return how many."""
+    from swarm_core import messages as m
+
+    return int(ask(run_dir, m.Freeze(agent_id, frozen, reason)).info.get("agents", 0))
+
+
+def send_message(run_dir: Path, agent_id: str, text: str) -> None:
+    """Put ``text`` into agent ``agent_id``'s inbox (it sees it at its next step)."""
+    from swarm_core import messages as m
+
+    ask(run_dir, m.OperatorMessage(agent_id, text))
+
+
 def clean_previous_run(run_dir: Path) -> None:
     """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
-    for name in (REGISTRY, REGISTRY + "-wal", REGISTRY + "-shm", "STOP", PID_FILE, OPERATOR_FILE,
+    for name in (*_sqlite_files(REGISTRY), *_sqlite_files(LEDGER), "STOP", PID_FILE, OPERATOR_FILE,
                  "credentials.json"):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:
             pass
+    shutil.rmtree(run_dir / "gateway", ignore_errors=True)  # replay cursors of the previous run
     logs = run_dir / "logs"
     if logs.exists():
         prev = run_dir / "logs.prev"
         shutil.rmtree(prev, ignore_errors=True)
         logs.rename(prev)
+
+
+def _sqlite_files(name: str) -> tuple[str, str, str]:
+    return name, name + "-wal", name + "-shm"
 
 
 def start_supervisor(run_dir: Path, config: str, goal: str | None, extra: list[str]) -> subprocess.Popen:
@@ -205,19 +259,42 @@ def _ours(pid: int, since: float) -> bool:
 
 
 def kill_leftovers(run_dir: Path) -> int:
-    """Kill agent process groups the registry still shows alive (the supervisor is gone)."""
+    """Kill agent process groups the registry still shows alive (the supervisor is gone).
+
+    Agents on the nodes of a shared Ray cluster are not processes of this machine: when the
+    supervisor did not go down cleanly, their hosts are asked to kill them (``backends``).
+    """
     if not (run_dir / REGISTRY).exists():
         return 0
     reg = Registry(run_dir / REGISTRY, readonly=True)
     try:
-        recs = reg.all()
+        recs, facts, state = reg.all(), reg.meta("backend"), reg.meta("state")
     finally:
         reg.close()
+    here = not facts or facts.get("kind") != "ray" or facts.get("private")
     reaper = Reaper(time.monotonic, GroupSignaller())
-    agents = [r.pid for r in recs if r.pid and not gone(r.pid) and _ours(r.pid, r.created_at)]
+    agents = [r.pid for r in recs if r.pid and (here or r.node is None) and not gone(r.pid)
+              and _ours(r.pid, r.created_at)]
     for pgid in agents + swarm_processes(run_dir):
         reaper.stop(pgid, hard=True)
+    if state != "down" and supervisor_pid(run_dir) is None:
+        from orchestrator.supervisor.backends import release_leftovers
+
+        release_leftovers(facts, run_dir)
     return len(agents)
+
+
+def release_for_resume(run_dir: Path) -> None:
+    """Before ``up --resume``: end what a dead supervisor's backend left that cannot be taken over."""
+    reg = Registry(run_dir / REGISTRY, readonly=True)
+    try:
+        facts, state = reg.meta("backend"), reg.meta("state")
+    finally:
+        reg.close()
+    if state != "down" and supervisor_pid(run_dir) is None:
+        from orchestrator.supervisor.backends import release_leftovers
+
+        release_leftovers(facts, run_dir, keep_agents=True)
 
 
 _OUR_MODULES = ("orchestrator.supervisor", "orchestrator.gateway", "memory.service")
@@ -238,10 +315,15 @@ def swarm_processes(run_dir: Path) -> list[int]:
 
 
 def live_pids(run_dir: Path, ids: list[str] | None = None) -> list[int]:
-    """Pids of agents not yet in a terminal state (optionally only ``ids``)."""
+    """Pids on this machine of agents not yet gone (optionally only ``ids``).
+
+    Agents on the nodes of a shared Ray cluster are left out: their pids mean nothing here.
+    """
     reg = open_registry(run_dir)
     try:
+        facts = reg.meta("backend")
+        here = not facts or facts.get("kind") != "ray" or facts.get("private")
         return [r.pid for r in reg.all() if r.pid and (ids is None or r.id in ids)
-                and (r.status not in TERMINAL or not gone(r.pid))]
+                and (here or r.node is None) and (r.status not in TERMINAL or not gone(r.pid))]
     finally:
         reg.close()

@@ -9,12 +9,12 @@ from typing import Any, Iterable
 from rich.table import Table
 from rich.tree import Tree
 
-from orchestrator.supervisor.registry import AgentRecord, ps_view
+from orchestrator.supervisor.registry import AgentRecord, ps_view, subtree_spend
 
 STATUS_STYLE = {
     "starting": "cyan", "running": "green", "waiting": "blue", "throttled": "yellow",
     "frozen": "bold yellow", "done": "bold green", "failed": "red", "killed": "magenta",
-    "crashed": "bold red",
+    "crashed": "bold red", "awaiting_approval": "bold cyan",
 }
 
 
@@ -26,15 +26,30 @@ def _age(rec: AgentRecord) -> str:
 
 
 def ps_table(recs: Iterable[AgentRecord], title: str | None = None) -> Table:
+    """The ``swarm ps`` table; a NODE column when any agent runs on a Ray node."""
+    recs = list(recs)
+    nodes = any(r.node for r in recs)
     t = Table(title=title, title_justify="left", expand=False)
-    for col in ("ID", "ROLE", "PARENT", "DEPTH", "PID", "STATUS", "STEPS", "TOKENS", "REQS", "AGE", "REASON"):
+    cols = ["ID", "ROLE", "PARENT", "DEPTH", "PID", *(["NODE"] if nodes else []), "STATUS", "STEPS", "TOKENS",
+            "REQS", "SUBTREE TOK", "SUBTREE $", "AGE", "REASON"]
+    for col in cols:
         t.add_column(col, overflow="fold")
+    spend = subtree_spend(recs)
     for r in recs:
         style = STATUS_STYLE.get(r.status, "")
-        t.add_row(r.id, r.role, r.parent or "-", str(r.depth), str(r.pid or "-"),
+        node = [r.node or "-"] if nodes else []
+        sub_tokens, sub_cost = spend[r.id]
+        t.add_row(r.id, r.role, r.parent or "-", str(r.depth), str(r.pid or "-"), *node,
                   f"[{style}]{r.status}[/]" if style else r.status, str(r.steps), str(r.tokens),
-                  str(r.requests), _age(r), (r.reason or "")[:60])
+                  str(r.requests), _budgeted(sub_tokens, r.budget_tokens), _budgeted(sub_cost, r.budget_usd, 4),
+                  _age(r), (r.reason or "")[:60])
     return t
+
+
+def _budgeted(spent: float, budget: float | None, digits: int = 0) -> str:
+    """``spent`` or ``spent/budget`` when the agent has a subtree budget."""
+    text = f"{spent:.{digits}f}"
+    return text if budget is None else f"{text}/{budget:.{digits}f}"
 
 
 def tree_view(recs: list[AgentRecord], label: str) -> Tree:
@@ -50,8 +65,9 @@ def tree_view(recs: list[AgentRecord], label: str) -> Tree:
 def tree_json(recs: list[AgentRecord]) -> list[dict[str, Any]]:
     by_id: dict[str, dict[str, Any]] = {}
     roots: list[dict[str, Any]] = []
+    spend = subtree_spend(recs)
     for r in recs:
-        node = {**ps_view(r), "children": []}
+        node = {**ps_view(r, spend[r.id]), "children": []}
         by_id[r.id] = node
         if r.parent and r.parent in by_id:
             by_id[r.parent]["children"].append(node)

@@ -117,8 +117,21 @@ TABLE: dict[str, Rule] = {
     m.MemDelete.TYPE: _rule(REQUEST, "only the operator deletes memories", operator=MEMORY.value),
     m.MemClear.TYPE: _rule(REQUEST, "only the operator clears a namespace", operator=MEMORY.value),
     m.MemStats.TYPE: _rule(REQUEST, "only the operator reads the memory's statistics", operator=MEMORY.value),
+    # the operator in the loop: approvals and budgets
+    m.AwaitApproval.TYPE: _rule(REQUEST, "an agent polls for its own approval requests (the desk answers "
+                                "only their owner)", agent=_SUP),
+    m.Decide.TYPE: _rule(REQUEST, "only the operator approves or denies", operator=_SUP),
+    m.SetBudget.TYPE: _rule(REQUEST, "only the operator sets budgets", operator=_SUP),
+    m.BudgetExhausted.TYPE: _rule(EVENT, "only the gateway reports a call held for budget", gateway=_SUP),
+    m.BudgetChanged.TYPE: _rule(EVENT, "only the supervisor tells the gateway a budget changed",
+                                supervisor=GATEWAY.value),
+    m.ServiceRestarted.TYPE: _rule(EVENT, "only the supervisor announces a restarted service",
+                                   supervisor=_TO_AGENTS),
+    # telemetry: spans go to the swarm's one exporter (the supervisor keeps an agent's own spans only)
+    m.TraceSpans.TYPE: _rule(EVENT, "agents and the gateway send their own spans to the supervisor",
+                             agent=_SUP, gateway=_SUP),
 }
-for _type in (m.AgentStarted, m.AgentList, m.StepVerdict, m.AgentReply, m.InspectReply, m.SwarmState,
+for _type in (m.AgentStarted, m.ApprovalAnswer, m.AgentList, m.StepVerdict, m.AgentReply, m.InspectReply, m.SwarmState,
               m.Completion, m.Embeddings, m.MemAdded, m.MemHits, m.MemStatsReply):
     TABLE[_type.TYPE] = _reply(f"answer to a request ({_type.__name__})")
 

@@ -101,6 +101,13 @@ class DeadlineExceeded(BusError):
 
 
 @_register
+class CallInterrupted(BusError):
+    """The gateway restarted while the call was pending: ask again with the same call id."""
+
+    code = "call_interrupted"
+
+
+@_register
 class NotRunning(SwarmError):
     """No supervisor answers for this run directory."""
 
@@ -122,6 +129,15 @@ class QuotaExhausted(SwarmError):
 
     code = "budget_exhausted"
     exit_code = 5
+
+
+@_register
+class OperatorError(SwarmError):
+    """An operator's approve, deny or budget cannot be done: an unknown or decided request, an
+    unknown or ended agent, a budget that is not a positive number."""
+
+    code = "operator_refused"
+    exit_code = 1
 
 
 @_register

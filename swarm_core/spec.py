@@ -57,6 +57,7 @@ class AgentSpec:
     stdout: str = ""  # where the process's stdout/stderr go
     rlimits: RLimits = RLimits()
     credential: Mapping[str, str] = field(default_factory=dict, repr=False)  # bus.credentials.Credential
+    traceparent: str = ""  # the span that started this agent: its steps are children of it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -85,7 +86,8 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-_STR = ("agent_id", "name", "role_name", "role", "task", "endpoint", "run_dir", "prompt", "stdout")
+_STR = ("agent_id", "name", "role_name", "role", "task", "endpoint", "run_dir", "prompt", "stdout",
+        "traceparent")
 _TUPLES = ("commands", "goals", "can_start", "examples")
 
 

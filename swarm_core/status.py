@@ -19,6 +19,7 @@ class Status(StrEnum):
     WAITING = "waiting"
     THROTTLED = "throttled"
     FROZEN = "frozen"
+    AWAITING_APPROVAL = "awaiting_approval"  # a command is held until a person approves or denies it
     DONE = "done"
     FAILED = "failed"
     KILLED = "killed"
@@ -58,6 +59,12 @@ class Reason(StrEnum):
     PARENT_DONE = "parent_done"
     PARENT_FAILED = "parent_failed"
     PARENT_CRASHED = "parent_crashed"
+    NODE_UNREACHABLE = "node_unreachable"  # the agent's node (its Ray host) stopped answering
+    TIMEOUT = "timeout"  # an approval request nobody decided in time
+
+
+# statuses decided outside the agent that its own reports (running, waiting) must not overwrite
+HELD = frozenset({Status.FROZEN, Status.THROTTLED, Status.AWAITING_APPROVAL})
 
 
 def parent_ended(status: str) -> Reason:

@@ -64,18 +64,24 @@ def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
 
 
 class Supervisor:
-    """A bus peer named ``supervisor`` that keeps every Usage event (served in a thread)."""
+    """A bus peer named ``supervisor`` that keeps every Usage and BudgetExhausted event (served in a thread)."""
 
     def __init__(self, client: BusClient) -> None:
         self.client = client
         self.usage: list[m.Usage] = []
+        self.exhausted: list[m.BudgetExhausted] = []
         self._lock = threading.Lock()
         self._todo: list[Callable[[], None]] = []
         client.handle(m.Usage, self._on_usage)
+        client.handle(m.BudgetExhausted, self._on_exhausted)
 
     def _on_usage(self, msg: Any) -> None:
         with self._lock:
             self.usage.append(msg.body)
+
+    def _on_exhausted(self, msg: Any) -> None:
+        with self._lock:
+            self.exhausted.append(msg.body)
 
     def of(self, agent: str) -> list[m.Usage]:
         with self._lock:
@@ -211,9 +217,10 @@ class GatewayRig:
 
 
 def complete(agent: str, prompt: str = "Decide the next command.", commands: tuple[str, ...] = ("task_complete",),
-             max_tokens: int = 64, name: str = "", context: dict[str, Any] | None = None) -> m.Complete:
+             max_tokens: int = 64, name: str = "", context: dict[str, Any] | None = None,
+             call_id: str = "") -> m.Complete:
     """A Complete request body as an agent sends it."""
-    return m.Complete(agent, prompt, list(commands), max_tokens, [], name or agent, context or {})
+    return m.Complete(agent, prompt, list(commands), max_tokens, [], name or agent, context or {}, call_id)
 
 
 # ------------------------------------------------------------ llama.cpp server

@@ -17,6 +17,8 @@ import yaml
 from bus.client import DEFERRED
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import parse_config
+from orchestrator.supervisor.backends.base import Placed
+from orchestrator.supervisor.budgets import child_budget
 from orchestrator.supervisor.handlers import routes
 from orchestrator.supervisor.parts import assemble
 from orchestrator.supervisor.reaper import Reaper, Timings
@@ -27,6 +29,7 @@ from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from swarm_core import authz
 from swarm_core.errors import PolicyDenied, SwarmError
+from swarm_core.tracing import CURRENT
 
 
 class NullLog:
@@ -76,21 +79,22 @@ class FakeSignaller:
 
 
 class FakeSpawner:
-    """Hands out pids (that the signaller then sees alive) or fails when told to."""
+    """A backend that hands out pids (the signaller then sees them alive) on ``node``, or fails when told to."""
 
-    def __init__(self, signaller: FakeSignaller) -> None:
+    def __init__(self, signaller: FakeSignaller, node: str | None = None) -> None:
         self.signaller = signaller
+        self.node = node
         self.specs: list[Any] = []
         self.fail: str | None = None
         self._pids = itertools.count(5001)
 
-    def spawn(self, spec: Any) -> int:
+    def spawn(self, spec: Any) -> Placed:
         if self.fail:
             raise SpawnError(self.fail)
         self.specs.append(spec)
         pid = next(self._pids)
         self.signaller.living.add(pid)
-        return pid
+        return Placed(pid, self.node)
 
 
 class FakeClient:
@@ -131,8 +135,9 @@ CONFIG: dict[str, Any] = {
 class SupervisorRig:
     """The supervisor's parts and handlers around fakes; ``send`` plays a message to a handler."""
 
-    def __init__(self, tmp_path: Path, limits: dict[str, Any] | None = None) -> None:
-        cfg_dict = {**CONFIG, "limits": {**CONFIG["limits"], **(limits or {})}}
+    def __init__(self, tmp_path: Path, limits: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None, tracing: Any = None) -> None:
+        cfg_dict = {**CONFIG, "limits": {**CONFIG["limits"], **(limits or {})}, **(extra or {})}
         self.cfg = parse_config(yaml.safe_dump(cfg_dict), str(tmp_path / "swarm.yaml"))
         self.run_dir = tmp_path / "run"
         self.run_dir.mkdir(exist_ok=True)
@@ -147,7 +152,7 @@ class SupervisorRig:
         self.parts = assemble(self.cfg, self.run_dir, self.table, self.client, self.spawner, self.reaper,
                               self.log, endpoint="ipc:///nowhere", heartbeat_interval=1.0, liveness=3,
                               shutdown=self.shutdowns.append, shutting_down=lambda: bool(self.shutdowns),
-                              clock=self.clock, wall=self.wall)
+                              tracing=tracing, clock=self.clock, wall=self.wall)
         self.handlers = routes(self.parts)
         self.authorize = authz.for_dispatch(self.table.is_below)
         self.reconciler = Reconciler(self.parts, gone=lambda pid: not self.signaller.alive(pid))
@@ -155,26 +160,33 @@ class SupervisorRig:
     def close(self) -> None:
         self.table.close()
 
-    def message(self, src: str, body: Any, kind: Kind = Kind.REQUEST) -> Message:
-        return Message(make_header(kind, body.TYPE, src, "supervisor"), body)
+    def message(self, src: str, body: Any, kind: Kind = Kind.REQUEST, traceparent: str = "") -> Message:
+        return Message(make_header(kind, body.TYPE, src, "supervisor", traceparent=traceparent), body)
 
-    def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST) -> Any:
+    def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST, traceparent: str = "") -> Any:
         """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises).
 
         The supervisor's dispatch runs the authorization table first (with
         the agent tree): a refusal raises PolicyDenied here, as its reply
-        would carry it.
+        would carry it. Like the bus client, the handler runs inside the
+        sender's span (``traceparent``).
         """
-        msg = self.message(src, body, kind)
+        msg = self.message(src, body, kind, traceparent)
         reason = self.authorize(msg)
         if reason is not None:
             raise PolicyDenied(reason)
-        return self.handlers[type(body)](msg)
+        token = CURRENT.set(traceparent)
+        try:
+            return self.handlers[type(body)](msg)
+        finally:
+            CURRENT.reset(token)
 
     def root(self) -> AgentRecord:
         """Spawn the root agent and make it ready, as the service does at start-up."""
         root = self.cfg.root
-        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task="goal"))
+        tokens, usd = child_budget(self.cfg.agents[root].budget, 0)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task="goal",
+                                         budget_tokens=tokens, budget_usd=usd))
         self.parts.life.spawn(rec)
         self.send(root, m.AgentReady(root, 1), Kind.EVENT)
         return self.table.get(root)  # type: ignore[return-value]

@@ -20,13 +20,29 @@ def _text(value: object, what: str, limit: int = 4000) -> str:
 
 
 @implements("start_agent")
-def start_agent(ctx: CommandContext, name: str, task: str, prompt: str = "", role: str = "") -> str:
-    """Ask the supervisor for a sub-agent; its result arrives later in the inbox."""
+def start_agent(ctx: CommandContext, name: str, task: str, prompt: str = "", role: str = "",
+                budget: object = "") -> str:
+    """Ask the supervisor for a sub-agent; its result arrives later in the inbox.
+
+    ``budget``: the most tokens the sub-agent and its own sub-agents may use
+    together, taken from this agent's budget (the supervisor refuses more
+    than is left).
+    """
     name = _text(name, "name", 48)
     task = _text(task, "task")
     if not isinstance(prompt, str) or not isinstance(role, str):
         raise CommandError("prompt and role must be strings")
-    return ctx.ports.start_agent(name, task, prompt, role.strip())
+    return ctx.ports.start_agent(name, task, prompt, role.strip(), _budget(budget))
+
+
+def _budget(value: object) -> int:
+    """A budget in tokens from the model's answer ("" or absent: none)."""
+    if value in ("", None):
+        return 0
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) <= 0:
+        raise CommandError(f"budget must be a whole number of tokens above 0, got {value!r}")
+    return int(text)
 
 
 @implements("message_agent")

@@ -18,14 +18,21 @@ child after its rlimits:
 1. creates what the agent will need and cannot create later: its workspace
    folder and its JSON log file ``logs/<id>.jsonl`` (``logs/<id>.out`` is
    already its stdout), and imports the project's top-level packages;
-2. restricts itself with Landlock to :func:`agents.confine.paths.agent_view`:
+2. moves into a mount namespace of its own and mounts there a tmpfs of
+   ``limits.workspace_mb`` over the workspace's place in the exec root
+   (:func:`mount_scratch`): the code it runs works on a copy of the
+   workspace there (:mod:`agents.stage`), and the kernel stops it at the
+   limit however many files it writes;
+3. restricts itself with Landlock to :func:`agents.confine.paths.agent_view`:
    nothing of the run directory but its own log file (its bus credential
-   travels in its spec, in memory), no signal to a process outside its own
-   domain (each agent has its own, so not to a sibling either), no
-   abstract Unix socket, TCP connect to the bus port only.
+   travels in its spec, in memory, on every backend), no signal to a
+   process outside its own domain (each agent has its own, so not to a
+   sibling either), no abstract Unix socket, TCP connect to the bus port
+   only.
 
 It returns the spec with ``settings["exec_root"]`` (the prepared root, or
-None) and ``settings["confined_us"]`` (what it cost). Any failure raises:
+None), ``settings["exec_scratch"]`` (the tmpfs, or None without a workspace)
+and ``settings["confined_us"]`` (what it cost). Any failure raises:
 the zygote child then exits and the agent never runs unconfined.
 """
 
@@ -44,6 +51,8 @@ from swarm_core.spec import AgentSpec
 
 PROJECT_PACKAGES = ("agents", "bus", "memory", "swarm_core")
 KERNEL, NONE = "kernel", "none"
+DEFAULT_WORKSPACE_MB = 512  # limits.workspace_mb's default
+INODES_PER_MB = 256  # files and folders the scratch tmpfs may hold per MB of its size
 
 
 def sandbox_mode(settings: object) -> str:
@@ -143,7 +152,26 @@ def confine_agent(spec: AgentSpec) -> AgentSpec:
     if not execroot.is_prepared(root):
         raise RuntimeError(f"the kernel sandbox is not prepared in this zygote ({root} is not an exec root)")
     workspace, log_file = _prepare(spec)
+    scratch = mount_scratch(root, workspace, workspace_mb(spec.settings)) if workspace else None
     enforce(agent_view(workspace=workspace, log_file=log_file, packages=PROJECT_PACKAGES,
-                       endpoint=spec.endpoint))
+                       endpoint=spec.endpoint, scratch=scratch))
     cost = round((time.perf_counter() - started) * 1e6)
-    return dataclasses.replace(spec, settings={**spec.settings, "exec_root": root, "confined_us": cost})
+    return dataclasses.replace(spec, settings={**spec.settings, "exec_root": root, "exec_scratch": scratch,
+                                               "confined_us": cost})
+
+
+def workspace_mb(settings: Mapping[str, Any]) -> int:
+    """``limits.workspace_mb`` from the agent's settings (the default when missing or nonsense)."""
+    value = settings.get("workspace_mb")
+    good = isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return value if good else DEFAULT_WORKSPACE_MB
+
+
+def mount_scratch(root: str, workspace: str, megabytes: int) -> str:
+    """Before Landlock (which forbids mounting): a private mount namespace for this agent where a tmpfs of
+    ``megabytes`` covers ``workspace`` inside the exec root ``root``; returns that path."""
+    namespaces.unshare(namespaces.CLONE_NEWNS)
+    namespaces.private_mounts()
+    target = execroot.inside(root, workspace)
+    namespaces.mount_tmpfs(target, size=f"{megabytes}m", mode=0o755, inodes=megabytes * INODES_PER_MB)
+    return target

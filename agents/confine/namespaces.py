@@ -93,9 +93,16 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
            f"mount {source or fstype} on {target}")
 
 
-def mount_tmpfs(target: str, size: str = "1m", mode: int = 0o755) -> None:
-    """A fresh, small tmpfs on ``target`` (nosuid, nodev)."""
-    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode:o}")
+def mount_tmpfs(target: str, size: str = "1m", mode: int = 0o755, inodes: int = 0) -> None:
+    """A fresh tmpfs of ``size`` bytes (``1m``...) on ``target`` (nosuid, nodev); ``inodes``: at most that
+    many files and folders (0: the kernel's default)."""
+    data = f"size={size},mode={mode:o}" + (f",nr_inodes={inodes}" if inodes else "")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data)
+
+
+def private_mounts() -> None:
+    """Make every mount of this mount namespace private: nothing mounted here propagates elsewhere."""
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
 def set_mount_attr(target: str, attr: int, *, recursive: bool, clear: bool = False) -> None:

@@ -123,15 +123,17 @@ def exec_view(workspace: str | None) -> View:
                 write=minimal([workspace] if workspace else []), files_rw=devices())
 
 
-def agent_view(*, workspace: str | None, log_file: str, packages: tuple[str, ...], endpoint: str) -> View:
-    """An agent process: interpreter, project packages and own /proc read-only; workspace and log writable.
+def agent_view(*, workspace: str | None, log_file: str, packages: tuple[str, ...], endpoint: str,
+               scratch: str | None = None) -> View:
+    """An agent process: interpreter, project packages and own /proc read-only; workspace, the scratch
+    tmpfs its executed code works in (``agents.stage``) and log writable.
 
     Nothing of the run directory but its own log: its bus credential came in its spec, in memory.
     """
     port = tcp_port(endpoint)
     own_proc = os.path.realpath("/proc/self")
     read = static_reads(AGENT_ETC, packages) + (own_proc,)
-    return View(read=read, execute=interpreter_files(), write=minimal([workspace] if workspace else []),
+    return View(read=read, execute=interpreter_files(), write=minimal([p for p in (workspace, scratch) if p]),
                 files_rw=devices() + minimal([log_file]), ports=(port,) if port else ())
 
 

@@ -1,4 +1,4 @@
-"""Quotas of the LLM gateway: token buckets (rates) and budgets, as pure policy.
+"""Quotas of the LLM gateway: token buckets (rates), as pure policy.
 
 Nothing here reads a clock or touches a socket: every function takes ``now``
 (monotonic seconds) so tests drive it with a fake clock.
@@ -16,8 +16,8 @@ the next call waits again: a runaway agent is slowed to one call per pause,
 and no call waits for ever (a call bigger than a whole bucket still runs
 after one pause). ``pause_seconds: 0`` therefore disables rate holds.
 
-Budgets (``max_tokens``, ``max_cost_usd``) are totals per agent and for the
-whole swarm; a call is refused once a total has reached its budget.
+Budgets (``max_tokens``, ``max_cost_usd``) are kept by ``spend.py`` (they
+need the agent tree and reservations); this module holds the rates.
 """
 
 from __future__ import annotations
@@ -89,27 +89,6 @@ def take(bucket: TokenBucket, now: float, tokens: float) -> TokenBucket:
     return replace(b, level=min(b.capacity, b.level - tokens))
 
 
-# ----------------------------------------------------------------- budgets
-
-
-@dataclass(slots=True)
-class Totals:
-    """What one agent (or the swarm) has used so far."""
-
-    tokens: int = 0
-    requests: int = 0
-    cost_usd: float = 0.0
-
-
-def budget_reason(totals: Totals, limits: Bucket) -> str:
-    """Why ``totals`` has exhausted a budget of ``limits``, or "" if it has not."""
-    if limits.max_tokens is not None and totals.tokens >= limits.max_tokens:
-        return f"max_tokens budget of {limits.max_tokens} used ({totals.tokens} tokens)"
-    if limits.max_cost_usd is not None and totals.cost_usd >= limits.max_cost_usd:
-        return f"max_cost_usd budget of {limits.max_cost_usd:g} used (${totals.cost_usd:.4f})"
-    return ""
-
-
 # --------------------------------------------------------------- the book
 
 
@@ -125,14 +104,6 @@ class Hold:
     """Hold the call ``seconds`` more, then ask again; ``reason`` names the bucket."""
 
     seconds: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Exhausted:
-    """Refuse the call: a budget is used up (``scope`` is ``agent`` or ``swarm``)."""
-
-    scope: str
     reason: str
 
 
@@ -153,14 +124,15 @@ def _rates(limits: Bucket, now: float) -> _Rates:
 
 @dataclass
 class QuotaBook:
-    """Rates and budgets of every agent and of the swarm (a plain object, no clock).
+    """The rate buckets of every agent and of the swarm (a plain object, no clock).
 
-    ``admit`` decides a call; ``record`` adds the usage the provider reported.
+    ``admit`` decides a call; ``record`` corrects the token buckets to the
+    usage the provider reported. ``state``/``restore`` carry the buckets
+    through the ledger (stamps are ``time.monotonic``, which is the same
+    clock for every process of one boot).
     """
 
     quotas: Quotas
-    totals: dict[str, Totals] = field(default_factory=dict)
-    swarm: Totals = field(default_factory=Totals)
     _rates: dict[str, _Rates] = field(default_factory=dict)
     _swarm_rates: _Rates | None = None
 
@@ -171,35 +143,13 @@ class QuotaBook:
         return r
 
     def _all_rates(self, agent: str, now: float) -> list[tuple[str, _Rates]]:
-        if self._swarm_rates is None:
-            self._swarm_rates = _rates(self.quotas.swarm, now)
-        return [("agent", self._agent_rates(agent, now)), ("swarm", self._swarm_rates)]
+        return [("agent", self._agent_rates(agent, now)), ("swarm", self._swarm_rates_at(now))]
 
-    def agent_totals(self, agent: str) -> Totals:
-        """The running totals of ``agent`` (created empty on first use)."""
-        t = self.totals.get(agent)
-        if t is None:
-            t = self.totals[agent] = Totals()
-        return t
-
-    def exhausted(self, agent: str) -> Exhausted | None:
-        """The budget ``agent`` (or the swarm) has used up, if any."""
-        reason = budget_reason(self.agent_totals(agent), self.quotas.agent)
-        if reason:
-            return Exhausted("agent", reason)
-        reason = budget_reason(self.swarm, self.quotas.swarm)
-        if reason:
-            return Exhausted("swarm", "swarm " + reason)
-        return None
-
-    def admit(self, agent: str, now: float, tokens: int, held_since: float) -> Admit | Hold | Exhausted:
+    def admit(self, agent: str, now: float, tokens: int, held_since: float) -> Admit | Hold:
         """Decide a call of ``agent`` estimated at ``tokens``, held since ``held_since``.
 
         On Admit one request and ``tokens`` are taken from every bucket.
         """
-        ex = self.exhausted(agent)
-        if ex is not None:
-            return ex
         wait, which = 0.0, ""
         for scope, r in self._all_rates(agent, now):
             for kind, bucket, amount in (("requests_per_minute", r.requests, 1),
@@ -219,18 +169,38 @@ class QuotaBook:
                 r.tokens = take(r.tokens, now, tokens)
         return Admit(forced=wait > 0)
 
-    def record(self, agent: str, now: float, tokens: int, cost_usd: float, estimated: int) -> Totals:
-        """Add a finished call's usage; the token buckets are corrected to the real count."""
-        for t in (self.agent_totals(agent), self.swarm):
-            t.tokens += tokens
-            t.requests += 1
-            t.cost_usd += cost_usd
+    def record(self, agent: str, now: float, tokens: int, estimated: int) -> None:
+        """A finished call used ``tokens`` where ``estimated`` were taken: correct the token buckets."""
         delta = tokens - estimated
         if delta:
             for _, r in self._all_rates(agent, now):
                 if r.tokens is not None:
                     r.tokens = take(r.tokens, now, delta)
-        return self.agent_totals(agent)
+
+    def state(self, agent: str) -> dict[str, tuple[float, float]]:
+        """The buckets a call of ``agent`` uses, as ``{key: (level, stamp)}`` (empty without rates)."""
+        out = {}
+        for key, r in (("agent:" + agent, self._rates.get(agent)), ("swarm", self._swarm_rates)):
+            if r is None:
+                continue
+            for kind, bucket in (("requests", r.requests), ("tokens", r.tokens)):
+                if bucket is not None:
+                    out[f"{key}:{kind}"] = (bucket.level, bucket.stamp)
+        return out
+
+    def restore(self, rows: dict[str, tuple[float, float]], now: float) -> None:
+        """Put back bucket levels saved by :meth:`state` (keys of rates no longer configured are ignored)."""
+        for key, (level, stamp) in rows.items():
+            scope, _, kind = key.rpartition(":")
+            r = self._swarm_rates_at(now) if scope == "swarm" else self._agent_rates(scope[len("agent:"):], now)
+            bucket = getattr(r, kind, None)
+            if isinstance(bucket, TokenBucket):
+                setattr(r, kind, replace(bucket, level=min(bucket.capacity, level), stamp=min(stamp, now)))
+
+    def _swarm_rates_at(self, now: float) -> _Rates:
+        if self._swarm_rates is None:
+            self._swarm_rates = _rates(self.quotas.swarm, now)
+        return self._swarm_rates
 
 
 def cost_usd(prices: dict, model: str, prompt_tokens: int, completion_tokens: int) -> float:

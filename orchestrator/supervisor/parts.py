@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from bus.keyring import Keyring
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor.desk import ApprovalDesk
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.base import GuardSet
 from orchestrator.supervisor.lifecycle import Lifecycle
@@ -21,6 +22,7 @@ from orchestrator.supervisor.messenger import Messenger
 from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.specs import SpecBuilder
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 
 START_TIMEOUT = 15.0  # seconds from start_agent to agent_ready before the start fails
 ROOT_START_TIMEOUT = 30.0  # the root (and a restarted agent) may take longer: nobody waits on it
@@ -34,6 +36,7 @@ class Parts:
     table: AgentTable
     life: Lifecycle
     guards: GuardSet
+    desk: ApprovalDesk
     bus: Messenger
     reaper: Reaper
     log: Any
@@ -42,22 +45,28 @@ class Parts:
     shutdown: Callable[[str], None]  # record the intent to shut down (the loop acts on it)
     shutting_down: Callable[[], bool]
     started: float = field(default_factory=time.time)
+    tracing: SupervisorTracing = field(default_factory=SupervisorTracing.off)
 
 
-def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, spawner: Any, reaper: Reaper,
+def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, backend: Any, reaper: Reaper,
              log: Any, *, endpoint: str, heartbeat_interval: float, liveness: int,
              shutdown: Callable[[str], None], shutting_down: Callable[[], bool],
              guards: GuardSet | None = None, keys: Keyring | None = None,
+             tracing: SupervisorTracing | None = None,
              clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> Parts:
-    """Wire the supervisor's parts around a bus client and a spawner (real or fake).
+    """Wire the supervisor's parts around a bus client and a backend (real or fake).
 
     ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`);
-    ``keys`` (the swarm's credentials) to a keyring of its own.
+    ``keys`` (the swarm's credentials) to a keyring of its own; ``tracing`` to none (the service passes
+    the run's exporter).
     """
     bus = Messenger(client, table)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
-    life = Lifecycle(table, spawner, reaper, bus, specs, log, keys if keys is not None else Keyring())
+    tracing = tracing or SupervisorTracing.off()
+    life = Lifecycle(table, backend, reaper, bus, specs, log, keys if keys is not None else Keyring(), tracing)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
-    return Parts(cfg=cfg, table=table, life=life, guards=guards, bus=bus, reaper=reaper, log=log,
-                 clock=clock, wall=wall, shutdown=shutdown, shutting_down=shutting_down, started=wall())
+    desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall)
+    return Parts(cfg=cfg, table=table, life=life, guards=guards, desk=desk, bus=bus, reaper=reaper, log=log,
+                 clock=clock, wall=wall, shutdown=shutdown, shutting_down=shutting_down, started=wall(),
+                 tracing=tracing)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bus import messages as bm
-from orchestrator.supervisor.guards.base import Exit, GiveUp, Restart, Tick
+from orchestrator.supervisor.guards.base import Exit, GiveUp, Refuse, Restart, Tick
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts
 from orchestrator.supervisor.reaper import ProcessSignaller
@@ -24,7 +24,11 @@ def process_gone(pid: int) -> bool:
 
 
 class Reconciler:
-    """The supervisor's periodic and event-driven work over its parts."""
+    """The supervisor's periodic and event-driven work over its parts.
+
+    ``gone(pid)`` probes an adopted process (default: this machine's process
+    table; a backend whose agents run elsewhere passes its own).
+    """
 
     def __init__(self, parts: Parts, gone: Callable[[int], bool] = process_gone,
                  adopted_every: float = 1.0) -> None:
@@ -34,7 +38,8 @@ class Reconciler:
         self._next_adopted = 0.0
 
     def tick(self) -> None:
-        """Reconcile: the stop ladder, adopted exits, every guard's stops, start timeouts."""
+        """Reconcile: the stop ladder, adopted exits, every guard's stops and refusals, parked
+        approval polls, start timeouts."""
         p = self.p
         now = p.clock()
         p.reaper.step()
@@ -43,9 +48,14 @@ class Reconciler:
             for pid in p.table.adopted_pids():
                 if self.gone(pid):  # not our zygote's children: nobody reports their exit
                     self.on_exit(pid, None)
-        for stop in p.guards.on_tick(Tick(now, p.wall(), p.table)):
-            p.life.enforce(stop)
+        for action in p.guards.on_tick(Tick(now, p.wall(), p.table)):
+            if isinstance(action, Refuse):
+                p.desk.refuse(action.request_id, action.reason)
+            else:
+                p.life.enforce(action)
+        p.desk.tick()
         for agent_id, pending in p.table.expired(now):
+            p.tracing.spawn_ended(agent_id, Reason.START_TIMEOUT)
             p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
             if pending.request is not None:
                 p.bus.reply_error(pending.request, SwarmError(f"agent {agent_id} did not start in time"))
@@ -62,6 +72,10 @@ class Reconciler:
             elif isinstance(decision, GiveUp):
                 p.table.log_event(ex.record.id, "restart_limit", decision.detail)
                 p.bus.tell(ex.record.parent, "supervisor", decision.text)
+
+    def on_lost(self, pid: int, reason: str) -> None:
+        """A process can no longer be reached (its node is gone): its agent is ended with ``reason``."""
+        self.p.life.lose(pid, reason)
 
     def _restart(self, ex: Exit) -> None:
         p = self.p

@@ -36,7 +36,11 @@ CREATE TABLE IF NOT EXISTS agents (
     started_at REAL,
     ended_at REAL,
     updated_at REAL NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    node TEXT,
+    budget_tokens INTEGER,
+    budget_usd REAL,
+    budget_override INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -48,7 +52,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-PS_FIELDS = ("id", "name", "role", "parent", "depth", "pid", "status", "steps", "tokens", "requests")
+# columns added after the first release, with their declarations (the ALTER TABLE of an old registry)
+_ADDED_COLUMNS = (("node", "TEXT"), ("budget_tokens", "INTEGER"), ("budget_usd", "REAL"),
+                  ("budget_override", "INTEGER NOT NULL DEFAULT 0"))
+PS_FIELDS = ("id", "name", "role", "parent", "depth", "pid", "status", "steps", "tokens", "requests", "node")
 
 
 @dataclass
@@ -75,9 +82,15 @@ class AgentRecord:
     ended_at: float | None = None
     updated_at: float = field(default_factory=time.time)
     seq: int = 0
+    node: str | None = None  # the Ray node it runs on (None: this machine, the local backend)
+    # the subtree budget (own spend + all descendants'); the gateway reads these three columns
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
+    budget_override: bool = False  # set by the operator: replaces quotas.agent (quotas.swarm for the root)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # the registry file holds plain strings
+        self.budget_override = bool(self.budget_override)
 
     @property
     def terminal(self) -> bool:
@@ -107,10 +120,23 @@ class Registry:
         self._conn = _connect(self.path, readonly)
         if not readonly:
             self._conn.executescript(_SCHEMA)
+            self._add_missing_columns()
         self._seq = self._max_seq()
+
+    def _add_missing_columns(self) -> None:
+        """A registry written before a column existed gets it (``up --resume`` of an older run)."""
+        have = {row[1] for row in self._conn.execute("PRAGMA table_info(agents)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                self._conn.execute(f"ALTER TABLE agents ADD COLUMN {name} {decl}")
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for the tables kept beside the agents' (approval requests)."""
+        return self._conn
 
     def _max_seq(self) -> int:
         try:
@@ -157,6 +183,15 @@ class Registry:
             return []
         return [AgentRecord(**dict(r)) for r in rows]
 
+    def updated_since(self, ts: float) -> list[AgentRecord]:
+        """Agents whose record changed at or after ``ts`` (time.time()), in registry order."""
+        try:
+            rows = self._conn.execute("SELECT * FROM agents WHERE updated_at >= ? ORDER BY seq",
+                                      (ts,)).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [AgentRecord(**dict(r)) for r in rows]
+
     def children(self, agent_id: str) -> list[AgentRecord]:
         rows = self._conn.execute("SELECT * FROM agents WHERE parent = ? ORDER BY seq", (agent_id,))
         return [AgentRecord(**dict(r)) for r in rows]
@@ -193,9 +228,49 @@ class Registry:
             return []
 
 
-def ps_view(rec: AgentRecord) -> dict[str, Any]:
-    """The contract fields of ``swarm ps --json`` (plus a few helpful extras)."""
+def ps_view(rec: AgentRecord, subtree: tuple[int, float] | None = None) -> dict[str, Any]:
+    """The contract fields of ``swarm ps --json`` (plus a few helpful extras).
+
+    ``subtree`` is the agent's (tokens, cost) with all its descendants'
+    (:func:`subtree_spend`); without it, the agent's own.
+    """
     d = {k: getattr(rec, k) for k in PS_FIELDS}
     d["reason"] = rec.reason
     d["cost_usd"] = round(rec.cost_usd, 6)
+    tokens, cost = subtree if subtree is not None else (rec.tokens, rec.cost_usd)
+    d["subtree_tokens"] = tokens
+    d["subtree_cost_usd"] = round(cost, 6)
     return d
+
+
+def ps_views(recs: list[AgentRecord]) -> list[dict[str, Any]]:
+    """``ps_view`` of every record, with subtree totals."""
+    spend = subtree_spend(recs)
+    return [ps_view(r, spend[r.id]) for r in recs]
+
+
+def subtree_spend(recs: list[AgentRecord]) -> dict[str, tuple[int, float]]:
+    """Each agent's tokens and cost plus those of all its descendants (records in registry order)."""
+    totals = {r.id: [r.tokens, r.cost_usd] for r in recs}
+    for r in reversed(recs):  # children come after their parents: add each up once, bottom first
+        if r.parent in totals:
+            totals[r.parent][0] += totals[r.id][0]
+            totals[r.parent][1] += totals[r.id][1]
+    return {k: (int(v[0]), float(v[1])) for k, v in totals.items()}
+
+
+def inspect_view(reg: Any, agent_id: str) -> dict[str, Any] | None:
+    """The fields of ``swarm inspect --json``: the record, its subtree's spend, its children, its last 20 events.
+
+    ``reg`` is anything with the registry's ``get``, ``subtree``, ``children`` and ``events``
+    (the registry itself, or the supervisor's agent table).
+    """
+    rec = reg.get(agent_id)
+    if rec is None:
+        return None
+    info = rec.public()
+    tokens, cost = subtree_spend(reg.subtree(agent_id))[agent_id]
+    info.update(subtree_tokens=tokens, subtree_cost_usd=round(cost, 6))
+    info["children"] = [c.id for c in reg.children(agent_id)]
+    info["events"] = reg.events(agent_id)[-20:]
+    return info

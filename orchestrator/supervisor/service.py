@@ -1,15 +1,18 @@
 """The supervisor process: broker host, agent-table owner, the only spawner and reaper.
 
 It wires its parts (the agent table, the reaper's ladder, the guards, the
-lifecycle, the bus handlers; see ``parts.py``) and runs the loop: poll the
-bus, then reconcile on a tick. Events (an exit, a dead peer) only bring
-work to the loop. Signal handlers record intent; the loop acts (§8).
+lifecycle, the bus handlers; see ``parts.py``) around a backend that runs
+the agent processes (``backends/``: local or ray), and runs the loop: poll
+the bus, then reconcile on a tick. Events (an exit, a lost process, a dead
+peer) only bring work to the loop. Signal handlers record intent; the loop
+acts (§8).
 
 It also issues every bus credential of its swarm (``bus.keyring``, kept in
 ``RUN_DIR/credentials.json``, verifiers only): its own, the operator's
 (``RUN_DIR/operator.cred``, mode 0600: the CLI's), one per service launch
-(on the service's stdin) and one per agent incarnation (in its spec); an
-agent's is revoked when its process is reaped.
+(on the service's stdin) and one per agent incarnation (in its spec, made
+by the backend: here, or on the agent's Ray node with only the public key
+coming back); an agent's is revoked when its process is reaped.
 """
 
 from __future__ import annotations
@@ -25,21 +28,26 @@ from bus.broker import Broker
 from bus.client import BusClient
 from bus.credentials import OPERATOR_FILE, Credential, write_file
 from bus.events import EventSubscriber
-from bus.keyring import Keyring, default_mechanism
+from bus.keyring import Keyring, default_mechanism, stored_peers
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor import budgets
+from orchestrator.supervisor.backends import make_backend
+from orchestrator.supervisor.backends.base import Exited, Lost
+from orchestrator.supervisor.board import STOPPED, ServiceBoard
 from orchestrator.supervisor.gate import Gate
 from orchestrator.supervisor.guards import build_guards
 from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.handlers import routes
+from orchestrator.supervisor.keeper import ZYGOTE, ZygoteKeeper
 from orchestrator.supervisor.parts import ROOT_START_TIMEOUT, Parts, assemble
-from orchestrator.supervisor.reaper import Reaper, Timings
+from orchestrator.supervisor.reaper import GroupSignaller, Reaper, Timings
 from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.recovery import recover
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
-from orchestrator.supervisor.spawner import Spawner
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 from swarm_core import authz
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
@@ -74,14 +82,20 @@ class Supervisor:
         self.resume = resume
         self.endpoint, self.pub_endpoint = _endpoints(cfg, self.run_dir)
         self.table = AgentTable(self.run_dir / "registry.db")
-        self.reaper = Reaper(time.monotonic, timings=Timings(grace, grace, KILL_RECHECK))
-        self.spawner = Spawner(self.run_dir, self._on_exit_threadsafe, log)
+        # every credential of the swarm (made now: a backend issues its agents' through it)
+        self.keys = self._keyring()
+        self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.keys)
+        self.reaper = Reaper(time.monotonic, self.backend.signaller,
+                             Timings(grace, self.backend.term_grace(grace), KILL_RECHECK))
+        # the services (and a dead supervisor's) are process groups of this machine, whatever the backend
+        self.service_reaper = Reaper(time.monotonic, GroupSignaller(), Timings(grace, grace, KILL_RECHECK))
+        self.tracing = SupervisorTracing.for_run(self.run_dir, cfg.name, log)  # the run's one exporter
         self.broker: Broker | None = None
         self.client: BusClient | None = None
         self.parts: Parts | None = None
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
-        self.keys: Keyring | None = None
+        self.keeper: ZygoteKeeper | None = None
         self._credential: Credential | None = None
         self._shutdown: str | None = None
         self._events_thread: threading.Thread | None = None
@@ -90,26 +104,33 @@ class Supervisor:
     # ------------------------------------------------------------ start-up
 
     def start(self) -> None:
-        """Start zygote, broker, handlers, services and the root agent."""
+        """Start the backend (zygote or Ray hosts), broker, handlers, services and the root agent."""
         secure_dir(self.run_dir)
         table = self.table
         table.set_meta("state", "starting")
-        adopted = recover(table, self.reaper, self.log) if self.resume else []
         for key, value in (("name", self.cfg.name), ("config", self.cfg.source), ("goal", self.goal),
-                           ("supervisor_pid", os.getpid())):
+                           ("supervisor_pid", os.getpid()), ("supervisor_started", time.time())):
             table.set_meta(key, value)
-        self.spawner.start()
+        table.set_meta("backend", {"kind": self.backend.kind})
+        self.backend.start()
+        table.set_meta("backend", self.backend.facts())
+        zygote = getattr(self.backend, "spawner", None)  # the local backend's one zygote (Ray restarts its hosts)
+        if zygote is not None:
+            self.keeper = ZygoteKeeper(zygote, table, ServiceBoard(table), self.log)
+            self.keeper.started()
+        adopted = recover(table, self.service_reaper, self.log, self.backend.adopt) if self.resume else []
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
-        keys = self.keys = self._keyring(adopted)
+        keys = self.keys
+        keys.retain(set(adopted))  # a resume: the agents not adopted are gone, so are their credentials
         gate = Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check)
         client = self._start_bus(gate, keys)
         parts = self.parts = assemble(
-            self.cfg, self.run_dir, table, client, self.spawner, self.reaper, self.log,
+            self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
             shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
-            keys=keys)
-        self.reconciler = Reconciler(parts)
+            tracing=self.tracing)
+        self.reconciler = Reconciler(parts, gone=self.backend.gone)
         self._adopt(parts, adopted)
         client.authorize_with(authz.for_dispatch(table.is_below))
         for body, handler in routes(parts).items():
@@ -117,8 +138,10 @@ class Supervisor:
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
         self._events_thread.start()
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
-                                 table, self.reaper, self.log, keys=keys)
+                                 table, self.service_reaper, self.log, keys=keys)
         self.services.start_all()
+        if adopted:  # the previous services were killed: the adopted agents' calls to them are lost
+            self.services.announce()
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
         if table.get(self.cfg.root) is None:
@@ -126,11 +149,11 @@ class Supervisor:
         else:
             self.log.info("swarm_resumed", adopted=adopted)
 
-    def _keyring(self, adopted: list[str]) -> Keyring:
-        """A fresh keyring, or on resume the stored one keeping the adopted agents' credentials."""
+    def _keyring(self) -> Keyring:
+        """A fresh keyring, or on resume the stored one (``start`` keeps only the adopted agents')."""
         store = self.run_dir / CREDENTIALS
         if self.resume and store.exists():
-            return Keyring.load(store, keep=set(adopted))
+            return Keyring.load(store, keep=stored_peers(store))
         return Keyring(default_mechanism(self.endpoint), store=store)
 
     def _start_bus(self, gate: Gate, keys: Keyring) -> BusClient:
@@ -163,7 +186,9 @@ class Supervisor:
 
     def _spawn_root(self, parts: Parts) -> None:
         root = self.cfg.root
-        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal))
+        tokens, usd = budgets.child_budget(self.cfg.agents[root].budget, 0)
+        rec = self.table.add(AgentRecord(id=root, name=root, role=root, parent=None, depth=0, task=self.goal,
+                                         budget_tokens=tokens, budget_usd=usd))
         parts.life.spawn(rec)
         self.table.expect_ready(root, None, time.monotonic() + ROOT_START_TIMEOUT)
 
@@ -176,7 +201,7 @@ class Supervisor:
 
     def escalate(self) -> None:
         """Signal-safe: every stop from now on is a kill (a second Ctrl-C)."""
-        self.reaper.hard = True
+        self.reaper.hard = self.service_reaper.hard = True
 
     def run(self) -> None:
         """Loop until a shutdown is requested, then tear everything down in order."""
@@ -190,9 +215,12 @@ class Supervisor:
             self.teardown()
 
     def tick(self) -> None:
-        """Reconcile the agents (guards, ladder, start timeouts) and the services."""
+        """Reconcile the zygote, the agents (guards, ladder, start timeouts) and the services."""
+        if self.keeper is not None:
+            self.keeper.check()
         if self.reconciler is not None:
             self.reconciler.tick()
+        self.service_reaper.step()
         if self.services is not None:
             self.services.check()
 
@@ -203,7 +231,7 @@ class Supervisor:
             time.sleep(seconds)
 
     def teardown(self) -> None:
-        """Ordered and bounded: agents, services, zygote, broker; then the pid file."""
+        """Ordered and bounded: agents, services, the backend (zygote or hosts), broker; then the pid file."""
         reason = self._shutdown or Reason.DOWN
         self.log.info("supervisor_stopping", reason=reason)
         try:
@@ -213,11 +241,17 @@ class Supervisor:
                 self.services.stop_all(self._idle)
         finally:
             self._events_stop.set()
-            self.spawner.stop()
+            try:
+                self.backend.stop()
+            except Exception:  # the rest of the teardown must still run
+                self.log.exception("backend_stop_failed")
+            if self.keeper is not None:
+                ServiceBoard(self.table).set(ZYGOTE, STOPPED, pid=self.keeper.spawner.pid)
             if self.client is not None:
                 self.client.close()
             if self.broker is not None:
                 self.broker.stop()
+            self.tracing.close()
             self.table.set_meta("state", "down")
             self.table.set_meta("down_reason", reason)
             for name in ("supervisor.pid", OPERATOR_FILE):  # nobody answers a CLI any more
@@ -229,15 +263,15 @@ class Supervisor:
 
     # ------------------------------------------------------------ threads → loop
 
-    def _on_exit_threadsafe(self, pid: int, code: int) -> None:
-        """The zygote's reader thread: hand the exit to the loop."""
+    def _report_threadsafe(self, event: Exited | Lost) -> None:
+        """A backend thread (the zygote's reader, a Ray host's watcher): hand the event to the loop."""
         if self.client is not None:
             self.client.call_soon_threadsafe(
-                lambda: self._on_loop("agent_exit_failed", self._on_exit, pid, code))
+                lambda: self._on_loop("agent_exit_failed", self._on_report, event))
 
-    def _on_exit(self, pid: int, code: int) -> None:
+    def _on_report(self, event: Exited | Lost) -> None:
         if self.reconciler is not None:
-            self.reconciler.on_exit(pid, code)
+            _REPORTS[type(event)](self.reconciler, event)
 
     def _on_loop(self, event: str, fn: Any, *args: Any) -> None:
         """Run a handed-over call on the loop; a failure is logged, never the end of the supervisor."""
@@ -257,6 +291,12 @@ class Supervisor:
                         "peer_event_failed", r.on_peer_event, b))
         finally:
             sub.close()
+
+
+_REPORTS: dict[type, Any] = {
+    Exited: lambda r, e: r.on_exit(e.pid, e.code),
+    Lost: lambda r, e: r.on_lost(e.pid, e.reason),
+}
 
 
 def _no_flood_check(peer: str, now: float) -> str | None:

@@ -4,7 +4,9 @@ Each runs in its own process group, connects to the bus under a fixed peer
 id with a credential issued for that launch (handed over on its stdin, so
 it is never on disk, and bound to the process), and is restarted if it
 dies, within its restart intensity. Stopping is the reaper's ladder: a Stop
-message, then SIGTERM to the group, then SIGKILL.
+message, then SIGTERM to the group, then SIGKILL. Their state (up;
+restarting until the new process answers a Ping; given up, with how it
+ended; stopped) is kept on the service board for ``swarm ps``.
 """
 
 from __future__ import annotations
@@ -17,22 +19,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import zmq
+
 from agents.confine.environment import memory_environment
 from bus import messages as bm
 from bus.keyring import Keyring
+from bus.protocol import Kind, Message
 from orchestrator.config import SwarmConfig, effective_llm
+from orchestrator.supervisor.board import GIVEN_UP, RESTARTING, STOPPED, UP, ServiceBoard
 from orchestrator.supervisor.intensity import RestartIntensity
+from orchestrator.supervisor.lifecycle import describe_exit
 from orchestrator.supervisor.messenger import Messenger
 from orchestrator.supervisor.reaper import Reaper, Timings
 from orchestrator.supervisor.spawner import child_env
 from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from swarm_core.defaults import KILL_RECHECK, SERVICE_STOP_GRACE
-from swarm_core.errors import DeadlineExceeded, SwarmError, UnknownDestination
+from swarm_core.errors import BusError, DeadlineExceeded, SwarmError, UnknownDestination
 from swarm_core.peers import GATEWAY, MEMORY, PeerKind
 from swarm_core.status import Reason
 
 MAX_RESTARTS = 3  # over the swarm's life: a service that keeps dying is given up
+PROBE_TIMEOUT = 1.0  # seconds a restarting service has to answer one Ping (it is asked again after)
+# error codes that mean the Ping never reached the service
+_NOT_THERE = frozenset({UnknownDestination.code, DeadlineExceeded.code, BusError.code})
 TIMINGS = Timings(stop=SERVICE_STOP_GRACE, term=SERVICE_STOP_GRACE, recheck=KILL_RECHECK)
 
 
@@ -50,6 +60,7 @@ class _Service:
     key_env: str | None = None  # memory: the embedder's key variable (the only one it gets)
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    probing: bool = False  # a Ping to the restarted process is in flight
     intensity: RestartIntensity = field(default_factory=lambda: RestartIntensity(MAX_RESTARTS))
 
 
@@ -87,6 +98,7 @@ class Services:
         self.reaper = reaper
         self.log = log
         self.clock = clock
+        self.board = ServiceBoard(table)
         self._stopping = False
 
     def _env(self, svc: _Service) -> dict[str, str]:
@@ -121,6 +133,7 @@ class Services:
             self._launch(svc)
         for svc in self._services:
             self._wait_ready(svc)
+            self.board.set(svc.name, UP, pid=svc.proc.pid if svc.proc else None)
 
     def _wait_ready(self, svc: _Service) -> None:
         deadline = time.monotonic() + svc.ready_timeout
@@ -138,7 +151,8 @@ class Services:
         raise ServiceError(f"the {svc.name} service did not come up within {svc.ready_timeout:g}s")
 
     def check(self) -> None:
-        """Restart a service that died, while its restart intensity allows; else give it up."""
+        """Restart a service that died, while its restart intensity allows, else give it up; probe the
+        restarting ones."""
         if self._stopping:
             return
         for svc in self._services:
@@ -146,14 +160,48 @@ class Services:
                 continue
             code = svc.proc.returncode
             self.reaper.forget(svc.proc.pid)
+            reason = describe_exit(code)
             if not svc.intensity.allow(self.clock()):
                 self.log.error("service_gave_up", service=svc.name, code=code)
+                self.board.set(svc.name, GIVEN_UP, pid=svc.proc.pid, restarts=svc.restarts,
+                               reason=f"{reason}; restarted {svc.restarts} times already")
                 svc.proc = None
                 continue
             svc.restarts += 1
             self.log.warning("service_crashed", service=svc.name, code=code, restart=svc.restarts)
             self.table.log_event(None, "service_crashed", f"{svc.name} exit {code}")
             self._launch(svc)
+            self.board.set(svc.name, RESTARTING, pid=svc.proc.pid if svc.proc else None, reason=reason,
+                           restarts=svc.restarts)
+            self.announce([svc.name])
+        for svc in self._services:
+            if self.board.state(svc.name) == RESTARTING:
+                self._probe(svc)
+
+    def _probe(self, svc: _Service) -> None:
+        """Ask a restarting service for a Ping (without waiting): its answer means it is up again."""
+        proc = svc.proc
+        if svc.probing or proc is None or proc.poll() is not None:
+            return
+
+        def answered(msg: Message) -> None:
+            svc.probing = False
+            if svc.proc is not proc or (msg.header.kind is Kind.ERROR and msg.body.code in _NOT_THERE):
+                return  # not on the bus yet (or already replaced): the next check asks again
+            self.board.set(svc.name, UP, pid=proc.pid, restarts=svc.restarts)
+
+        try:
+            self.client.send_request(svc.name, bm.Ping(b""), PROBE_TIMEOUT, answered)
+            svc.probing = True
+        except (SwarmError, zmq.ZMQError) as exc:
+            self.log.warning("service_probe_failed", service=svc.name, error=str(exc))
+
+    def announce(self, names: list[str] | None = None) -> None:
+        """Tell every live agent that these services (default: all) are new processes: a request in
+        flight to the old one (not yet recorded by it) will get no answer, so it is asked again."""
+        for name in names if names is not None else [s.name for s in self._services]:
+            for rec in self.table.live():
+                self.bus.send(rec.id, m.ServiceRestarted(name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""
@@ -164,11 +212,12 @@ class Services:
                              timings=TIMINGS, alive=lambda proc=proc: self._alive(proc))
         until = self.clock() + TIMINGS.stop + TIMINGS.term + SERVICE_STOP_GRACE
         self.reaper.drain([p.pid for p in procs.values()], until, idle)
-        for proc in procs.values():
+        for name, proc in procs.items():
             try:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
+            self.board.set(name, STOPPED, pid=proc.pid)
 
     def _alive(self, proc: subprocess.Popen[bytes]) -> bool:
         """The process (reaped when it exits), or a helper left in its group (a llama server...)."""

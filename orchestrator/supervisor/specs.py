@@ -34,7 +34,8 @@ class SpecBuilder:
             llm_timeout=max(600.0, float(lim.max_wall_seconds)), max_tokens=cfg.llm.max_tokens,
             memory=cfg.memory,
             settings={"idle_wait_seconds": lim.idle_wait_seconds, "message_timeout": lim.message_timeout,
-                      **cfg.tools.model_dump(), "sandbox": cfg.safety.sandbox},
+                      "workspace_mb": lim.workspace_mb, **cfg.tools.model_dump(),
+                      "sandbox": cfg.safety.sandbox},
             stdout=str(self.run_dir / "logs" / f"{rec.id}.out"),
             rlimits=RLimits(memory_mb=lim.memory_mb, cpu_seconds=lim.cpu_seconds, open_files=lim.open_files),
         )

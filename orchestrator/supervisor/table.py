@@ -1,15 +1,17 @@
 """The agent table: everything the supervisor knows about its agents, in one owner.
 
-It holds the registry records (SQLite, the only writer), the starts still
+It holds the registry records (SQLite, the only writer) and the approval
+requests kept beside them (``approvals.py``), the starts still
 waiting for ``agent_ready`` (with their deadline and the request to answer),
 the pid ↔ agent map (and which pids were adopted from a previous
 supervisor), and what the broker's gate reads: the set of blocked agents
 and the agent tree (``is_below``).
 
-Invariant: an agent with a terminal status is blocked; a restart unblocks
-it. The blocked set is an immutable snapshot swapped whole, so the broker
-thread reads it without a lock; the parents map only grows (an id is never
-reused), one key at a time, and the gate only looks keys up.
+Invariant: an agent with a terminal status is blocked and has no pending
+approval request; a restart unblocks it. The blocked set is an immutable
+snapshot swapped whole, so the broker thread reads it without a lock; the
+parents map only grows (an id is never reused), one key at a time, and the
+gate only looks keys up.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bus.protocol import Message
+from orchestrator.supervisor.approvals import Approval, ApprovalBook
 from orchestrator.supervisor.registry import AgentRecord, Registry
 from swarm_core.status import Status
 
@@ -37,6 +40,7 @@ class AgentTable:
 
     def __init__(self, path: str | Path, wall: Callable[[], float] = time.time) -> None:
         self.registry = Registry(path)
+        self.approvals = ApprovalBook(self.registry.connection)
         self.wall = wall
         self._pending: dict[str, PendingStart] = {}
         self._agent_of_pid: dict[int, str] = {}
@@ -89,9 +93,14 @@ class AgentTable:
         self.registry.update(agent_id, status=Status.RUNNING, started_at=self.wall())
 
     def end(self, agent_id: str, status: Status, reason: str | None, **fields: Any) -> None:
-        """Record a terminal status (with its reason) and block the agent's traffic."""
+        """Record a terminal status (with its reason), block the agent's traffic, cancel its requests."""
         self.registry.update(agent_id, status=status, reason=reason, ended_at=self.wall(), **fields)
         self.block(agent_id)
+        self.approvals.cancel(agent_id, f"agent {agent_id} is {status}", self.wall())
+
+    def pending_approvals(self) -> list[Approval]:
+        """Every approval request not yet decided, oldest first."""
+        return self.approvals.pending()
 
     def restarting(self, rec: AgentRecord) -> None:
         """A crashed agent is started again under the same id."""
@@ -130,18 +139,22 @@ class AgentTable:
 
     # ------------------------------------------------------------ pids
 
-    def bind_pid(self, agent_id: str, pid: int, *, adopted: bool = False) -> None:
-        """``pid`` runs ``agent_id`` (adopted: a previous supervisor started it)."""
+    def bind_pid(self, agent_id: str, pid: int, *, adopted: bool = False, node: str | None = None) -> None:
+        """``pid`` runs ``agent_id`` on ``node`` (adopted: a previous supervisor started it)."""
         self._agent_of_pid[pid] = agent_id
         if adopted:
             self._adopted.add(pid)
         else:
-            self.registry.update(agent_id, pid=pid)
+            self.registry.update(agent_id, pid=pid, node=node)
 
     def release_pid(self, pid: int) -> str | None:
         """The process ``pid`` is gone: the agent it ran (None when it was not an agent's)."""
         self._adopted.discard(pid)
         return self._agent_of_pid.pop(pid, None)
+
+    def orphan_all(self) -> None:
+        """The zygote that reported these agents' exits is gone: watch every pid like an adopted one."""
+        self._adopted |= set(self._agent_of_pid)
 
     def adopted_pids(self) -> list[int]:
         return list(self._adopted)

@@ -18,7 +18,9 @@ _KEY = Arg("key", "agent id")
 AGENT_COMMANDS = (
     Command("start_agent", "Start GPT Agent",
             (Arg("name", "name"), Arg("task", "short task description"),
-             Arg("prompt", "instructions", optional=True), Arg("role", "role (optional)", optional=True)),
+             Arg("prompt", "instructions", optional=True), Arg("role", "role (optional)", optional=True),
+             Arg("budget", "max tokens for it and its sub-agents, from your own budget (optional)",
+                 optional=True, max_length=9, pattern="^[0-9]+$")),
             frozenset({Port.SUPERVISOR}), ep.delegation()),
     Command("message_agent", "Message GPT Agent", (_KEY, Arg("message", "message")),
             frozenset({Port.PEERS}), ep.MESSAGE_AGENT),

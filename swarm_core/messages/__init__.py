@@ -19,6 +19,14 @@ from swarm_core.messages.agents import (  # noqa: F401
     StepReport,
     StepVerdict,
 )
+from swarm_core.messages.approvals import (  # noqa: F401
+    ApprovalAnswer,
+    AwaitApproval,
+    BudgetChanged,
+    BudgetExhausted,
+    Decide,
+    SetBudget,
+)
 from swarm_core.messages.control import (  # noqa: F401
     Down,
     Freeze,
@@ -27,6 +35,7 @@ from swarm_core.messages.control import (  # noqa: F401
     KillAll,
     Lifecycle,
     OperatorMessage,
+    ServiceRestarted,
     Stop,
     SwarmState,
     SwarmStatus,
@@ -49,3 +58,4 @@ from swarm_core.messages.memory import (  # noqa: F401
     MemStats,
     MemStatsReply,
 )
+from swarm_core.messages.tracing import TraceSpans  # noqa: F401

@@ -22,6 +22,7 @@ class StartAgent:
     task: str
     prompt: str = ""
     role: str = ""
+    budget: int = 0  # max tokens for the new agent's subtree (a slice of the caller's); 0: none given
 
 
 @message
@@ -108,14 +109,18 @@ class StepReport:
 @dataclass(frozen=True, slots=True)
 class StepVerdict:
     """Reply to StepReport: ``run`` the command; ``warn`` (run it, and tell the model ``message``);
-    ``stop`` (do not run it, stop the agent; ``message`` is the reason)."""
+    ``stop`` (do not run it, stop the agent; ``message`` is the reason); ``hold`` (the command
+    needs a person's approval: wait for request ``request_id`` with AwaitApproval, then run it
+    or not; ``message``, if any, is a warning for the model)."""
 
     TYPE = "step_verdict"
     RUN = "run"
     WARN = "warn"
     STOP = "stop"
+    HOLD = "hold"
     verdict: str = RUN
     message: str = ""
+    request_id: str = ""
 
 
 @message

@@ -34,6 +34,15 @@ class Freeze:
 
 @message
 @dataclass(frozen=True, slots=True)
+class ServiceRestarted:
+    """Supervisor → agents: ``service`` died and was started again; a request to it may be lost."""
+
+    TYPE = "service_restarted"
+    service: str
+
+
+@message
+@dataclass(frozen=True, slots=True)
 class KillAll:
     """Stop every agent (services keep running)."""
 

@@ -25,6 +25,7 @@ class Complete:
     messages: list[dict[str, Any]] = field(default_factory=list)
     name: str = ""  # the name given to start_agent (replay cassettes are keyed by it)
     context: dict[str, Any] = field(default_factory=dict)  # structured prompt parts (local model)
+    call_id: str = ""  # the same for a retry of this call: the gateway counts it once
 
 
 @message

@@ -109,19 +109,32 @@ def test_throttled_call_stays_held_within_the_pause(rig):
 
 
 def test_token_budget_stops_an_agent(rig):
-    """Past max_tokens the agent's call fails with budget_exhausted and the supervisor is told to stop it."""
+    """on_exhausted kill: a call the budget cannot cover fails budget_exhausted and the supervisor is told."""
     rig.start(cassette={"a": {"responses": [DONE], "repeat": True}, "b": [DONE]},
-              quotas={"agent": {"max_tokens": 50}})
+              quotas={"agent": {"max_tokens": 200}, "on_exhausted": "kill"})
     sup = rig.supervisor()
     agent = rig.client("a")
-    agent.request("gateway", complete("a", prompt="y" * 400), 10)  # 100+ tokens: over the budget
-    wait_until(lambda: [u for u in sup.of("a") if u.stop_reason == "budget_exhausted"], 10,
-               "stop_reason after the call that used the budget up")
-    with pytest.raises(QuotaExhausted, match="max_tokens budget of 50"):
-        agent.request("gateway", complete("a"), 10)
-    assert [u for u in sup.of("a") if u.stop_reason == "budget_exhausted" and u.requests == 1]
+    first = agent.request("gateway", complete("a", prompt="y" * 400), 10)  # worst 100 + 64 fits 200
+    with pytest.raises(QuotaExhausted, match="max_tokens budget of 200 cannot cover this call"):
+        agent.request("gateway", complete("a", prompt="y" * 400), 10)  # spent + 164 would not
+    wait_until(lambda: [u for u in sup.of("a") if u.stop_reason == "budget_exhausted" and u.requests == 1], 10,
+               "the stop reason after the refused call")
+    assert first.prompt_tokens + first.completion_tokens <= 200
     b = rig.client("b")
     assert json.loads(b.request("gateway", complete("b"), 10).text) == DONE  # others go on
+
+
+def test_token_budget_pauses_an_agent_by_default(rig):
+    """on_exhausted pause (default): the call is held, not failed, and the supervisor hears whose budget."""
+    rig.start(cassette={"a": {"responses": [DONE], "repeat": True}}, quotas={"agent": {"max_tokens": 200}})
+    sup = rig.supervisor()
+    agent = rig.client("a")
+    agent.request("gateway", complete("a", prompt="y" * 400), 10)
+    held = Pending(agent, complete("a", prompt="y" * 400))
+    notes = wait_until(lambda: list(sup.exhausted), 10, "BudgetExhausted", pump=lambda: agent.poll(0.01))
+    assert (notes[0].agent_id, notes[0].budget_of) == ("a", "a")
+    agent.poll(0.05)
+    assert held.reply is None
 
 
 def test_freeze_holds_a_call_and_thaw_releases_it(rig):

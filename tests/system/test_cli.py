@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -90,3 +91,41 @@ def test_listings_and_inspect(swarm):
         assert p.returncode != 0 and "ghost" in p.stderr and "Traceback" not in p.stderr
     assert "manager" in run.cli("ps", check=True).stdout
     assert yaml.safe_load(run.cli("logs", "w", "--json", "-n", "5", check=True).stdout.splitlines()[0])
+
+
+@pytest.mark.slow
+def test_malformed_body_to_the_supervisor_gets_an_error_reply(swarm):
+    """A request with a body that does not decode, sent to a real supervisor, gets protocol_error with the
+    reason at once; the next valid request on the same connection is served."""
+    import msgpack
+    import zmq
+
+    from bus import protocol as p
+    from orchestrator.runctl import endpoint_of
+    from swarm_core import messages as m
+
+    run = swarm(base_config(), {"manager": {"responses": [cmd("do_nothing")], "repeat": True}})
+    run.up()
+    run.wait_for(lambda a: a.get("manager", {}).get("status") in ("running", "waiting"), what="manager up")
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    try:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IDENTITY, b"cli-malformed")
+        sock.connect(endpoint_of(run.run_dir))
+
+        def ask(msg_id: str, body: bytes) -> p.Message:
+            header = p.make_header(p.Kind.REQUEST, m.ListAgents.TYPE, "cli-malformed", "supervisor",
+                                   msg_id=msg_id, deadline=time.time() + 30)
+            sock.send_multipart([p.encode_header(header), body])
+            assert sock.poll(15_000), f"no answer to {msg_id}"
+            return p.decode(sock.recv_multipart())
+
+        bad = ask("bad-1", msgpack.packb({"scope": "all"}))
+        assert bad.header.kind is p.Kind.ERROR and bad.header.corr_id == "bad-1"
+        assert bad.body.code == "protocol_error" and "not an array" in bad.body.message
+        good = ask("good-1", p.encode_body(m.ListAgents("all")))
+        assert good.header.kind is p.Kind.REPLY and [a["id"] for a in good.body.agents] == ["manager"]
+    finally:
+        sock.close()
+        ctx.term()

@@ -6,6 +6,7 @@ rest of the swarm still works, and that no process of the runaway is left.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -140,22 +141,51 @@ def test_hung_agent_is_detected_and_killed(swarm):
     assert_manager_still_works(run)
 
 
+def test_hung_agent_honours_its_restart_policy(swarm):
+    """A SIGSTOPped agent of an on-crash role is killed as hung, then restarted under its id."""
+    cfg = base_config()
+    cfg["agents"]["worker"]["restart"] = {"policy": "on-crash", "max_restarts": 2, "period_seconds": 600}
+    run = swarm(cfg, {"manager": manager_starts(("w", "worker")), "w": WAIT})
+    run.up("--heartbeat", "0.5", "--liveness", "4")
+    agents = run.wait_for(lambda a: a.get("w", {}).get("status") in ("running", "waiting"), what="w up")
+    pid = agents["w"]["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: not alive(pid), timeout=30, what="the hung process killed")
+    agents = run.wait_for(lambda a: a["w"]["status"] in ("running", "waiting") and a["w"]["pid"] != pid,
+                          timeout=60, what="w restarted with a new pid")
+    info = json.loads(run.cli("inspect", "w", "--json", check=True).stdout)
+    assert info["restarts"] == 1
+    assert [e for e in run.log_events("supervisor")
+            if e.get("event") == "agent_hung" and e.get("agent") == "w"]
+    assert_manager_still_works(run)
+
+
 def test_risky_words_freeze_then_thaw(swarm):
-    """A risky word in 3 consecutive outputs freezes the agent (ps: frozen); thaw lets it finish."""
+    """A risky word in 3 consecutive outputs freezes the agent before the 3rd answer is delivered: the
+    file that answer writes appears only after the thaw, and the agent then finishes."""
     cas = {"manager": manager_starts(("w", "worker")),
-           "w": [speak("contact the FBI", "read_file", file="a"), speak("the FBI again", "read_file", file="b"),
-                 speak("FBI FBI", "read_file", file="c"), cmd("task_complete", reason="thawed and done")]}
+           "w": [speak("contact the FBI", "write_to_file", file="a.txt", text="1"),
+                 # sent verbatim: the word as a JSON escape
+                 json.dumps(speak("the FBI again", "write_to_file", file="b.txt", text="2")).replace(
+                     "FBI", "\\u0046BI"),
+                 speak("ＦＢＩ", "write_to_file", file="c.txt", text="3"),
+                 cmd("task_complete", reason="thawed and done")]}
     run = swarm(base_config(safety={"breaker_words": ["FBI", "白宫"], "breaker_threshold": 3}), cas)
     run.up()
     agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "frozen", what="w frozen")
     assert "breaker" in agents["w"]["reason"] and "FBI" in agents["w"]["reason"]
     assert alive(agents["w"]["pid"])
+    wait_until(lambda: [e for e in run.log_events("gateway") if e.get("event") == "answer_held"
+                        and e.get("agent") == "w"], what="the tripping answer held by the gateway")
     logs = run.cli("logs", check=True).stdout
     assert "breaker_tripped" in logs
-    # held, not failed: it stays frozen while nobody thaws it
+    # held, not failed: it stays frozen while nobody thaws it, and the 3rd answer's command has not run
     assert run.agents()["w"]["status"] == "frozen"
+    assert (run.workspace / "b.txt").exists() and not (run.workspace / "c.txt").exists()
+    assert commands_run(run, "w", "write_to_file") == 2
     run.cli("thaw", "w", check=True)
     agents = run.wait_for(lambda a: a["w"]["status"] == "done", what="w done after thaw")
+    assert (run.workspace / "c.txt").read_text() == "3"
     assert agents["w"]["steps"] == 4
     assert_manager_still_works(run)
 
@@ -216,7 +246,7 @@ def test_restart_policy_then_gives_up(swarm):
                          and a["w"]["pid"] not in pids, what=f"w incarnation {n + 1}")
         pids.append(a["w"]["pid"])
         os.kill(a["w"]["pid"], signal.SIGKILL)
-    agents = run.wait_for(lambda a: a["w"]["status"] == "crashed", what="w stays crashed")
+    run.wait_for(lambda a: a["w"]["status"] == "crashed", what="w stays crashed")
     assert len(set(pids)) == 3
     info = run.cli("inspect", "w", "--json", check=True).stdout
     assert '"restarts": 2' in info

@@ -30,15 +30,16 @@ def test_rate_quota_third_call_waits_throttled(swarm):
 
 
 def test_token_budget_stops_agent(swarm):
-    """An agent past its max_tokens budget is stopped with reason budget_exhausted and its parent told."""
+    """on_exhausted kill: an agent whose max_tokens cannot cover its next call is stopped with reason
+    budget_exhausted (its spend within the budget) and its parent told."""
     cas = {"manager": {"responses": [cmd("start_agent", name="w", task="write", role="worker"),
                                      cmd("do_nothing")], "repeat": True},
            "w": steps_of("w", 50)}
-    run = swarm(base_config(quotas={"agent": {"max_tokens": 3000}}), cas)
+    run = swarm(base_config(quotas={"agent": {"max_tokens": 3000}, "on_exhausted": "kill"}), cas)
     run.up()
     agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
     assert agents["w"]["reason"] == "budget_exhausted"
-    assert 0 < agents["w"]["tokens"] and agents["w"]["steps"] < 50
+    assert 0 < agents["w"]["tokens"] <= 3000 and agents["w"]["steps"] < 50
     wait_until(lambda: [e for e in run.log_events("manager") if e.get("event") == "inbox_received"
                         and "budget_exhausted" in e.get("text", "")], what="manager told")
 
@@ -71,14 +72,14 @@ def test_cost_budget_stops_agent_and_inspect_shows_cost(swarm):
                                      cmd("do_nothing")], "repeat": True},
            "w": steps_of("w", 50)}
     run = swarm(base_config(llm={"prices": {"replay": {"prompt": 0.01, "completion": 0.02}}},
-                            quotas={"agent": {"max_cost_usd": 0.05}}), cas)
+                            quotas={"agent": {"max_cost_usd": 0.05}, "on_exhausted": "kill"}), cas)
     run.up()
     agents = run.wait_for(lambda a: a.get("w", {}).get("status") == "killed", what="w stopped")
     assert agents["w"]["reason"] == "budget_exhausted"
     import json
 
     info = json.loads(run.cli("inspect", "w", "--json", check=True).stdout)
-    assert info["cost_usd"] >= 0.04 and info["steps"] < 50
+    assert 0.03 <= info["cost_usd"] <= 0.05 and info["steps"] < 50
     manager = json.loads(run.cli("inspect", "manager", "--json", check=True).stdout)
     assert 0 < manager["cost_usd"] < 0.05
 

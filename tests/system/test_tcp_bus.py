@@ -23,7 +23,8 @@ def test_swarm_on_tcp_with_curve(swarm):
     run = swarm(base_config(bus={"transport": "tcp", "host": "127.0.0.1"}), cas)
     run.up()
     run.wait_for(lambda a: a.get("manager", {}).get("status") == "done", what="manager done")
-    msgs = [e for e in run.log_events("manager") if e.get("command") == "message_agent"]
+    msgs = [e for e in run.log_events("manager")
+            if e.get("event") == "command_done" and e.get("command") == "message_agent"]
     assert msgs[0]["result"] == "w replied: pong over tcp"
     from orchestrator import runctl
 

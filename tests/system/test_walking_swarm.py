@@ -87,9 +87,12 @@ def test_finished_subagent_result_reaches_parent(swarm):
                     cmd("task_complete", reason="got it")],
         "w": [cmd("task_complete", reason="result-xyz-123")],
     }
-    run = swarm(base_config(), cas)
+    # the manager's wait ends when the result arrives; a long idle wait keeps a slow worker on a
+    # loaded machine from turning the wait into a time-out (the wait is not a timer of the test)
+    run = swarm(base_config(limits={**base_config()["limits"], "idle_wait_seconds": 150}), cas)
     run.up()
-    agents = run.wait_for(lambda a: a.get("manager", {}).get("status") == "done", what="manager done")
+    agents = run.wait_for(lambda a: a.get("manager", {}).get("status") == "done", timeout=150,
+                          what="manager done")
     assert agents["w"]["status"] == "done"
     inbox = [e for e in run.log_events("manager") if e.get("event") == "inbox_received"]
     assert any(e["kind"] == "result" and e["sender"] == "w" and "result-xyz-123" in e["text"]

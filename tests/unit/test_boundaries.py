@@ -25,10 +25,11 @@ LAYERS: dict[str, frozenset[str]] = {
     "orchestrator.gateway": frozenset({"swarm_core", "bus", "orchestrator.config", "orchestrator.gateway"}),
 }
 # third-party modules a layer must never load, even indirectly in a function
+# (agents stay light: spans are plain data there, only the supervisor loads the OpenTelemetry SDK)
 FORBIDDEN: dict[str, frozenset[str]] = {
-    "swarm_core": frozenset({"zmq", "msgpack", "faiss", "numpy"}),
-    "bus": frozenset({"faiss", "numpy"}),
-    "agents": frozenset({"faiss", "numpy"}),
+    "swarm_core": frozenset({"zmq", "msgpack", "faiss", "numpy", "opentelemetry"}),
+    "bus": frozenset({"faiss", "numpy", "opentelemetry"}),
+    "agents": frozenset({"faiss", "numpy", "opentelemetry"}),
 }
 
 
@@ -104,7 +105,7 @@ def test_every_import_respects_the_layer_table():
 
 
 def test_no_layer_imports_a_forbidden_library():
-    """swarm_core imports no zmq/msgpack/faiss/numpy; bus and agents import no faiss/numpy."""
+    """swarm_core imports no zmq/msgpack/faiss/numpy/opentelemetry; bus and agents no faiss/numpy/opentelemetry."""
     modules = _modules()
     leaks = []
     for module, path in modules.items():
@@ -143,6 +144,17 @@ def test_only_the_protocol_module_imports_msgpack():
     assert offenders == []
 
 
+RAY_BACKEND = "orchestrator.supervisor.backends.onray"
+
+
+def test_only_the_ray_backend_imports_ray():
+    """No module outside orchestrator/supervisor/backends/onray/ imports ray (it is an optional extra)."""
+    offenders = [m for m, p in _modules().items()
+                 if "ray" in {n.split(".")[0] for n in _imports(p, m)}
+                 and not (m == RAY_BACKEND or m.startswith(RAY_BACKEND + "."))]
+    assert offenders == []
+
+
 def _modules_after(import_line: str) -> set[str]:
     code = f"import sys, json; {import_line}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -150,13 +162,20 @@ def _modules_after(import_line: str) -> set[str]:
 
 
 def test_agent_runtime_imports_no_faiss_or_numpy():
-    """An agent process (its runtime and every command) loads neither faiss nor numpy."""
+    """An agent process (its runtime and every command) loads neither faiss nor numpy nor the OTel SDK."""
     mods = _modules_after("import agents.process; from agents.commands import registry; "
                           "registry.load_builtin_commands()")
-    assert "faiss" not in mods and "numpy" not in mods
+    assert "faiss" not in mods and "numpy" not in mods and "opentelemetry" not in mods
 
 
 def test_supervisor_imports_no_faiss():
     """The supervisor does not load the memory index."""
     mods = _modules_after("import orchestrator.supervisor.service")
     assert "faiss" not in mods
+
+
+def test_a_local_swarm_loads_no_ray():
+    """The supervisor, the CLI and the local backend run without loading Ray."""
+    mods = _modules_after("import orchestrator.supervisor.service, orchestrator.cli, orchestrator.runctl; "
+                          "from orchestrator.supervisor.backends import local")
+    assert "ray" not in mods

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from orchestrator.gateway.breaker import Breaker
 
 
@@ -54,3 +58,64 @@ def test_breaker_reset_after_thaw():
     br.reset()
     assert not br.tripped
     assert [br.observe("x"), br.observe("x")] == [False, True]
+
+
+def answer(text: str) -> str:
+    """A model answer (JSON text) whose thoughts say ``text``, as the gateway sees it."""
+    return json.dumps({"thoughts": {"text": text, "speak": "ok"},
+                       "command": {"name": "read_file", "args": {"file": "a.txt"}}}, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("trick", [
+    r'{"thoughts": {"text": "call the \u0046BI"}, "command": {"name": "do_nothing", "args": {}}}',
+    r'{"thoughts": {"text": "\u0066\u0062\u0069 now"}, "command": {"name": "do_nothing", "args": {}}}',
+    answer("the FΒΙ"),                   # Greek capital beta and iota
+    answer("the FВІ"),                   # Cyrillic capital ve and byelorussian i
+    answer("the fbι"),                   # Greek small iota
+    answer("the ＦＢＩ"),                  # fullwidth
+    answer("the 𝐅𝐁𝐈"),                   # mathematical bold
+    answer("the F\u200bB\u200dI"),       # zero-width space and joiner
+    answer("the F\u00adB\u2060I"),       # soft hyphen and word joiner
+    answer("the fBi"),                   # mixed case
+    answer("the FBl"),                   # a small L for the I
+    'not json at all: the \\u0046BI',    # escapes outside JSON
+])
+def test_breaker_reads_tricks_as_the_word(trick):
+    """Escaped, look-alike, fullwidth, zero-width and mixed-case spellings of a risky word are found."""
+    assert Breaker(["FBI", "白宫"]).matches(trick) == ["FBI"]
+
+
+@pytest.mark.parametrize("trick", [
+    r'{"thoughts": {"text": "\u767d\u5bab"}, "command": {"name": "do_nothing", "args": {}}}',
+    answer("白\u200b宫"),
+    answer("⽩宫"),                       # a Kangxi radical for the first character
+])
+def test_breaker_reads_cjk_tricks(trick):
+    """A CJK word as JSON escapes, split by a zero-width space or with a radical look-alike is found."""
+    assert Breaker(["FBI", "白宫"]).matches(trick) == ["白宫"]
+
+
+def test_breaker_looks_at_every_string_of_the_answer():
+    """A risky word in a command argument or in a key counts, not only in the thoughts."""
+    br = Breaker(["FBI"])
+    args = {"file": "x", "text": "the \u0046BI"}
+    inside_args = json.dumps({"thoughts": {"text": "fine"},
+                              "command": {"name": "write_to_file", "args": args}})
+    assert br.matches(inside_args) == ["FBI"]
+    assert br.matches(json.dumps({"FBI": 1})) == ["FBI"]
+
+
+def test_breaker_trips_on_three_tricked_outputs():
+    """Three consecutive outputs each hiding the word differently trip the breaker."""
+    br = Breaker(["FBI"])
+    outputs = [r'{"thoughts": {"text": "\u0046BI"}}', answer("ＦＢＩ"), answer("F\u200dΒΙ")]
+    assert [br.observe(o) for o in outputs] == [False, False, True]
+
+
+def test_normalization_keeps_word_boundaries():
+    """Normalizing does not make a risky word match inside a longer word or a clean text."""
+    br = Breaker(["hack", "FBI"])
+    assert br.matches(answer("ＨＡＣＫＩＮＧ the planet")) == []
+    assert br.matches(answer("a lifehack")) == []
+    assert br.matches(answer("the FBIS archive")) == []
+    assert br.matches(answer("nothing to see")) == []

@@ -36,7 +36,7 @@ def test_lookups():
     assert "read_file" in CATALOG and "no_such" not in CATALOG and 3 not in CATALOG
     assert len(CATALOG) == len(CATALOG.names()) == len(set(CATALOG.names()))
     start = CATALOG.get("start_agent")
-    assert start.required == ("name", "task") and start.optional == {"prompt", "role"}
+    assert start.required == ("name", "task") and start.optional == {"prompt", "role", "budget"}
     assert start.ports == {Port.SUPERVISOR}
 
 

@@ -106,3 +106,21 @@ def test_symlink_out_refused_through_commands(ctx, tmp_path):
         obs = run(ctx, name, **args)
         assert not obs.ok and "leading out" in obs.text
     assert (tmp_path / "secret.txt").read_text() == "s"
+
+
+def test_writes_past_the_workspace_limit_are_refused(tmp_path):
+    """With limits.workspace_mb set, write and append that would take the workspace past it fail with
+    the figures; the files already there are intact; replacing a file counts only the difference."""
+    mb = 1 << 20
+    c = CommandContext(agent_id="writer", role="writer", ports=None, settings={"file_write_limit": 2 * mb},
+                       workspace=Workspace(tmp_path / "ws", quota_bytes=2 * mb))
+    assert run(c, "write_to_file", file="a.txt", text="a" * (mb - 10)).ok
+    assert run(c, "write_to_file", file="sub/b.txt", text="b" * (mb // 2)).ok
+    over = run(c, "write_to_file", file="c.txt", text="c" * (mb - 10))
+    assert not over.ok and "would hold 2.5 MB, more than its limit of 2 MB (limits.workspace_mb)" in over.text
+    over = run(c, "append_to_file", file="a.txt", text="a" * (mb // 2 + 100))
+    assert not over.ok and "limits.workspace_mb" in over.text
+    assert (tmp_path / "ws" / "a.txt").read_text() == "a" * (mb - 10)
+    assert not (tmp_path / "ws" / "c.txt").exists()
+    assert run(c, "write_to_file", file="a.txt", text="z" * (mb + 100)).ok  # replacing counts the difference
+    assert c.workspace.usage() == mb + 100 + mb // 2

@@ -1,4 +1,4 @@
-"""Quotas of the gateway with a fake clock: token buckets, holds, pauses, budgets."""
+"""Rate quotas of the gateway with a fake clock: token buckets, holds, pauses, saved bucket state."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from orchestrator.config import Bucket, Price, Quotas
 from orchestrator.gateway.quotas import (
     Admit,
     Allow,
-    Exhausted,
     Hold,
     QuotaBook,
     TokenBucket,
@@ -129,51 +128,30 @@ def test_record_corrects_the_token_bucket_to_the_real_count():
     """Usage reported by the provider replaces the estimate in the token bucket."""
     book = _book(agent=Bucket(tokens_per_minute=600))
     book.admit("a", 0.0, 100, 0.0)
-    book.record("a", 0.0, tokens=400, cost_usd=0.0, estimated=100)
+    book.record("a", 0.0, tokens=400, estimated=100)
     verdict = book.admit("a", 0.0, 300, 0.0)
     assert isinstance(verdict, Hold)  # 600 - 400 = 200 left, not 500
 
 
-def test_record_keeps_totals_per_agent_and_for_the_swarm():
-    """Totals count tokens, requests and cost per agent and swarm-wide."""
-    book = _book()
-    book.record("a", 0.0, 100, 0.5, 100)
-    book.record("a", 1.0, 50, 0.25, 50)
-    t = book.record("b", 1.0, 10, 0.0, 10)
-    assert (t.tokens, t.requests) == (10, 1)
-    a = book.agent_totals("a")
-    assert (a.tokens, a.requests, a.cost_usd) == (150, 2, pytest.approx(0.75))
-    assert (book.swarm.tokens, book.swarm.requests) == (160, 3)
+def test_bucket_state_restores_levels_in_a_new_book():
+    """Levels saved by state() are put back by restore(): a restarted gateway keeps its rate windows."""
+    book = _book(agent=Bucket(requests_per_minute=2, tokens_per_minute=600), swarm=Bucket(requests_per_minute=10))
+    book.admit("a", 0.0, 500, 0.0)
+    book.admit("a", 0.0, 50, 0.0)
+    saved = book.state("a")
+    assert set(saved) == {"agent:a:requests", "agent:a:tokens", "swarm:requests"}
+    fresh = _book(agent=Bucket(requests_per_minute=2, tokens_per_minute=600), swarm=Bucket(requests_per_minute=10))
+    fresh.restore(saved, now=0.0)
+    verdict = fresh.admit("a", 0.0, 10, held_since=0.0)
+    assert isinstance(verdict, Hold) and verdict.reason == "agent requests_per_minute"
+    assert fresh.state("a")["agent:a:tokens"] == pytest.approx((50.0, 0.0))
 
 
-def test_token_budget_exhausts_an_agent_but_not_others():
-    """Once an agent's max_tokens is used up its calls are refused; other agents go on."""
-    book = _book(agent=Bucket(max_tokens=100))
-    assert book.admit("a", 0.0, 10, 0.0) == Admit()
-    book.record("a", 0.0, 120, 0.0, 10)
-    verdict = book.admit("a", 1.0, 10, 1.0)
-    assert isinstance(verdict, Exhausted)
-    assert verdict.scope == "agent" and "max_tokens" in verdict.reason
-    assert book.admit("b", 1.0, 10, 1.0) == Admit()
-
-
-def test_cost_budget_of_the_swarm_exhausts_everyone():
-    """A swarm max_cost_usd used up refuses every agent's calls."""
-    book = _book(swarm=Bucket(max_cost_usd=1.0))
-    book.record("a", 0.0, 10, 0.6, 10)
-    assert book.exhausted("b") is None
-    book.record("b", 0.0, 10, 0.5, 10)
-    verdict = book.admit("c", 0.0, 1, 0.0)
-    assert isinstance(verdict, Exhausted) and verdict.scope == "swarm"
-    assert "max_cost_usd" in verdict.reason
-
-
-def test_budget_refusal_wins_over_a_rate_hold():
-    """An exhausted budget is refused at once, not held first."""
-    book = _book(agent=Bucket(requests_per_minute=1, max_tokens=5))
-    book.admit("a", 0.0, 1, 0.0)
-    book.record("a", 0.0, 10, 0.0, 1)
-    assert isinstance(book.admit("a", 0.0, 1, 0.0), Exhausted)
+def test_restore_ignores_buckets_no_longer_configured():
+    """A saved bucket of a rate the config no longer has is dropped, not resurrected."""
+    book = _book(agent=Bucket(requests_per_minute=2))
+    book.restore({"agent:a:tokens": (5.0, 0.0), "swarm:requests": (0.0, 0.0)}, now=0.0)
+    assert book.state("a") == {"agent:a:requests": (2.0, 0.0)}
 
 
 def test_cost_uses_the_price_table_per_thousand_tokens():

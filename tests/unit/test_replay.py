@@ -274,3 +274,33 @@ def test_record_close_closes_the_inner_provider(tmp_path):
     inner = _Scripted([])
     RecordProvider(inner, tmp_path / "r.yaml").close()
     assert inner.closed
+
+
+def test_cursors_survive_a_restart_of_the_provider(tmp_path):
+    """A new provider on the same cursor file (a restarted gateway) goes on where the old one was."""
+    from orchestrator.gateway.providers.cursors import CursorLog
+
+    path = _write(tmp_path, "a: [one, two, three]\nb: {responses: [x, y], repeat: true}\n")
+    first = ReplayProvider.from_file(path, cursors=CursorLog(tmp_path / "run" / "cursors.jsonl"))
+    assert [first.complete(_req("a")).text for _ in range(2)] == ["one", "two"]
+    assert [first.complete(_req("b")).text for _ in range(4)] == ["x", "y", "y", "y"]
+    # killed: no close(); the restarted one reads the same file
+    second = ReplayProvider.from_file(path)  # as the gateway does it
+    second.persist_cursors(tmp_path / "run" / "cursors.jsonl")
+    assert second.complete(_req("a")).text == "three"
+    assert second.complete(_req("b")).text == "y"
+    assert ReplayProvider.from_file(path).complete(_req("a")).text == "one"  # no cursor file: from the top
+
+
+def test_cursor_file_ignores_a_torn_line_and_compacts(tmp_path):
+    """A half-written last line is ignored (the earlier value holds); opening rewrites one line per agent."""
+    from orchestrator.gateway.providers.cursors import CursorLog
+
+    path = tmp_path / "cursors.jsonl"
+    path.write_text('["a", 1]\n["a", 2]\n["b", 5]\n["a", 3')
+    log = CursorLog(path)
+    assert (log.get("a"), log.get("b"), log.get("c")) == (2, 5, 0)
+    assert path.read_text().splitlines() == ['["a", 2]', '["b", 5]']
+    log.set("a", 4)
+    log.close()
+    assert CursorLog(path).get("a") == 4

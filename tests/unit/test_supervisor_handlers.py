@@ -139,7 +139,7 @@ def test_max_steps_stop_leaves_the_count_at_the_limit(rig):
     """Steps up to max_steps (5) run; the 6th report is a stop and the step count stays 5."""
     rig.root()
     rig.start("manager", "w")
-    verdicts = [rig.send("w", m.StepReport("w", n, "read_file", f'{{"n": {n}}}')).verdict
+    verdicts = [rig.send("w", m.StepReport("w", n, "read_file", f'{{"file": "{chr(96 + n)}"}}')).verdict
                 for n in range(1, 7)]
     assert verdicts == ["run"] * 5 + ["stop"]
     got = rig.table.get("w")
@@ -271,6 +271,33 @@ def test_dead_peer_is_hung_and_killed(rig):
     rig.reconciler.on_peer_event(bm.PeerEvent("left", "w", "dead"))
     got = rig.table.get("w")
     assert (got.status, got.reason) == (Status.CRASHED, "hung") and rig.signaller.signals(w.pid) == [KILL]
+
+
+def test_hung_agent_is_restarted_per_its_policy(rig):
+    """A hung on-crash worker, killed and reaped, is restarted under its id with a new pid."""
+    rig.root()
+    w = rig.start("manager", "w")
+    from bus import messages as bm
+
+    rig.reconciler.on_peer_event(bm.PeerEvent("left", "w", "dead"))
+    rig.reconciler.on_exit(w.pid, -9)  # the zygote reaps the process the SIGKILL ended
+    got = rig.table.get("w")
+    assert got.status == Status.STARTING and got.restarts == 1 and got.pid not in (None, w.pid)
+    assert "w" not in rig.table.blocked
+    rig.send("w", m.AgentReady("w", 1), Kind.EVENT)
+    assert rig.status("w") == Status.RUNNING
+
+
+def test_hung_agent_of_a_never_role_stays_crashed(rig):
+    """A hung agent whose role has no restart policy stays crashed (hung) after it is reaped."""
+    rig.root()
+    manager = rig.table.get("manager")
+    from bus import messages as bm
+
+    rig.reconciler.on_peer_event(bm.PeerEvent("left", "manager", "dead"))
+    rig.reconciler.on_exit(manager.pid, -9)
+    got = rig.table.get("manager")
+    assert (got.status, got.reason, got.restarts) == (Status.CRASHED, "hung", 0)
 
 
 def test_down_records_the_intent_only(rig):

@@ -6,7 +6,9 @@ import signal
 
 import pytest
 
+from bus import messages as bm
 from bus.keyring import Keyring
+from bus.protocol import Kind, Message
 from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
 from orchestrator.supervisor.table import AgentTable
@@ -30,6 +32,18 @@ class FakeProc:
         return self.returncode
 
 
+class ProbingClient(FakeClient):
+    """The fake bus client, plus requests sent without waiting (their callbacks kept for the test)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list = []
+
+    def send_request(self, dst, body, timeout, callback=None):
+        self.requests.append((dst, body, callback))
+        return f"q{len(self.requests)}"
+
+
 class FakeServices(Services):
     """Services whose launches make FakeProcs (pids the fake signaller sees alive)."""
 
@@ -37,7 +51,7 @@ class FakeServices(Services):
         self.launched: list[FakeProc] = []
         self.signaller = signaller
         table = AgentTable(tmp_path / "registry.db")
-        super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, FakeClient(), table,
+        super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, ProbingClient(), table,
                          Reaper(clock, signaller, TIMINGS), NullLog(), clock, keys=Keyring())
 
     def _launch(self, svc: _Service) -> None:
@@ -68,6 +82,38 @@ def test_a_dying_service_is_restarted_within_its_intensity_then_given_up(service
     svc.check()
     assert len(svc.launched) == MAX_RESTARTS + 1 and svc._services[0].proc is None
     assert ("service_gave_up", {"service": "gateway", "code": 1}) in svc.log.events
+    entry = svc.table.meta("services")["gateway"]
+    assert entry["state"] == "given_up"
+    assert entry["reason"] == f"exit code 1; restarted {MAX_RESTARTS} times already"
+
+
+def _answer(svc, error_code=None):
+    """Answer the Ping in flight (as the bus would): a Pong, or an error reply with ``error_code``."""
+    from bus.protocol import Header
+
+    dst, body, callback = svc.client.requests.pop(0)
+    kind = Kind.ERROR if error_code else Kind.REPLY
+    reply = bm.ErrorReply(error_code, "x", {}) if error_code else bm.Pong(b"")
+    callback(Message(Header(kind, reply.TYPE, "r", "q", dst, "supervisor", 0.0), reply))
+
+
+def test_a_restarted_service_is_restarting_until_it_answers(services):
+    """The board shows a restarted service as restarting (with how it died) until it answers a Ping."""
+    svc, _, _ = services
+    svc.launched[-1].returncode = -9
+    svc.check()
+    entry = svc.table.meta("services")["gateway"]
+    assert (entry["state"], entry["pid"], entry["restarts"]) == ("restarting", svc.launched[-1].pid, 1)
+    assert entry["reason"].startswith("SIGKILL")
+    svc.check()  # one Ping in flight at a time
+    assert [(d, type(b)) for d, b, _ in svc.client.requests] == [("gateway", bm.Ping)]
+    _answer(svc, "unknown_destination")  # not on the bus yet
+    assert svc.table.meta("services")["gateway"]["state"] == "restarting"
+    svc.check()
+    _answer(svc)
+    assert svc.table.meta("services")["gateway"]["state"] == "up"
+    svc.check()
+    assert svc.client.requests == []
 
 
 def test_stop_all_climbs_the_ladder_until_the_service_is_gone(services):
@@ -86,3 +132,28 @@ def test_stop_all_climbs_the_ladder_until_the_service_is_gone(services):
     assert signaller.signals(proc.pid) == [int(signal.SIGTERM)]
     svc.check()
     assert len(svc.launched) == 1  # stopping: a dead service is not restarted
+
+
+def test_every_live_agent_hears_that_a_service_restarted(services):
+    """After a restart each live agent is told (a request in flight to the dead process is lost)."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, clock, _ = services
+    svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
+    svc.table.add(AgentRecord(id="b", name="b", role="r", parent="a", depth=1, status=Status.DONE))
+    svc.launched[-1].returncode = -9
+    svc.check()
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]
+    assert svc.client.to("b") == []
+
+
+def test_announce_tells_every_live_agent_of_every_service(services):
+    """After a resume the new supervisor announces all its services to the adopted agents."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, _, _ = services
+    svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
+    svc.announce()
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]

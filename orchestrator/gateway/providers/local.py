@@ -159,6 +159,11 @@ class LocalProvider:
             prompt = self._prompt(model, req, self._cfg.context - max_tokens)
             return self._generate(model, grammar, prompt, (compact, full), max_tokens, req, call)
 
+    def usage_bound(self, req: Request) -> tuple[int, int]:
+        """Each of the ATTEMPTS fits the context: its prompt what the answer leaves, the answer its cap."""
+        answer = min(max(req.max_tokens, ANSWER_TOKENS), self._cfg.context // 2)
+        return ATTEMPTS * (self._cfg.context - answer), ATTEMPTS * answer
+
     def _generate(self, model: Any, grammar: Any, prompt: str, schemas: tuple[dict[str, Any], dict[str, Any]],
                   max_tokens: int, req: Request, call: int) -> Result:
         from llama_cpp import StoppingCriteriaList

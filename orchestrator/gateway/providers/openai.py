@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import random
 import threading
@@ -29,7 +30,7 @@ from typing import Any, Callable
 
 from orchestrator.config import LLM
 from orchestrator.gateway import schema
-from orchestrator.gateway.providers.base import Request, Result
+from orchestrator.gateway.providers.base import Request, Result, default_bound
 from orchestrator.gateway.quotas import estimate_tokens
 from swarm_core.errors import ProviderError
 
@@ -164,6 +165,12 @@ class OpenAIProvider:
                     "schema": schema.answer_schema(req.commands, thought_max_len=thought)}
         except ValueError:
             return None
+
+    def usage_bound(self, req: Request) -> tuple[int, int]:
+        """Every byte of the messages and of the answer's schema, plus ``max_tokens``."""
+        fmt = self._response_format(req)
+        return default_bound(Request(req.agent_id, req.prompt, messages=tuple(self._messages(req)),
+                                     max_tokens=req.max_tokens), json.dumps(fmt) if fmt else "")
 
     def _explain(self, exc: Exception, model: str) -> ProviderError:
         o = self._openai

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.gateway.providers.base import Provider, Request, Result
+from orchestrator.gateway.providers.base import Provider, Request, Result, usage_bound
 from swarm_core.errors import ProviderError
 
 
@@ -99,6 +99,9 @@ class RecordProvider:
                 raise ProviderError(f"record: cannot write the cassette {self._path}: {exc}",
                                     path=str(self._path)) from None
         return result
+
+    def usage_bound(self, req: Request) -> tuple[int, int]:
+        return usage_bound(self._inner, req)
 
     def close(self) -> None:
         self._inner.close()

@@ -17,11 +17,14 @@ Cassette format (the README's "Replay cassettes")::
   agent with a name already used, e.g. ``writer-2``, as ``record`` writes
   it), else the agent's name (``Complete.name``), else its id.
 * Every agent id has its own cursor: two agents given the same name each
-  replay that name's list from the start.
+  replay that name's list from the start. With :meth:`ReplayProvider.persist_cursors`
+  (the gateway keeps them in the run directory) the cursors survive a restart
+  of the gateway: it goes on where it was instead of rewinding every cassette.
 * A list that runs out (without ``repeat``) fails that call with
   :class:`CassetteExhausted` naming the agent and the cassette.
 
-Token usage is estimated (four characters a token) so quotas work.
+Token usage is estimated (four characters a token) so quotas work; like a
+real model's, the completion counts at most ``max_tokens``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.gateway.providers.base import Request, Result
+from orchestrator.gateway.providers.cursors import CursorLog
 from orchestrator.gateway.quotas import estimate_tokens
 from swarm_core.errors import CassetteExhausted, ConfigError
 from swarm_core.yamlfile import load_yaml
@@ -123,16 +127,24 @@ class ReplayProvider:
     concurrency = 0
 
     def __init__(self, tracks: dict[str, Track], source: str = "cassette",
-                 sleep: Any = time.sleep) -> None:
+                 sleep: Any = time.sleep, cursors: CursorLog | None = None) -> None:
         self._tracks = tracks
         self._source = source
         self._sleep = sleep
-        self._cursors: dict[str, int] = {}
+        self._log = cursors
+        self._cursors: dict[str, int] = dict(cursors.values) if cursors is not None else {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ReplayProvider":
-        return cls(load_cassette(path), source=str(path))
+    def from_file(cls, path: str | Path, cursors: CursorLog | None = None) -> "ReplayProvider":
+        return cls(load_cassette(path), source=str(path), cursors=cursors)
+
+    def persist_cursors(self, path: str | Path) -> None:
+        """Keep the cursors in ``path`` from now on, starting from what it holds (a restarted gateway)."""
+        log = CursorLog(path)
+        with self._lock:
+            self._log = log
+            self._cursors = dict(log.values)
 
     def _key(self, req: Request) -> str | None:
         for key in (req.agent_id, req.name):
@@ -158,14 +170,23 @@ class ReplayProvider:
                         f"replay cassette {self._source} ran out of responses for agent {who!r} "
                         f"after {len(track.answers)}", agent=req.agent_id, cassette=self._source)
                 i = len(track.answers) - 1
-            self._cursors[req.agent_id] = i + 1
+            if self._cursors.get(req.agent_id) != i + 1:
+                self._cursors[req.agent_id] = i + 1
+                if self._log is not None:
+                    self._log.set(req.agent_id, i + 1)  # before serving it: see cursors.py
         return track.answers[i]
 
     def complete(self, req: Request) -> Result:
         answer = self.next_answer(req)
         if answer.delay_s > 0:
             self._sleep(req.remaining(answer.delay_s))
-        return Result(answer.text, estimate_tokens(req.prompt), estimate_tokens(answer.text), "replay")
+        return Result(answer.text, estimate_tokens(req.prompt), min(estimate_tokens(answer.text), req.max_tokens),
+                      "replay")
+
+    def usage_bound(self, req: Request) -> tuple[int, int]:
+        """Exactly what :meth:`complete` may count: the prompt's estimate and ``max_tokens``."""
+        return estimate_tokens(req.prompt), req.max_tokens
 
     def close(self) -> None:
-        return None
+        if self._log is not None:
+            self._log.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.config import SwarmConfig
+from orchestrator.supervisor.guards.approval import ApprovalTimeout, NeedsApproval
 from orchestrator.supervisor.guards.base import GuardSet
 from orchestrator.supervisor.guards.budget import Budget
 from orchestrator.supervisor.guards.flood import Flood
@@ -33,5 +34,7 @@ def build_guards(cfg: SwarmConfig, run_dir: Path, log: Any, clock: Callable[[], 
         LoopGuard(lim.loop_threshold, lim.effective_loop_window),
         WallTime(lim.max_wall_seconds),
         Budget(),
+        NeedsApproval(cfg.agents, cfg.safety.approve),
+        ApprovalTimeout(cfg.safety.approval_timeout_seconds),
         CrashRestart(cfg.agents, clock),
     ])

@@ -5,8 +5,8 @@ should happen (:class:`Stop`, :class:`Warn`, :class:`Restart`, …) and the
 supervisor applies it. Hooks (a guard overrides those it needs):
 
 * ``on_spawn(request)``: a ``start_agent`` before anything is forked → Allow/Deny/None.
-* ``on_step(record, report)``: a step about to run its command → Stop/Warn/None.
-* ``on_tick(tick)``: the reconcile tick (every ~0.1 s) → Stops.
+* ``on_step(record, report)``: a step about to run its command → Stop/Hold/Warn/None.
+* ``on_tick(tick)``: the reconcile tick (every ~0.1 s) → Stops, Refuses.
 * ``on_usage(record, usage)``: the gateway's report of a call → Stop/None.
 * ``on_exit(exit)``: an agent process was reaped → Restart/GiveUp/None (also: forget the agent).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
+from orchestrator.supervisor.approvals import Approval
 from orchestrator.supervisor.policy import Allow, Deny, SpawnState
 from orchestrator.supervisor.registry import AgentRecord
 from swarm_core import messages as m
@@ -43,6 +44,22 @@ class Warn:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """The step's command waits for a person's approval (``warn``: a Warn that came with it)."""
+
+    agent_id: str
+    warn: Warn | None = None
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Deny the pending approval request ``request_id`` with ``reason`` (e.g. ``timeout``)."""
+
+    request_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Restart:
     """Start the crashed agent again under its id."""
 
@@ -63,6 +80,9 @@ class AgentView(Protocol):
 
     def live(self) -> list[AgentRecord]:
         """Every agent not in a terminal status, parents first."""
+
+    def pending_approvals(self) -> list[Approval]:
+        """Every approval request not yet decided, oldest first."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +119,10 @@ class Guard:
     def on_spawn(self, request: SpawnRequest) -> Allow | Deny | None:
         return None
 
-    def on_step(self, rec: AgentRecord, step: m.StepReport) -> Stop | Warn | None:
+    def on_step(self, rec: AgentRecord, step: m.StepReport) -> Stop | Hold | Warn | None:
         return None
 
-    def on_tick(self, tick: Tick) -> Iterable[Stop]:
+    def on_tick(self, tick: Tick) -> Iterable[Stop | Refuse]:
         return ()
 
     def on_usage(self, rec: AgentRecord, usage: m.Usage) -> Stop | None:
@@ -133,19 +153,27 @@ class GuardSet:
                 allow = verdict
         return allow if allow is not None else Deny("no spawn policy is configured")
 
-    def on_step(self, rec: AgentRecord, step: m.StepReport) -> Stop | Warn | None:
-        """The first Stop wins over any Warn; otherwise the first Warn (or None: run it)."""
+    def on_step(self, rec: AgentRecord, step: m.StepReport) -> Stop | Hold | Warn | None:
+        """The first Stop wins; then a Hold (carrying the first Warn); then the first Warn (or None: run it).
+
+        Every guard up to a Stop sees the step (a loop detector counts a held step too).
+        """
         warn: Warn | None = None
+        hold: Hold | None = None
         for g in self.guards:
             verdict = g.on_step(rec, step)
             if isinstance(verdict, Stop):
                 return verdict
-            if verdict is not None and warn is None:
+            if isinstance(verdict, Hold):
+                hold = hold or verdict
+            elif verdict is not None and warn is None:
                 warn = verdict
+        if hold is not None:
+            return Hold(hold.agent_id, warn) if warn is not None else hold
         return warn
 
-    def on_tick(self, tick: Tick) -> list[Stop]:
-        return [stop for g in self.guards for stop in g.on_tick(tick)]
+    def on_tick(self, tick: Tick) -> list[Stop | Refuse]:
+        return [action for g in self.guards for action in g.on_tick(tick)]
 
     def on_usage(self, rec: AgentRecord, usage: m.Usage) -> Stop | None:
         return next((s for g in self.guards if (s := g.on_usage(rec, usage)) is not None), None)

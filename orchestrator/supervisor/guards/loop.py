@@ -1,7 +1,9 @@
-"""``limits.loop_threshold`` / ``loop_window``: the same command with the same arguments, again and again.
+"""``limits.loop_threshold`` / ``loop_window``: the same step, or a short cycle of steps, again and again.
 
-The first loop is answered with a warning (the agent is told, its command
-runs); a loop after the warning stops the agent before that command runs.
+What counts as the same step (numbers and whitespace do not matter) and as a
+cycle is :mod:`orchestrator.supervisor.loopdetect`'s. The first loop is
+answered with a warning (the agent is told, its command runs); a loop after
+the warning stops the agent before that command runs.
 Waiting for the inbox (``do_nothing``) is not a loop: max_steps and wall
 time bound it.
 """
@@ -36,10 +38,16 @@ class LoopGuard(Guard):
         if verdict is Verdict.STOP:
             return Stop(rec.id, Reason.LOOP)
         if verdict is Verdict.WARN:
-            return Warn(rec.id, f"You issued {step.command} with the same arguments {self.threshold} "
-                                "times in a row. Change your approach: repeating it again stops you.",
-                        "loop_warning", step.command)
+            return Warn(rec.id, self._warning(step.command, det.last_cycle), "loop_warning", step.command)
         return None
+
+    def _warning(self, command: str, cycle: int) -> str:
+        if cycle > 1:
+            what = f"You repeated the same cycle of {cycle} commands {self.threshold} times."
+        else:
+            what = (f"You issued {command} with the same arguments (or arguments that differ only in numbers "
+                    f"or spaces) {self.threshold} times.")
+        return what + " Change your approach: repeating it again stops you."
 
     def on_exit(self, ex: Exit) -> None:
         self._detectors.pop(ex.record.id, None)

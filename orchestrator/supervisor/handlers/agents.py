@@ -10,15 +10,15 @@ from typing import Any, Callable
 
 from bus.client import DEFERRED
 from bus.protocol import Message
-from orchestrator.supervisor import policy
-from orchestrator.supervisor.guards.base import SpawnRequest, Stop, Warn
+from orchestrator.supervisor import budgets, policy
+from orchestrator.supervisor.guards.base import Hold, SpawnRequest, Stop, Warn
 from orchestrator.supervisor.handlers.common import requester
 from orchestrator.supervisor.parts import START_TIMEOUT, Parts
-from orchestrator.supervisor.registry import AgentRecord
+from orchestrator.supervisor.registry import AgentRecord, subtree_spend
 from swarm_core import messages as m
 from swarm_core.errors import PolicyDenied
 from swarm_core.peers import RESERVED_IDS
-from swarm_core.status import SELF_REPORTED, Status, parent_ended
+from swarm_core.status import HELD, SELF_REPORTED, Status, parent_ended
 
 
 class AgentHandlers:
@@ -34,7 +34,7 @@ class AgentHandlers:
     def _spawn_request(self, parent: AgentRecord, req: m.StartAgent) -> SpawnRequest:
         recs = self.p.table.all()
         state = policy.SpawnState(
-            lineage=policy.lineage_of(parent.id, {r.id: r.parent for r in recs}),
+            lineage=self._lineage(parent.id),
             requester_role=parent.role,
             can_start=self.p.cfg.agents[parent.role].can_start,
             roles=tuple(self.p.cfg.agents),
@@ -57,12 +57,38 @@ class AgentHandlers:
             p.table.log_event(parent.id, "spawn_denied", decision.reason)
             p.log.info("spawn_denied", agent=parent.id, name=req.name, reason=decision.reason)
             raise PolicyDenied(decision.reason)
+        tokens, usd = self._child_budget(parent, decision.role, req.budget)
         rec = p.table.add(AgentRecord(id=decision.agent_id, name=req.name, role=decision.role,
-                                      parent=parent.id, depth=decision.depth, task=req.task))
+                                      parent=parent.id, depth=decision.depth, task=req.task,
+                                      budget_tokens=tokens, budget_usd=usd))
         p.log.info("spawn_requested", agent=rec.id, parent=parent.id, t=p.clock())
         p.life.spawn(rec, prompt=req.prompt)  # a SpawnError is this request's one error reply
         p.table.expect_ready(rec.id, msg, p.clock() + START_TIMEOUT)
         return DEFERRED
+
+    def _child_budget(self, parent: AgentRecord, role: str, slice_tokens: int) -> tuple[int | None, float | None]:
+        """The new agent's budget; PolicyDenied when the slice is more than ``parent`` has left.
+
+        A slice is taken from the caller's token budget: with none over the
+        caller there is nothing to slice and it is ignored (so a small model
+        that fills the optional argument in cannot starve its sub-agent).
+        """
+        if slice_tokens < 0:
+            raise PolicyDenied("a budget must be a positive number of tokens")
+        if slice_tokens:
+            lineage = [r for r in (self.p.table.get(a) for a in self._lineage(parent.id)) if r is not None]
+            left = budgets.tokens_left(lineage, subtree_spend(self.p.table.all()), self.p.cfg.quotas)
+            problem = budgets.slice_problem(left, slice_tokens)
+            if problem:
+                self.p.table.log_event(parent.id, "spawn_denied", problem)
+                raise PolicyDenied(problem)
+            if left is None:
+                self.p.table.log_event(parent.id, "budget_slice_ignored", f"{slice_tokens}: no budget to slice")
+                slice_tokens = 0
+        return budgets.child_budget(self.p.cfg.agents[role].budget, slice_tokens)
+
+    def _lineage(self, agent_id: str) -> list[str]:
+        return policy.lineage_of(agent_id, {r.id: r.parent for r in self.p.table.all()})
 
     def ready(self, msg: Message) -> None:
         body: m.AgentReady = msg.body
@@ -74,6 +100,7 @@ class AgentHandlers:
             p.table.mark_running(rec.id)
             p.log.info("agent_registered", agent=rec.id, pid=body.pid, t=p.clock())
         p.bus.publish(rec.id, "ready", Status.RUNNING)
+        p.tracing.spawn_ended(rec.id, "ready")
         pending = p.table.take_pending(rec.id)
         if pending is not None and pending.request is not None:
             p.bus.reply(pending.request, m.AgentStarted(rec.id, rec.depth, rec.pid or 0))
@@ -87,7 +114,7 @@ class AgentHandlers:
         rec = self.p.table.get(msg.header.src)
         if rec is None or rec.terminal:
             return
-        if rec.status not in (Status.FROZEN, Status.THROTTLED) and body.status in SELF_REPORTED:
+        if rec.status not in HELD and body.status in SELF_REPORTED:
             self.p.table.update(rec.id, status=Status(body.status))
 
     def step(self, msg: Message) -> m.StepVerdict:
@@ -103,6 +130,8 @@ class AgentHandlers:
             return m.StepVerdict(m.StepVerdict.STOP, decision.reason)
         if body.step > rec.steps:
             p.table.update(rec.id, steps=body.step)
+        if isinstance(decision, Hold):
+            return p.desk.hold(rec, body, decision)
         if isinstance(decision, Warn):
             p.table.log_event(rec.id, decision.event, decision.detail)
             return m.StepVerdict(m.StepVerdict.WARN, decision.text)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from bus.protocol import Message
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.table import AgentTable
-from swarm_core.errors import NotFound
+from swarm_core.errors import PolicyDenied
 
 
 def requester(table: AgentTable, msg: Message) -> AgentRecord:
-    """The record of the agent that sent ``msg`` (the table admitted only agents); NotFound otherwise."""
+    """The record of the agent that sent ``msg`` (the table admitted only agents); PolicyDenied otherwise."""
     rec = table.get(msg.header.src)
     if rec is None:
-        raise NotFound(f"{msg.header.src} is not an agent of this swarm")
+        raise PolicyDenied(f"{msg.header.src} is not an agent of this swarm")
     return rec
 
 

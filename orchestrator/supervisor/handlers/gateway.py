@@ -36,7 +36,7 @@ class GatewayHandlers:
                                   "requests": max(rec.requests, body.requests),
                                   "cost_usd": max(rec.cost_usd, body.cost_usd)}
         if not rec.terminal:
-            if body.status == Status.THROTTLED and rec.status is not Status.FROZEN:
+            if body.status == Status.THROTTLED and rec.status not in (Status.FROZEN, Status.AWAITING_APPROVAL):
                 fields["status"] = Status.THROTTLED
                 p.table.log_event(rec.id, "throttled", "")
             elif body.status in SELF_REPORTED and rec.status is Status.THROTTLED:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from bus import messages as bm
 from bus.protocol import Message
 from orchestrator.supervisor.parts import Parts
-from orchestrator.supervisor.registry import ps_view
+from orchestrator.supervisor.registry import inspect_view, ps_view, subtree_spend
 from swarm_core import messages as m
 from swarm_core.errors import NotFound, PolicyDenied
 from swarm_core.status import Reason
@@ -34,9 +34,10 @@ class OperatorHandlers:
     def list_agents(self, msg: Message) -> m.AgentList:
         """Every agent (scope ``all``) or the sender's own children."""
         recs = self.p.table.all()
+        spend = subtree_spend(recs)
         if msg.body.scope != "all":
             recs = [r for r in recs if r.parent == msg.header.src]
-        return m.AgentList([ps_view(r) for r in recs])
+        return m.AgentList([ps_view(r, spend[r.id]) for r in recs])
 
     def delete(self, msg: Message) -> bm.Ok:
         """Stop an agent and its subtree (an agent's target is in its own subtree: the table saw to it)."""
@@ -65,12 +66,9 @@ class OperatorHandlers:
         return bm.Ok()
 
     def inspect(self, msg: Message) -> m.InspectReply:
-        rec = self.p.table.get(msg.body.agent_id)
-        if rec is None:
+        info = inspect_view(self.p.table, msg.body.agent_id)
+        if info is None:
             raise NotFound(f"no agent {msg.body.agent_id!r}")
-        info = rec.public()
-        info["children"] = [c.id for c in self.p.table.children(rec.id)]
-        info["events"] = self.p.table.events(rec.id)[-20:]
         return m.InspectReply(info)
 
     def down(self, msg: Message) -> bm.Ok:
