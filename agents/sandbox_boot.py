@@ -102,16 +102,12 @@ def _read_source(fd):
     return b"".join(chunks)
 
 
-def _make_hook(workspace):
-    workspace = os.path.realpath(workspace)
+def _path_checks(workspace):
+    """``(check_write, check_read)`` for ``workspace``: each raises PermissionError for a path outside it."""
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
                                            sys.base_exec_prefix, *sys.path) if p}
     roots.add("/usr/share/zoneinfo")
     devices = {"/dev/null", "/dev/urandom", "/dev/random"}
-    state = {"busy": False}
-    # the tables are bound here, not looked up as globals the code could rebind
-    blocked, blocked_imports = _BLOCKED, _BLOCKED_IMPORTS
-    write_events, read_events = dict(_WRITE_EVENTS), dict(_READ_EVENTS)
 
     def under(path, base):
         return path == base or path.startswith(base.rstrip("/") + "/")
@@ -139,6 +135,16 @@ def _make_hook(workspace):
         if r is None or r in devices or under(r, workspace) or any(under(r, b) for b in roots):
             return
         raise PermissionError(f"sandbox: reading outside the workspace is not allowed: {r}")
+
+    return check_write, check_read
+
+
+def _make_hook(workspace):
+    check_write, check_read = _path_checks(os.path.realpath(workspace))
+    state = {"busy": False}
+    # the tables are bound here, not looked up as globals the code could rebind
+    blocked, blocked_imports = _BLOCKED, _BLOCKED_IMPORTS
+    write_events, read_events = dict(_WRITE_EVENTS), dict(_READ_EVENTS)
 
     def hook(event, args):
         if state["busy"]:

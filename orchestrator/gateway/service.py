@@ -65,6 +65,7 @@ from orchestrator.gateway.freezes import Freezes
 from orchestrator.gateway.ledger import Answer, NullLedger
 from orchestrator.gateway.providers.base import Provider, Result
 from orchestrator.gateway.quotas import Admit, Hold, QuotaBook, cost_usd, estimate_tokens
+from orchestrator.gateway.spans import CallSpans
 from orchestrator.gateway.spend import Exhausted, Tree
 from swarm_core import authz
 from swarm_core import messages as m
@@ -77,10 +78,6 @@ from swarm_core.errors import (
     SwarmError,
 )
 from swarm_core.peers import SUPERVISOR
-from swarm_core.tracing import Recorder
-
-SPAN_FLUSH_S = 0.5  # finished model-call spans go to the supervisor at most this often (in batches)
-
 
 class GatewayService(Hosted):
     """Quotas, freezes and concurrency in front of one provider."""
@@ -119,8 +116,8 @@ class GatewayService(Hosted):
         self._safety = safety
         self._breakers: dict[str, Breaker] = {}
         self._held_answers: list[tuple[Call, m.Completion]] = []  # tripped the breaker: out at a thaw
-        self.tracer = Recorder("gateway")
-        self._spans_sent_at = 0.0
+        self.spans = CallSpans(provider.name, llm.model or provider.name,
+                               lambda batch: self._send(lambda: self.client.send(SUPERVISOR, batch)))
         self.stop_reason = ""  # set when asked to stop; the process loop acts on it
         self._abandoned = False  # stop() left provider calls running on worker threads
 
@@ -157,10 +154,7 @@ class GatewayService(Hosted):
             return repeated.completion()
         if self._rebind(call_id, agent, msg):
             return DEFERRED
-        model = self.llm.model or self.provider.name
-        span = self.tracer.start(f"chat {model}", msg.header.traceparent, agent=agent, **{
-            "gen_ai.operation.name": "chat", "gen_ai.request.model": model,
-            "gen_ai.provider.name": self.provider.name, "swarm.agent.id": agent})
+        span = self.spans.start(agent, msg.header.traceparent)
         self._queue.append(Call(msg, agent, req, estimate_tokens(req.prompt or req.text()), call_id,
                                 self.accounts.worst(req), adopted=self.accounts.adopt(call_id, agent), span=span))
         self.pump()
@@ -211,7 +205,7 @@ class GatewayService(Hosted):
                 continue
             if call.request.deadline and wall > call.request.deadline:
                 self.log.info("call_abandoned", agent=call.agent, status=call.status or "queued")
-                self._end_span(call, **{"error.type": "deadline_exceeded"})
+                self.spans.end(call, **{"error.type": "deadline_exceeded"})
                 if call.status:
                     self._status(call, "running")  # no longer held here: clear throttled/waiting
                 continue
@@ -245,7 +239,7 @@ class GatewayService(Hosted):
             else:
                 self._start(call, verdict)
         self._queue = keep
-        self.flush_spans()
+        self.spans.flush()
 
     def _status(self, call: Call, status: str) -> None:
         if call.status == status:
@@ -263,7 +257,7 @@ class GatewayService(Hosted):
             note = m.BudgetExhausted(call.agent, verdict.budget_of, verdict.reason)
             self._send(lambda: self.client.send(SUPERVISOR, note))
             return True
-        self._end_span(call, **{"error.type": "budget_exhausted"})
+        self.spans.end(call, **{"error.type": "budget_exhausted"})
         self._usage(call.agent, stop_reason="budget_exhausted")
         self._reply_error(call, QuotaExhausted(f"{call.agent}: {verdict.reason}", agent=call.agent,
                                                scope=verdict.scope, budget_of=verdict.budget_of))
@@ -302,7 +296,7 @@ class GatewayService(Hosted):
         if isinstance(outcome, SwarmError):
             self.log.warning("call_failed", agent=call.agent, code=outcome.code, error=outcome.message)
             self.accounts.failed(call.call_id)
-            self._end_span(call, **{"error.type": outcome.code})
+            self.spans.end(call, **{"error.type": outcome.code})
             self._reply_error(call, outcome)
         else:
             self._completed(call, outcome)
@@ -314,7 +308,7 @@ class GatewayService(Hosted):
         cost = cost_usd(prices, model if model in prices else self.llm.model,
                         res.prompt_tokens, res.completion_tokens)
         tokens = res.prompt_tokens + res.completion_tokens
-        self._end_span(call, **{"gen_ai.response.model": model, "gen_ai.usage.input_tokens": res.prompt_tokens,
+        self.spans.end(call, **{"gen_ai.response.model": model, "gen_ai.usage.input_tokens": res.prompt_tokens,
                                 "gen_ai.usage.output_tokens": res.completion_tokens, "swarm.cost_usd": cost})
         held = self._check_breaker(call.agent, res.text)  # before the reply: the next call is already held
         self.book.record(call.agent, self._clock(), tokens, call.estimate)
@@ -372,22 +366,6 @@ class GatewayService(Hosted):
         if not self._expired(call):
             self._send(lambda: self.client.reply_error(call.msg, err))
 
-    def _end_span(self, call: Call, **attributes: object) -> None:
-        """End the call's span; :meth:`flush_spans` sends it on."""
-        if call.span is not None:
-            self.tracer.end(call.span, **attributes)
-            call.span = None
-
-    def flush_spans(self, force: bool = False) -> None:
-        """Send finished spans to the supervisor (the swarm's exporter), at most every SPAN_FLUSH_S."""
-        now = time.monotonic()  # telemetry pacing runs on real time, not the quota clock
-        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
-            return
-        spans = self.tracer.drain()
-        if spans:
-            self._spans_sent_at = now
-            self._send(lambda: self.client.send(SUPERVISOR, m.TraceSpans(spans)))
-
     def _usage(self, agent: str, status: str = "", stop_reason: str = "") -> None:
         t = self.accounts.totals(agent)
         usage = m.Usage(agent, t.tokens, t.requests, round(t.usd, 8), status, stop_reason)
@@ -438,7 +416,7 @@ class GatewayService(Hosted):
         """Answer calls still running with ``stopped``; close the provider unless they still run."""
         for call in list(self._running.values()):
             self._reply_error(call, Stopped(f"the gateway stopped ({self.stop_reason})"))
-        self.flush_spans(force=True)
+        self.spans.flush(force=True)
         self.kill()
         if not self._abandoned:
             self.provider.close()
