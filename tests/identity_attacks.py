@@ -2,7 +2,8 @@
 
 Run by ``tests/system/test_identity.py`` as a real process: it reads one
 JSON line on stdin (``endpoint``, ``credential`` (its own, an agent's),
-``me`` (its agent id), ``sibling`` (an agent outside its subtree)), tries
+``me`` (its agent id), ``sibling`` (an agent outside its subtree),
+``held_command`` (a command its role runs only after approval)), tries
 every attack and prints ``{attack: {"succeeded": bool, "detail": str}}`` as
 JSON. A request "succeeded" when it got anything but an error reply; an
 event gets no reply, so for events the test looks for their effect (and
@@ -47,6 +48,7 @@ def requests(me: str, sibling: str) -> dict[str, tuple[str, str, object]]:
         "a step report for the sibling": ("supervisor", m.StepReport(sibling, 1, "do_nothing")),
         "report the sibling done": ("supervisor", m.AgentDone(sibling, "pwned")),
         "ping the gateway": ("gateway", bm.Ping(b"who is there")),
+        "set its own budget": ("supervisor", m.SetBudget(me, 10**9)),
     }
     out = {name: (me, dst, body) for name, (dst, body) in as_self.items()}
     for claimed in (sibling, "gateway", "memory", "supervisor", "cli-evil"):
@@ -65,7 +67,23 @@ def events(me: str, sibling: str) -> dict[str, tuple[str, str, object]]:
         "lifecycle event published": (me, "*", m.Lifecycle(sibling, "killed", "killed", "pwned")),
         "usage sent as the gateway": ("gateway", "supervisor", m.Usage(sibling, 10**9, 9, 99.0, "",
                                                                         "budget_exhausted")),
+        "forged budget exhaustion freezing the sibling": (me, "supervisor",
+                                                          m.BudgetExhausted(sibling, sibling, "pwned")),
+        "a service restart announced to the sibling": (me, sibling, m.ServiceRestarted("gateway")),
     }
+
+
+def self_approval(client: BusClient, me: str, command: str) -> dict:
+    """Hold a step of its own (``command`` needs approval), then approve that request itself.
+
+    The detail carries the request id, so the test can check the request is still pending.
+    """
+    step = m.StepReport(me, 1, command, '{"filename": "x", "text": "y"}')
+    verdict = client.request("supervisor", step, 10.0)
+    if verdict.verdict != m.StepVerdict.HOLD:
+        return {"succeeded": True, "detail": f"no request to approve: the step was {verdict.verdict}"}
+    out = ask(client, "supervisor", m.Decide(verdict.request_id, True, "self-approved"))
+    return {**out, "request": verdict.request_id}
 
 
 def ask(client: BusClient, dst: str, body: object) -> dict:
@@ -125,6 +143,8 @@ def main() -> None:
     ctx = zmq.Context()
     impostor = raw_socket(ctx, endpoint, cred, b"gateway")
     try:
+        if t.get("held_command"):  # first: an agent whose attacks got it stopped holds no step any more
+            results["approve its own held request"] = self_approval(client, me, t["held_command"])
         for name, (src, dst, body) in requests(me, sibling).items():
             own = src == me
             results[name] = ask(client, dst, body) if own else claim(ctx, endpoint, cred, src, dst, body)

@@ -51,19 +51,20 @@ class Parts:
 def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, backend: Any, reaper: Reaper,
              log: Any, *, endpoint: str, heartbeat_interval: float, liveness: int,
              shutdown: Callable[[str], None], shutting_down: Callable[[], bool],
-             guards: GuardSet | None = None, keys: Keyring | None = None,
+             keys: Keyring, guards: GuardSet | None = None,
              tracing: SupervisorTracing | None = None,
              clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> Parts:
     """Wire the supervisor's parts around a bus client and a backend (real or fake).
 
     ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`);
-    ``keys`` (the swarm's credentials) to a keyring of its own; ``tracing`` to none (the service passes
+    ``keys`` is the swarm's keyring (the backend issues through it; the lifecycle binds and revokes);
+    ``tracing`` defaults to none (the service passes
     the run's exporter).
     """
     bus = Messenger(client, table)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
     tracing = tracing or SupervisorTracing.off()
-    life = Lifecycle(table, backend, reaper, bus, specs, log, keys if keys is not None else Keyring(), tracing)
+    life = Lifecycle(table, backend, reaper, bus, specs, log, keys, tracing)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
     desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall)

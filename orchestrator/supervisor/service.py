@@ -129,7 +129,7 @@ class Supervisor:
             self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
             shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
-            tracing=self.tracing)
+            keys=keys, tracing=self.tracing)
         self.reconciler = Reconciler(parts, gone=self.backend.gone)
         self._adopt(parts, adopted)
         client.authorize_with(authz.for_dispatch(table.is_below))

@@ -43,6 +43,7 @@ from .conftest import ROOT, alive, base_config, cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 WAIT = {"responses": [cmd("do_nothing")], "repeat": True}
+HELD_COMMAND = "write_to_file"
 CASSETTE = {"manager": {"responses": [cmd("start_agent", name="w1", task="idle", role="worker"),
                                       cmd("start_agent", name="w2", task="idle", role="worker"),
                                       cmd("do_nothing")], "repeat": True},
@@ -77,6 +78,10 @@ EXPECTED = {
     "lifecycle event published": ("supervisor", "lifecycle from the agent intruder refused"),
     "usage sent as the gateway": ("supervisor", "may not speak as 'gateway'"),
     "connect with a forged credential": ("supervisor", "unknown, forged or revoked credential"),
+    "set its own budget": ("supervisor", "set_budget from the agent intruder refused"),
+    "approve its own held request": ("supervisor", "decide from the agent intruder refused"),
+    "forged budget exhaustion freezing the sibling": ("supervisor", "budget_exhausted from the agent intruder"),
+    "a service restart announced to the sibling": ("supervisor", "service_restarted from the agent intruder"),
 }
 for _claimed in ("w2", "gateway", "memory", "supervisor", "cli-evil"):
     EXPECTED[f"speak as {_claimed}"] = ("supervisor", f"may not speak as '{_claimed}'")
@@ -88,8 +93,9 @@ class LiveSwarm:
 
     def __init__(self, tmp: Path) -> None:
         (tmp / "cassette.yaml").write_text(yaml.safe_dump(CASSETTE))
+        worker = {**base_config()["agents"]["worker"], "approve": [HELD_COMMAND]}  # a person approves these
         cfg = base_config(memory=True, limits={"idle_wait_seconds": 600, "max_wall_seconds": 600,
-                                               "max_steps": 1000})
+                                               "max_steps": 1000}, agents={"worker": worker})
         (tmp / "swarm.yaml").write_text(yaml.safe_dump(cfg))
         self.run_dir = tmp / "run"
         self.log = RecordingLog()
@@ -158,7 +164,8 @@ def enlist_intruder(live: LiveSwarm) -> tuple[subprocess.Popen, str]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert live.sup.keys.bind_pid("intruder", proc.pid)  # type: ignore[union-attr]
-    task = {"endpoint": live.sup.endpoint, "credential": cred.to_dict(), "me": "intruder", "sibling": "w2"}
+    task = {"endpoint": live.sup.endpoint, "credential": cred.to_dict(), "me": "intruder", "sibling": "w2",
+            "held_command": HELD_COMMAND}
     return proc, json.dumps(task) + "\n"
 
 
@@ -209,6 +216,10 @@ def test_an_intruder_with_a_valid_agent_credential_gets_nothing_and_the_swarm_go
             wait_until(lambda where=where, rule=rule: any(rule in line for line in refusals(live)[where]), 30,
                        f"the log line of {attack!r}")
         assert logged["supervisor"]
+
+        # its own held request was never approved (it waited for a person until the intruder was stopped)
+        rid = outcomes["approve its own held request"]["request"]
+        assert live.on_loop(lambda: live.sup.table.approvals.get(rid).state.value) in ("pending", "cancelled")
 
         # nothing the forged events asked for happened to the sibling
         after = live.agents()["w2"]
