@@ -141,7 +141,7 @@ class Supervisor:
                                  table, self.service_reaper, self.log, keys=keys)
         self.services.start_all()
         if adopted:  # the previous services were killed: the adopted agents' calls to them are lost
-            self.services.announce()
+            self.services.announce_on_join(adopted)
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
         if table.get(self.cfg.root) is None:
@@ -280,15 +280,22 @@ class Supervisor:
         except Exception:  # a boundary: the loop must go on
             self.log.exception(event)
 
+    def _peer_event(self, ev: bm.PeerEvent) -> None:
+        """On the loop: the reconciler (a dead agent is hung) and the services (an adopted agent joined)."""
+        if self.reconciler is not None:
+            self.reconciler.on_peer_event(ev)
+        if self.services is not None:
+            self.services.on_peer_event(ev)
+
     def _watch_events(self) -> None:
         sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE], credential=self._credential)
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)
-                client, reconciler = self.client, self.reconciler
-                if msg is not None and isinstance(msg.body, bm.PeerEvent) and client and reconciler:
-                    client.call_soon_threadsafe(lambda b=msg.body, r=reconciler: self._on_loop(
-                        "peer_event_failed", r.on_peer_event, b))
+                client = self.client
+                if msg is not None and isinstance(msg.body, bm.PeerEvent) and client and self.reconciler:
+                    client.call_soon_threadsafe(lambda b=msg.body: self._on_loop(
+                        "peer_event_failed", self._peer_event, b))
         finally:
             sub.close()
 

@@ -100,6 +100,7 @@ class Services:
         self.clock = clock
         self.board = ServiceBoard(table)
         self._stopping = False
+        self._untold: set[str] = set()  # adopted agents to tell about the new services when they join
 
     def _env(self, svc: _Service) -> dict[str, str]:
         if svc.name != GATEWAY:  # only the gateway keeps swarm up's environment (it holds the model key)
@@ -202,6 +203,24 @@ class Services:
         for name in names if names is not None else [s.name for s in self._services]:
             for rec in self.table.live():
                 self.bus.send(rec.id, m.ServiceRestarted(name))
+
+    def announce_on_join(self, agents: list[str]) -> None:
+        """After a resume: tell each of ``agents`` (the adopted ones) that every service is new, now and
+        again when it joins the new broker. A name is routable only once its connection has spoken
+        (``bus/admission.py``): an agent with a slow heartbeat that has not yet noticed the new broker
+        would miss the announcement. A second one is harmless (a call asked again is counted once)."""
+        self._untold.update(agents)
+        self.announce()
+
+    def on_peer_event(self, ev: bm.PeerEvent) -> None:
+        """A peer joined the bus: an adopted agent not told yet is told now (see :meth:`announce_on_join`)."""
+        if ev.event != "joined" or ev.peer not in self._untold:
+            return
+        self._untold.discard(ev.peer)
+        rec = self.table.get(ev.peer)
+        if rec is not None and not rec.terminal:
+            for svc in self._services:
+                self.bus.send(rec.id, m.ServiceRestarted(svc.name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""
