@@ -78,7 +78,8 @@ def test_live_tree_kill_from_the_page_and_screenshot(dashboard, tmp_path):
         page.click('nav.tabs button[data-tab="steps"]')
         page.wait_for_selector("#tab-steps .step .thought")
         page.wait_for_selector("#chart svg rect.bar")
-        page.wait_for_function("document.getElementById('chart-scope').textContent === 'agent manager'")
+        # a selector, not wait_for_function: a string predicate is eval'd, which the page's CSP forbids
+        page.wait_for_selector("#chart-scope:text-is('agent manager')")
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot))
     assert png_size(shot) == (VIEWPORT["width"], VIEWPORT["height"])
