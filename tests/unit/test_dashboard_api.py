@@ -98,6 +98,19 @@ def test_steps_fold_thoughts_command_and_result(api):
     assert steps[1]["command"] == "(invalid answer)" and steps[1]["ok"] is False
 
 
+def test_a_denied_step_shows_the_result_the_model_reads(api, tmp_path):
+    """A step whose command was denied folds into one entry: the command, not ok, the denial as its result."""
+    with open(tmp_path / "logs" / "w.jsonl", "a") as fh:
+        fh.write("\n" + "\n".join(json.dumps(e) for e in [
+            {"ts": 3.0, "event": "step_decided", "step": 3, "command": "delete_file", "args": {"file": "b"},
+             "thoughts": {"text": "clean up"}},
+            {"ts": 3.5, "event": "approval_denied", "step": 3, "command": "delete_file", "reason": "keep it",
+             "result": "delete_file was not run: approval denied (keep it)"}]) + "\n")
+    step = call(api, "GET", "/api/agents/w/steps").body[-1]
+    assert (step["step"], step["command"], step["ok"], step["result"]) == \
+        (3, "delete_file", False, "delete_file was not run: approval denied (keep it)")
+
+
 def test_log_tail_and_its_bounds(api):
     """GET /logs?n= returns the last n events; a non-number or out-of-range n is 400."""
     assert [e["event"] for e in call(api, "GET", "/api/agents/w/logs", n=1).body] == ["invalid_answer"]
