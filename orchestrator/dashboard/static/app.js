@@ -1,10 +1,11 @@
 // The swarm dashboard page: plain JS, no build step. Live state comes from one
-// server-sent event stream (/api/events): a snapshot, then one event per change.
+// server-sent event stream (/api/events): a snapshot, then one event per change
+// (agents, registry events, the swarm's state, the list of pending approvals).
 // Details (steps, trace, log, usage) are fetched when an agent is selected and
 // again only when that agent's own record changes: nothing polls the server.
 "use strict";
 
-const state = { swarm: {}, agents: new Map(), selected: null, tab: "steps", events: [] };
+const state = { swarm: {}, agents: new Map(), selected: null, tab: "steps", events: [], approvals: [] };
 const TERMINAL = new Set(["done", "failed", "killed", "crashed"]);
 const $ = (id) => document.getElementById(id);
 
@@ -63,8 +64,14 @@ function connect() {
     const data = JSON.parse(e.data);
     state.swarm = data.swarm || {};
     state.agents = new Map(data.agents.map((a) => [a.id, a]));
+    state.approvals = data.approvals || [];
     if (state.selected && !state.agents.has(state.selected)) state.selected = null;
     renderAll();
+  });
+  es.addEventListener("approvals", (e) => {
+    state.approvals = JSON.parse(e.data);
+    renderApprovals();
+    scheduleRender();
   });
   es.addEventListener("agent", (e) => {
     const a = JSON.parse(e.data);
@@ -90,6 +97,7 @@ function scheduleRender() {
 
 function renderAll() {
   renderHeader();
+  renderApprovals();
   renderTree();
   renderDetail();
   refreshChart();
@@ -151,7 +159,7 @@ function renderTree() {
       "aria-selected": a.id === state.selected ? "true" : "false", onclick: () => select(a.id),
     },
     h("td", { class: "name", title: a.role + (a.pid ? " · pid " + a.pid : "") },
-      h("span", { class: "indent", text: prefix }), a.id),
+      h("span", { class: "indent", text: prefix }), a.id, pendingBadge(a.id)),
     h("td", {}, statusPill(a.status)),
     h("td", { class: "num", text: fmtInt(a.steps) }),
     h("td", { class: "num", text: fmtInt(a.tokens) }),
@@ -159,6 +167,59 @@ function renderTree() {
     h("td", { class: "num", title: fmtInt(r.tokens) + " tokens", text: fmtUsd(r.cost) }));
   }));
   $("no-agents").hidden = rows.length > 0;
+}
+
+function pendingBadge(id) {
+  const n = state.approvals.filter((r) => r.agent === id).length;
+  return n ? h("span", { class: "pending-badge", title: n + " request(s) waiting for approval", text: "⏸ " + n }) : null;
+}
+
+// ------------------------------------------------------------------ approvals
+
+function renderApprovals() {
+  const list = state.approvals;
+  $("approvals-panel").dataset.count = String(list.length);
+  $("approvals-count").textContent = String(list.length);
+  $("no-approvals").hidden = list.length > 0;
+  $("approvals").replaceChildren(...list.map((r) => {
+    const budget = r.kind === "budget";
+    const what = budget ? `budget of ${r.budget_of}` : r.command;
+    const args = budget ? (r.args && r.args.reason) || "" : JSON.stringify(r.args || {}, null, 1);
+    const approve = h("button", { type: "button", class: "approve", onclick: () => decide(r, true, "") }, "Approve");
+    if (budget) {
+      approve.disabled = true;  // the supervisor refuses it too: a budget request is met by raising the budget
+      approve.title = `raise the budget: swarm budget ${r.budget_of} --tokens N (or deny to stop ${r.agent})`;
+    }
+    return h("div", { class: "approval", id: "approval-" + r.id, "data-agent": r.agent, "data-kind": r.kind },
+      h("div", { class: "head" },
+        h("a", { onclick: () => select(r.agent), text: r.agent }),
+        h("span", { class: "cmd", text: what }),
+        h("span", { class: "muted", text: `${r.id} · since ${fmtTime(r.since)}` }),
+        h("span", { class: "spacer" }),
+        approve,
+        h("button", { type: "button", class: "deny danger", onclick: () => askDeny(r) }, "Deny")),
+      args ? h("div", { class: "args", text: args }) : null,
+      r.thoughts ? h("div", { class: "thought" }, h("b", { class: "muted", text: "thoughts: " }), r.thoughts) : null);
+  }));
+}
+
+async function decide(r, approve, text) {
+  const verb = approve ? "approve" : "deny";
+  const body = text ? (approve ? { note: text } : { reason: text }) : {};
+  try {
+    await api("POST", `/api/approvals/${encodeURIComponent(r.id)}/${verb}`, body);
+    toast(`${approve ? "approved" : "denied"} ${r.id} (${r.agent})`);
+  } catch (err) { toast(err.message, true); }
+}
+
+function askDeny(r) {
+  const dlg = $("deny-dialog");
+  $("deny-text").textContent = `Deny ${r.id}: ${r.agent} ` + (r.kind === "budget"
+    ? `waits for the budget of ${r.budget_of}; denied, ${r.agent} is stopped.` : `wants to run ${r.command}.`);
+  $("deny-reason").value = "";
+  dlg.returnValue = "";
+  dlg.onclose = () => { if (dlg.returnValue === "ok") decide(r, false, $("deny-reason").value.trim()); };
+  dlg.showModal();
 }
 
 // ------------------------------------------------------------------ the selected agent
@@ -384,6 +445,10 @@ function wire() {
     if (!input.value.trim()) return;
     act("messages", { text: input.value }, () => "sent");
     input.value = "";
+  });
+  $("deny-reason").addEventListener("keydown", (e) => {
+    // Enter means Deny here (the form's first button, its implicit submit, is Cancel)
+    if (e.key === "Enter") { e.preventDefault(); $("deny-dialog").close("ok"); }
   });
   for (const b of document.querySelectorAll("nav.tabs button")) {
     b.addEventListener("click", () => { state.tab = b.dataset.tab; loadTab(); });
