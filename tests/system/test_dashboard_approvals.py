@@ -115,3 +115,29 @@ def test_approvals_api_over_a_real_swarm(dashboard):
     run.cli("down", check=True)
     status, body = dash.call("POST", "/api/approvals/req-1/deny", b"{}")
     assert status == 503 and body["error"]["code"] == "not_running"
+
+
+def test_budget_requests_through_the_api_do_what_the_cli_does(swarm):
+    """A budget pause is listed (kind budget, budget_of); approve is refused with the CLI's hint (409),
+    deny stops the waiting agent (killed, budget_exhausted)."""
+    cfg = base_config()
+    cfg["agents"]["worker"]["budget"] = {"max_tokens": 2500}
+    writes = [cmd("write_to_file", file=f"f{i}.txt", text=f"file {i}") for i in range(6)]
+    run = swarm(cfg, {"manager": {"responses": [cmd("start_agent", name="w", task="write", role="worker"),
+                                                cmd("do_nothing")], "repeat": True},
+                      "w": writes + [cmd("task_complete", reason="all written")]})
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    dash = DashboardProcess(run.run_dir, run.env, run.dir)
+    try:
+        run.up()
+        (req,) = wait_until(lambda: dash.call("GET", "/api/approvals")[1], 60, "the budget request", step=0.1)
+        assert (req["kind"], req["agent"], req["budget_of"]) == ("budget", "w", "w")
+        assert req == _requests(run)[0]
+        status, body = dash.call("POST", f"/api/approvals/{req['id']}/approve", b"{}")
+        assert status == 409 and "swarm budget w" in body["error"]["message"]
+        assert run.agents()["w"]["status"] == "frozen" and _requests(run) == [req]
+        assert dash.call("POST", f"/api/approvals/{req['id']}/deny", b'{"reason": "enough"}')[0] == 200
+        agents = run.wait_for(lambda a: a["w"]["status"] == "killed", what="w stopped by the denial")
+        assert agents["w"]["reason"] == "budget_exhausted" and _requests(run) == []
+    finally:
+        dash.stop()
