@@ -171,7 +171,7 @@ function renderTree() {
 
 function pendingBadge(id) {
   const n = state.approvals.filter((r) => r.agent === id).length;
-  return n ? h("span", { class: "pending-badge", title: n + " request(s) waiting for approval", text: "⏸ " + n }) : null;
+  return n ? h("span", { class: "pending-badge", title: n + " request(s) waiting for approval", text: n + " req" }) : null;
 }
 
 // ------------------------------------------------------------------ approvals
@@ -184,7 +184,7 @@ function renderApprovals() {
   $("approvals").replaceChildren(...list.map((r) => {
     const budget = r.kind === "budget";
     const what = budget ? `budget of ${r.budget_of}` : r.command;
-    const args = budget ? (r.args && r.args.reason) || "" : JSON.stringify(r.args || {}, null, 1);
+    const args = budget ? (r.args && r.args.reason) || "" : JSON.stringify(r.args || {});
     const approve = h("button", { type: "button", class: "approve", onclick: () => decide(r, true, "") }, "Approve");
     if (budget) {
       approve.disabled = true;  // the supervisor refuses it too: a budget request is met by raising the budget
