@@ -22,7 +22,8 @@ from tests.unit.test_dashboard_api import FakeActions
 pytestmark = pytest.mark.timeout(60)
 
 ROUTES = [
-    ("GET", "/"), ("GET", "/static/app.js"), ("GET", "/static/style.css"), ("GET", "/api/swarm"),
+    ("GET", "/"), ("GET", "/static/app.js"), ("GET", "/static/approvals.js"), ("GET", "/static/style.css"),
+    ("GET", "/api/swarm"),
     ("GET", "/api/agents"), ("GET", "/api/agents/w"), ("GET", "/api/agents/w/steps"), ("GET", "/api/agents/w/logs"),
     ("GET", "/api/agents/w/trace"), ("GET", "/api/trace"), ("GET", "/api/usage"), ("GET", "/api/events"),
     ("POST", "/api/agents/w/kill"), ("POST", "/api/agents/w/freeze"), ("POST", "/api/agents/w/thaw"),
