@@ -340,8 +340,9 @@ class AgentRuntime:
                 self._take_note("operator", "message", answer.text)
             return True
         result = f"{command} was not run: approval denied ({answer.text or 'no reason given'})"
-        self.log.info("approval_denied", step=self.steps, command=command, reason=answer.text)
         self._remember({"command": command, "args": args, "result": result})
+        # the result as the model reads it in its next prompt (operators see it in the step history)
+        self.log.info("approval_denied", step=self.steps, command=command, reason=answer.text, result=result)
         return False
 
     def _verdict_unknown(self, verdict: m.StepVerdict, command: str, args: Any) -> bool:

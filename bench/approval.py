@@ -50,7 +50,6 @@ def _wait(cond, timeout: float, what: str, step: float = 0.0005):
 
 def _round_trips(sw: BenchSwarm, n: int) -> tuple[list[float], list[float], list[float], list[float]]:
     from orchestrator import runctl
-    from orchestrator.cli_operator import pending_requests
     from swarm_core import messages as m
 
     client = runctl.bus_client(sw.run_dir)
@@ -61,7 +60,7 @@ def _round_trips(sw: BenchSwarm, n: int) -> tuple[list[float], list[float], list
             t0 = time.perf_counter()
             client.request("supervisor", m.SwarmStatus(), 10)
             base.append((time.perf_counter() - t0) * 1e3)
-            req = _wait(lambda: pending_requests(sw.run_dir), 60, f"request {i}", step=0.001)[0]
+            req = _wait(lambda: runctl.pending_requests(sw.run_dir), 60, f"request {i}", step=0.001)[0]
             seen = time.time()
             t_approve = time.perf_counter()
             client.request("supervisor", m.Decide(req["id"], True), 10)

@@ -12,7 +12,6 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -25,23 +24,12 @@ def _run_dir(ctx: click.Context) -> Path:
     return ctx.obj["run_dir"]
 
 
-def pending_requests(run_dir: Path) -> list[dict[str, Any]]:
-    """Every pending approval request of the swarm in ``run_dir``, oldest first (the ``--json`` items)."""
-    from orchestrator.supervisor.approvals import ApprovalBook
-
-    reg = runctl.open_registry(run_dir)
-    try:
-        return [a.listing() for a in ApprovalBook(reg.connection, readonly=True).pending()]
-    finally:
-        reg.close()
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
 def approvals(ctx: click.Context, as_json: bool) -> None:
     """List the requests waiting for a person: held commands and exhausted budgets."""
-    items = pending_requests(_run_dir(ctx))
+    items = runctl.pending_requests(_run_dir(ctx))
     if as_json:
         click.echo(json.dumps(items, ensure_ascii=False))
         return
@@ -67,19 +55,19 @@ def approvals(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def approve(ctx: click.Context, request_id: str, note: str) -> None:
     """Let the held command of request REQUEST_ID run."""
-    reply = runctl.ask(_run_dir(ctx), m.Decide(request_id, True, note))
-    click.echo(f"approved {request_id} (agent {reply.info.get('agent')})")
+    info = runctl.decide_request(_run_dir(ctx), request_id, True, note)
+    click.echo(f"approved {request_id} (agent {info.get('agent')})")
 
 
 @click.command()
 @click.argument("request_id")
-@click.option("--reason", default="denied by the operator", show_default=True,
+@click.option("--reason", default=runctl.DENY_REASON, show_default=True,
               help="Told to the model as the command's result.")
 @click.pass_context
 def deny(ctx: click.Context, request_id: str, reason: str) -> None:
     """Refuse request REQUEST_ID (a budget request: its agent is stopped)."""
-    reply = runctl.ask(_run_dir(ctx), m.Decide(request_id, False, reason))
-    click.echo(f"denied {request_id} (agent {reply.info.get('agent')})")
+    info = runctl.decide_request(_run_dir(ctx), request_id, False, reason)
+    click.echo(f"denied {request_id} (agent {info.get('agent')})")
 
 
 def _amount(text: str | None, option: str, whole: bool) -> float:

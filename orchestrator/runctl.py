@@ -151,6 +151,44 @@ def send_message(run_dir: Path, agent_id: str, text: str) -> None:
     ask(run_dir, m.OperatorMessage(agent_id, text))
 
 
+DENY_REASON = "denied by the operator"  # what the model reads when the operator gives no reason
+
+
+def pending_requests(run_dir: Path) -> list[dict[str, Any]]:
+    """The pending approval requests of the swarm in ``run_dir``, oldest first (``approvals --json``)."""
+    from orchestrator.supervisor.approvals import ApprovalBook
+
+    reg = open_registry(run_dir)
+    try:
+        return [a.listing() for a in ApprovalBook(reg.connection, readonly=True).pending()]
+    finally:
+        reg.close()
+
+
+def approval_exists(run_dir: Path, request_id: str) -> bool:
+    """Whether the registry of ``run_dir`` knows request ``request_id`` (in any state)."""
+    from orchestrator.supervisor.approvals import ApprovalBook
+
+    try:
+        reg = open_registry(run_dir)
+    except NotRunning:
+        return False
+    try:
+        return ApprovalBook(reg.connection, readonly=True).get(request_id) is not None
+    finally:
+        reg.close()
+
+
+def decide_request(run_dir: Path, request_id: str, approve: bool, text: str = "") -> dict[str, Any]:
+    """Approve (``text``: a note) or deny (``text``: the reason) a request; the supervisor's answer.
+
+    OperatorError for an unknown or already decided request, or a budget request to approve.
+    """
+    if not approve and not text:
+        text = DENY_REASON
+    return dict(ask(run_dir, m.Decide(request_id, approve, text)).info)
+
+
 def clean_previous_run(run_dir: Path) -> None:
     """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
     for name in (*_sqlite_files(REGISTRY), *_sqlite_files(LEDGER), "STOP", PID_FILE, OPERATOR_FILE,

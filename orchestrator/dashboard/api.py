@@ -1,7 +1,8 @@
 """The dashboard's JSON API: a route table and its handlers (a contract; see DESIGN.md).
 
 ``Api.handle(request)`` never raises: an unknown route is 404, a bad body
-400, an unknown agent id 404, a swarm that is down 503, and every error is
+400, an unknown agent or approval request id 404, a request decided
+already 409, a swarm that is down 503, and every error is
 ``{"error": {"code": ..., "message": ...}}``. Reads come from
 :class:`~orchestrator.dashboard.source.RunSource`; operator actions go
 through an ``actions`` port (by default :class:`RunctlActions`: the CLI's
@@ -28,6 +29,7 @@ from swarm_core.errors import (
     InvalidRequest,
     NotFound,
     NotRunning,
+    OperatorError,
     PolicyDenied,
     SwarmError,
     UsageError,
@@ -35,11 +37,12 @@ from swarm_core.errors import (
 
 MAX_BODY = 64 * 1024
 MAX_MESSAGE = 20_000
+MAX_NOTE = 4_000  # an approval's note or reason: the model reads it as the command's result
 STEP_LOG_EVENTS = 5000  # log events read to build a step history
 
 # the HTTP status of each error class (the most specific class wins)
 _STATUS: dict[type[SwarmError], int] = {
-    InvalidRequest: 400, UsageError: 400, NotFound: 404, PolicyDenied: 409,
+    InvalidRequest: 400, UsageError: 400, NotFound: 404, PolicyDenied: 409, OperatorError: 409,
     NotRunning: 503, DeadlineExceeded: 504, BusError: 502, SwarmError: 500,
 }
 
@@ -77,6 +80,9 @@ class RunctlActions:
     def send(self, agent_id: str, text: str) -> dict[str, Any]:
         runctl.send_message(self.run_dir, agent_id, text)
         return {"sent": True}
+
+    def decide(self, request_id: str, approve: bool, text: str) -> dict[str, Any]:
+        return runctl.decide_request(self.run_dir, request_id, approve, text)
 
 
 Handler = Callable[["Api", Request, str], Any]
@@ -246,3 +252,33 @@ def _message(api: Api, req: Request, agent_id: str) -> Any:
         raise InvalidRequest(f'"text" is {len(text)} characters; at most {MAX_MESSAGE}')
     api.source.agent(agent_id)
     return api.actions.send(agent_id, text)
+
+
+# ------------------------------------------------------------------ approvals
+
+
+@route("GET", "/api/approvals")
+def _approvals(api: Api, req: Request, _: str) -> Any:
+    return api.source.approvals()
+
+
+def _decide(api: Api, req: Request, request_id: str, approve: bool, key: str) -> Any:
+    """Approve or deny through the operator port; ``key`` ("note" or "reason") is the optional text."""
+    data = json_object(req.body, allow_empty=True)
+    text = data.get(key, "")
+    if not isinstance(text, str):
+        raise InvalidRequest(f'"{key}" must be a string')
+    if len(text) > MAX_NOTE:
+        raise InvalidRequest(f'"{key}" is {len(text)} characters; at most {MAX_NOTE}')
+    api.source.approval(request_id)  # 404 for an unknown id, even when the swarm is down
+    return api.actions.decide(request_id, approve, text.strip())
+
+
+@route("POST", "/api/approvals/{id}/approve")
+def _approve(api: Api, req: Request, request_id: str) -> Any:
+    return _decide(api, req, request_id, True, "note")
+
+
+@route("POST", "/api/approvals/{id}/deny")
+def _deny(api: Api, req: Request, request_id: str) -> Any:
+    return _decide(api, req, request_id, False, "reason")

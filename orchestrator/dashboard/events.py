@@ -5,10 +5,13 @@ events: spawned, ready, done, killed...) and at least every ``interval``
 seconds, reads what changed in the registry (:class:`RegistryWatch`) and
 hands each client:
 
-* ``snapshot`` — on connect and after a new swarm: ``{swarm, agents}``;
+* ``snapshot`` — on connect and after a new swarm: ``{swarm, agents, approvals}``;
 * ``agent`` — one changed agent (the fields of ``swarm ps --json``);
 * ``event`` — one new registry event row ``{seq, ts, agent_id, event, detail}``;
-* ``swarm`` — the swarm's state changed (``running``, ``down``...).
+* ``swarm`` — the swarm's state changed (``running``, ``down``...);
+* ``approvals`` — the pending approval requests changed (one was made,
+  decided, timed out or cancelled): the whole pending list, the items of
+  ``swarm approvals --json``.
 
 When the swarm is down the bus subscription has nothing to say and the
 registry stays readable; when a swarm comes back (same or new registry) the
@@ -72,7 +75,7 @@ class EventHub:
         """A new client, its first event a snapshot of the whole swarm."""
         client = Client()
         with self._lock:
-            client.put(encode("snapshot", {"swarm": self._swarm, "agents": self._watch.views()}))
+            client.put(self._snapshot())
             self._clients.add(client)
         return client
 
@@ -126,14 +129,20 @@ class EventHub:
             meta = self._watch.meta()
             self._bus.follow(meta.get("pub_endpoint"))
         if ch.reset:
-            frames.append(encode("snapshot", {"swarm": self._swarm, "agents": self._watch.views()}))
+            frames.append(self._snapshot())
         else:
             if ch.meta:
                 frames.append(encode("swarm", self._swarm))
             frames.extend(encode("agent", view) for view in ch.agents)
+            if ch.approvals is not None:
+                frames.append(encode("approvals", ch.approvals))
         frames.extend(encode("event", row) for row in ch.events)
         if frames:
             self._broadcast(frames)
+
+    def _snapshot(self) -> bytes:
+        return encode("snapshot", {"swarm": self._swarm, "agents": self._watch.views(),
+                                   "approvals": self._watch.approvals()})
 
     def swarm(self) -> dict[str, Any]:
         return dict(self._swarm)

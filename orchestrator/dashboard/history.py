@@ -2,8 +2,9 @@
 
 The agent runtime logs ``step_decided`` (the model's thoughts and the chosen
 command) and ``command_done`` (the observation) with the step number, and
-``invalid_answer`` when the model's answer could not be parsed; this module
-folds them into one entry per step.
+``invalid_answer`` when the model's answer could not be parsed, and
+``approval_denied`` when a person refused the command (its result is the
+reason, as the model reads it); this module folds them into one entry per step.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def _done(entry: Entry, ev: dict[str, Any]) -> None:
     entry.setdefault("command", ev.get("command"))
 
 
+def _denied(entry: Entry, ev: dict[str, Any]) -> None:
+    entry["result"] = ev.get("result") or f"approval denied ({ev.get('reason') or 'no reason given'})"
+    entry["ok"] = False
+    entry["command"] = entry["command"] or ev.get("command")
+
+
 def _invalid(entry: Entry, ev: dict[str, Any]) -> None:
     entry["command"] = "(invalid answer)"
     entry["result"] = ev.get("error")
@@ -35,6 +42,7 @@ _FOLD: dict[str, Callable[[Entry, dict[str, Any]], None]] = {
     "step_decided": _decided,
     "command_done": _done,
     "invalid_answer": _invalid,
+    "approval_denied": _denied,
 }
 
 

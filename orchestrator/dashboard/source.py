@@ -59,6 +59,18 @@ class RunSource:
         except NotRunning:
             raise NotFound(f"no agent {agent_id!r}: there is no swarm in {self.run_dir}") from None
 
+    def approvals(self) -> list[dict[str, Any]]:
+        """The pending approval requests, the fields of ``swarm approvals --json``; empty before a swarm."""
+        try:
+            return runctl.pending_requests(self.run_dir)
+        except NotRunning:
+            return []
+
+    def approval(self, request_id: str) -> None:
+        """NotFound unless the registry knows request ``request_id`` (pending or decided)."""
+        if not runctl.approval_exists(self.run_dir, request_id):
+            raise NotFound(f"no approval request {request_id!r}")
+
     def log_events(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` JSON events of the agent's log file (after checking the id)."""
         self.agent(agent_id)

@@ -2,7 +2,8 @@
 
 :class:`RegistryWatch` keeps the last view of every agent it has seen and,
 on each :meth:`RegistryWatch.poll`, reads only the agent rows updated since
-the newest change it saw and the event rows after the last one it saw. A
+the newest change it saw and the event rows after the last one it saw, and
+the (short) list of pending approval requests, reported when it changed. A
 new swarm in the same run directory (``swarm up`` replaces the registry
 file) is noticed by the file's identity and reported as a reset.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.runctl import REGISTRY
+from orchestrator.supervisor.approvals import ApprovalBook
 from orchestrator.supervisor.registry import Registry, ps_view
 
 # rows are re-read from a little before the newest change seen: two writes in
@@ -31,6 +33,7 @@ class Changes:
     agents: list[dict[str, Any]] = field(default_factory=list)  # changed agents, ps --json fields
     events: list[dict[str, Any]] = field(default_factory=list)  # new registry event rows
     meta: dict[str, Any] = field(default_factory=dict)  # state, name, pub_endpoint when they changed
+    approvals: list[dict[str, Any]] | None = None  # every pending request, when that list changed
 
 
 class RegistryWatch:
@@ -44,6 +47,7 @@ class RegistryWatch:
         self._event_seq = 0
         self._views: dict[str, dict[str, Any]] = {}
         self._meta: dict[str, Any] = {}
+        self._approvals: list[dict[str, Any]] = []
 
     def poll(self) -> Changes:
         """The changes since the last poll (everything, with ``reset``, after a new swarm)."""
@@ -58,6 +62,7 @@ class RegistryWatch:
             out.agents = self._changed_agents()
             out.events = self._new_events()
             out.meta = self._changed_meta()
+            out.approvals = self._changed_approvals()
         except sqlite3.Error:
             self._close()  # a registry being replaced under us: the next poll reopens it
             self._ident = None
@@ -70,6 +75,10 @@ class RegistryWatch:
     def meta(self) -> dict[str, Any]:
         return dict(self._meta)
 
+    def approvals(self) -> list[dict[str, Any]]:
+        """The pending approval requests as last read (``swarm approvals --json`` items)."""
+        return list(self._approvals)
+
     def close(self) -> None:
         self._close()
 
@@ -78,7 +87,7 @@ class RegistryWatch:
     def _reopen(self, ident: tuple[int, int] | None) -> None:
         self._close()
         self._ident, self._since, self._event_seq = ident, 0.0, 0
-        self._views, self._meta = {}, {}
+        self._views, self._meta, self._approvals = {}, {}, []
         if ident is not None:
             try:
                 self._reg = Registry(self.path, readonly=True)
@@ -119,6 +128,17 @@ class RegistryWatch:
             if self._meta.get(key) != value:
                 self._meta[key] = changed[key] = value
         return changed
+
+
+    def _changed_approvals(self) -> list[dict[str, Any]] | None:
+        # the pending list is short (people decide it): reading it whole is cheaper than tracking changes
+        if self._reg is None:
+            return None
+        pending = [a.listing() for a in ApprovalBook(self._reg.connection, readonly=True).pending()]
+        if pending == self._approvals:
+            return None
+        self._approvals = pending
+        return pending
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

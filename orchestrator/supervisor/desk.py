@@ -31,6 +31,7 @@ from orchestrator.supervisor.lifecycle import Lifecycle
 from orchestrator.supervisor.messenger import Messenger
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.table import AgentTable
+from orchestrator.supervisor.tracing import SupervisorTracing
 from swarm_core import messages as m
 from swarm_core.errors import OperatorError
 from swarm_core.peers import GATEWAY
@@ -45,7 +46,8 @@ class ApprovalDesk:
     """Approval requests from creation to decision, over the agent table and the lifecycle."""
 
     def __init__(self, cfg: SwarmConfig, table: AgentTable, life: Lifecycle, bus: Messenger, log: Any,
-                 clock: Callable[[], float], wall: Callable[[], float]) -> None:
+                 clock: Callable[[], float], wall: Callable[[], float],
+                 tracing: SupervisorTracing | None = None) -> None:
         self.cfg = cfg
         self.table = table
         self.book = table.approvals
@@ -54,6 +56,7 @@ class ApprovalDesk:
         self.log = log
         self.clock = clock
         self.wall = wall
+        self.tracing = tracing or SupervisorTracing.off()
         self._parked: dict[str, list[tuple[Message, float]]] = {}
 
     # ------------------------------------------------------------ held steps
@@ -63,8 +66,11 @@ class ApprovalDesk:
         now = self.wall()
         for old in self.book.cancel(rec.id, "superseded by a later step", now, Kind.COMMAND):
             self._answer_parked(old, m.ApprovalAnswer(old, m.ApprovalAnswer.DENIED, "superseded"))
+            self.tracing.approval_decided(old, str(State.CANCELLED), "supervisor",
+                                          "superseded by a later step")
         req = self.book.add(rec.id, Kind.COMMAND, now, command=step.command, args=_args(step.args_json),
                             thoughts=step.speak, step=step.step)
+        self.tracing.approval_held(req.id, rec.id, str(Kind.COMMAND), step.command)  # under the step's span
         if rec.status is not Status.FROZEN:
             self.table.update(rec.id, status=Status.AWAITING_APPROVAL)
         self.bus.publish(rec.id, "approval_requested", Status.AWAITING_APPROVAL, f"{req.id} {step.command}")
@@ -87,7 +93,8 @@ class ApprovalDesk:
         return DEFERRED
 
     def tick(self) -> None:
-        """Answer ``pending`` to parked polls that waited long enough."""
+        """Answer ``pending`` to parked polls that waited long enough; close cancelled requests' spans."""
+        self._close_cancelled_spans()
         now = self.clock()
         for rid, polls in list(self._parked.items()):
             due = [msg for msg, at in polls if at <= now]
@@ -99,14 +106,25 @@ class ApprovalDesk:
             if not self._parked[rid]:
                 del self._parked[rid]
 
+    def _close_cancelled_spans(self) -> None:
+        # the table cancels an ended agent's requests itself; their spans close here, a tick later
+        for rid in self.tracing.held_requests():
+            req = self.book.get(rid)
+            if req is None or req.state is not State.PENDING:
+                state, text = (req.state, req.text) if req else (State.CANCELLED, "request lost")
+                self.tracing.approval_decided(rid, str(state), "supervisor", text)
+
     def _answer_parked(self, rid: str, answer: m.ApprovalAnswer) -> None:
         for msg, _ in self._parked.pop(rid, []):
             self.bus.reply(msg, answer)
 
     # ------------------------------------------------------------ decisions
 
-    def decide(self, request_id: str, approve: bool, text: str = "") -> Approval:
-        """Approve or deny a pending request (OperatorError: unknown, decided, or a budget to approve)."""
+    def decide(self, request_id: str, approve: bool, text: str = "", by: str = "operator") -> Approval:
+        """Approve or deny a pending request (OperatorError: unknown, decided, or a budget to approve).
+
+        ``by`` says who decided (``operator``, ``timeout``) for the request's span.
+        """
         req = self.book.get(request_id)
         if req is None:
             raise OperatorError(f"no approval request {request_id!r}")
@@ -116,7 +134,7 @@ class ApprovalDesk:
         if approve and req.kind is Kind.BUDGET:
             raise OperatorError(f"request {request_id} waits for {req.budget_of}'s budget: raise it with "
                                 f"'swarm budget {req.budget_of} --tokens N' or deny the request")
-        self._settle(req, State.APPROVED if approve else State.DENIED, text)
+        self._settle(req, State.APPROVED if approve else State.DENIED, text, by)
         if req.kind is Kind.BUDGET:
             self.life.stop_subtree(req.agent, Reason.BUDGET_EXHAUSTED)
         return req
@@ -125,10 +143,11 @@ class ApprovalDesk:
         """Deny a pending request decided by a guard (the timeout); nothing if already decided."""
         req = self.book.get(request_id)
         if req is not None and req.state is State.PENDING:
-            self.decide(request_id, False, reason)
+            self.decide(request_id, False, reason, by=reason)
 
-    def _settle(self, req: Approval, state: State, text: str) -> None:
+    def _settle(self, req: Approval, state: State, text: str, by: str) -> None:
         self.book.decide(req.id, state, text, self.wall())
+        self.tracing.approval_decided(req.id, str(state), by, text)
         rec = self.table.get(req.agent)
         if rec is not None and rec.status is Status.AWAITING_APPROVAL:
             self.table.update(rec.id, status=Status.RUNNING)
@@ -148,6 +167,7 @@ class ApprovalDesk:
         if self.book.pending(agent=rec.id, kind=Kind.BUDGET):
             return
         req = self.book.add(rec.id, Kind.BUDGET, self.wall(), args={"reason": reason}, budget_of=budget_of)
+        self.tracing.approval_held(req.id, rec.id, str(Kind.BUDGET))
         self.log.warning("budget_approval_requested", agent=rec.id, budget_of=budget_of, request=req.id)
 
     def set_budget(self, agent_id: str, max_tokens: int, max_cost_usd: float) -> list[str]:
@@ -164,7 +184,7 @@ class ApprovalDesk:
         self.bus.send(GATEWAY, m.BudgetChanged(agent_id))  # before the thaws: the gateway reads it first
         released = []
         for req in self.book.pending(kind=Kind.BUDGET, budget_of=agent_id):
-            self._settle(req, State.APPROVED, "budget raised")
+            self._settle(req, State.APPROVED, "budget raised", "budget_raised")
             self.life.freeze(req.agent, False, "budget raised")
             released.append(req.agent)
         return released

@@ -67,7 +67,7 @@ def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, ba
     life = Lifecycle(table, backend, reaper, bus, specs, log, keys, tracing)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
-    desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall)
+    desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall, tracing)
     return Parts(cfg=cfg, table=table, life=life, guards=guards, desk=desk, bus=bus, reaper=reaper, log=log,
                  clock=clock, wall=wall, shutdown=shutdown, shutting_down=shutting_down, started=wall(),
                  tracing=tracing)

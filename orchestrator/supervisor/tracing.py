@@ -9,6 +9,14 @@
 * ``kill ID``, ``freeze ID``, ``thaw ID``: one span per control action,
   child of the request's span when it came from an agent, else of the
   target's ``start_agent`` span (an operator's action joins the run's trace).
+* ``approval ID``: from the hold (or the budget pause) to the decision,
+  child of the span the request came in under (a held command: the
+  agent's ``step N`` span), else of the agent's ``start_agent`` span. Its
+  end carries ``swarm.approval.decision`` (approved, denied, cancelled),
+  ``swarm.approval.by`` (operator, timeout, budget_raised, supervisor) and
+  ``swarm.approval.text`` (the note or the reason). A request still pending
+  when the supervisor goes down ends its span with decision ``pending``
+  (``--resume`` takes the request over; its decision then has no span).
 * Spans other processes send (:class:`TraceSpans`) are checked and exported
   here; an agent may only send spans about itself.
 
@@ -38,6 +46,7 @@ class SupervisorTracing:
         self._export = export if self.recorder.on else None
         self._started: dict[str, str] = {}  # agent id -> traceparent of its start_agent span
         self._open: dict[str, Span] = {}  # spawns not yet ready
+        self._held: dict[str, Span] = {}  # approval requests not yet decided, by request id
         self._root = ""
         self.rejected = 0
 
@@ -88,6 +97,27 @@ class SupervisorTracing:
         self.recorder.end(span)
         self._flush()
 
+    def approval_held(self, request_id: str, agent_id: str, kind: str, command: str = "") -> None:
+        """Open ``approval REQUEST_ID`` (under the current span: the held step's)."""
+        parent = CURRENT.get() or self._started.get(agent_id, "") or self._root
+        span = self.recorder.start(f"approval {request_id}", parent, agent=agent_id,
+                                   **_approval_attrs(request_id, agent_id, kind, command))
+        if span is not None:
+            self._held[request_id] = span
+
+    def held_requests(self) -> list[str]:
+        """Ids of the requests whose ``approval`` span is still open."""
+        return list(self._held)
+
+    def approval_decided(self, request_id: str, decision: str, by: str, text: str = "") -> None:
+        """Close the request's open span with its decision, who decided it and why."""
+        span = self._held.pop(request_id, None)
+        if span is None:
+            return
+        self.recorder.end(span, **{"swarm.approval.decision": decision, "swarm.approval.by": by,
+                                   "swarm.approval.text": text})
+        self._flush()
+
     # ------------------------------------------------------------ others' spans
 
     def receive(self, sender: str, raw_spans: list[Any]) -> None:
@@ -120,6 +150,13 @@ class SupervisorTracing:
         """End spawns still open (the swarm is going down) and flush every exporter."""
         for agent_id in list(self._open):
             self.spawn_ended(agent_id, "shutdown")
+        for request_id in list(self._held):  # still pending: --resume takes them over
+            self.approval_decided(request_id, "pending", "shutdown")
         if self._export is not None:
             self._export.shutdown()
             self._export = None
+
+
+def _approval_attrs(request_id: str, agent_id: str, kind: str, command: str) -> dict[str, Any]:
+    return {"swarm.agent.id": agent_id, "swarm.action": "approval", "swarm.approval.id": request_id,
+            "swarm.approval.kind": kind, "swarm.approval.command": command}

@@ -14,6 +14,7 @@ import pytest
 from orchestrator.dashboard.api import Api
 from orchestrator.dashboard.events import EventHub
 from orchestrator.dashboard.server import COOKIE, DashboardServer, serve_in_thread
+from orchestrator.supervisor.approvals import ApprovalBook, Kind, State
 from orchestrator.supervisor.registry import AgentRecord, Registry
 from tests.support import wait_until
 from tests.unit.test_dashboard_api import FakeActions
@@ -21,11 +22,13 @@ from tests.unit.test_dashboard_api import FakeActions
 pytestmark = pytest.mark.timeout(60)
 
 ROUTES = [
-    ("GET", "/"), ("GET", "/static/app.js"), ("GET", "/static/style.css"), ("GET", "/api/swarm"),
+    ("GET", "/"), ("GET", "/static/app.js"), ("GET", "/static/approvals.js"), ("GET", "/static/style.css"),
+    ("GET", "/api/swarm"),
     ("GET", "/api/agents"), ("GET", "/api/agents/w"), ("GET", "/api/agents/w/steps"), ("GET", "/api/agents/w/logs"),
     ("GET", "/api/agents/w/trace"), ("GET", "/api/trace"), ("GET", "/api/usage"), ("GET", "/api/events"),
     ("POST", "/api/agents/w/kill"), ("POST", "/api/agents/w/freeze"), ("POST", "/api/agents/w/thaw"),
-    ("POST", "/api/agents/w/messages"),
+    ("POST", "/api/agents/w/messages"), ("GET", "/api/approvals"), ("POST", "/api/approvals/req-1/approve"),
+    ("POST", "/api/approvals/req-1/deny"),
 ]
 
 
@@ -87,9 +90,12 @@ def test_token_file_is_private_and_stable(dash, tmp_path):
 
 
 @pytest.mark.parametrize("method,path", ROUTES)
-def test_every_route_refuses_a_missing_or_wrong_token(dash, method, path):
+def test_every_route_refuses_a_missing_or_wrong_token(dash, tmp_path, method, path):
     """No token, a wrong bearer, a wrong cookie: 401 on every page and API route, and no action taken."""
     body = b'{"text": "hi"}' if path.endswith("messages") else b""
+    reg = Registry(tmp_path / "registry.db")
+    ApprovalBook(reg.connection).add("w", Kind.COMMAND, 1.0, command="x")  # req-1: a real request to refuse
+    reg.close()
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Cookie": f"{COOKIE}=wrong"},
                     {"Authorization": "Basic " + dash.token}):
         status, _, data = fetch(dash, method, path, body, headers)
@@ -212,4 +218,27 @@ def test_stream_sees_a_new_swarm_in_the_same_run_dir(dash, tmp_path):
         wait_until(seen_other, 20, "the new swarm's agent")
         assert list(view) == ["other"]
     finally:
+        stream.close()
+
+
+def test_stream_sends_the_pending_approvals_when_they_change(dash, tmp_path):
+    """A request made, then decided, reaches the stream as an approvals event (the whole pending list)."""
+    stream = Stream(dash)
+    reg = Registry(tmp_path / "registry.db")
+    try:
+        assert stream.next("snapshot")["approvals"] == []
+        book = ApprovalBook(reg.connection)
+        req = book.add("w", Kind.COMMAND, 5.0, command="write_to_file", args={"file": "a"}, thoughts="t")
+        assert stream.next("approvals") == [req.listing()]
+        book.decide(req.id, State.APPROVED, "", 6.0)
+        assert stream.next("approvals") == []
+        later = book.add("root", Kind.BUDGET, 7.0, budget_of="root")
+        assert stream.next("approvals") == [later.listing()]
+        other = Stream(dash)  # a page that connects later gets the list in its snapshot
+        try:
+            assert other.next("snapshot")["approvals"] == [later.listing()]
+        finally:
+            other.close()
+    finally:
+        reg.close()
         stream.close()

@@ -7,12 +7,15 @@ installs Debian's chromium first, so on CI the browser test runs for real.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +80,17 @@ class DashboardProcess:
                 if "http://" in line:
                     return line[line.index("http://"):].strip()
         raise AssertionError("swarm dashboard printed no URL in time")
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             token: str | None = "") -> tuple[int, Any]:
+        """One API call: ``(status, JSON body)``; ``token`` "" means the dashboard's own, None none at all."""
+        headers = {} if token is None else {"Authorization": f"Bearer {token or self.token}"}
+        req = urllib.request.Request(self.base.rstrip("/") + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
 
     def stop(self) -> None:
         """SIGTERM (it shuts down cleanly), then SIGKILL to its group if it lingers."""

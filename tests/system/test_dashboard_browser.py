@@ -78,7 +78,8 @@ def test_live_tree_kill_from_the_page_and_screenshot(dashboard, tmp_path):
         page.click('nav.tabs button[data-tab="steps"]')
         page.wait_for_selector("#tab-steps .step .thought")
         page.wait_for_selector("#chart svg rect.bar")
-        page.wait_for_function("document.getElementById('chart-scope').textContent === 'agent manager'")
+        # a selector, not wait_for_function: a string predicate is eval'd, which the page's CSP forbids
+        page.wait_for_selector("#chart-scope:text-is('agent manager')")
         shot = tmp_path / "dashboard.png"
         page.screenshot(path=str(shot))
     assert png_size(shot) == (VIEWPORT["width"], VIEWPORT["height"])
@@ -114,20 +115,6 @@ def test_missing_or_wrong_token_gets_401_everywhere_and_changes_nothing(dashboar
     assert not any(ev["event"] == "inbox_received" and ev.get("text") == "hi" for ev in run.log_events("w"))
 
 
-def _api(dash, method: str, path: str, body: bytes | None = None) -> tuple[int, object]:
-    import json
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(dash.base.rstrip("/") + path, data=body, method=method,
-                                 headers={"Authorization": f"Bearer {dash.token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-
-
 def test_dashboard_reads_a_swarm_that_is_down_and_picks_up_the_next_one(dashboard):
     """After swarm down the API still lists the agents (actions: 503, one JSON line); a new up shows up."""
     from tests.support import wait_until
@@ -136,14 +123,15 @@ def test_dashboard_reads_a_swarm_that_is_down_and_picks_up_the_next_one(dashboar
     run.up()
     run.wait_for(lambda a: a.get("w", {}).get("status") in LIVE, what="w up")
     run.cli("down", check=True)
-    status, agents = _api(dash, "GET", "/api/agents")
+    status, agents = dash.call("GET", "/api/agents")
     assert status == 200 and {a["id"] for a in agents} >= {"manager", "w"}
-    assert _api(dash, "GET", "/api/swarm")[1]["state"] == "down"
-    status, body = _api(dash, "POST", "/api/agents/manager/freeze", b"{}")
+    assert dash.call("GET", "/api/swarm")[1]["state"] == "down"
+    status, body = dash.call("POST", "/api/agents/manager/freeze", b"{}")
     assert status == 503 and body["error"]["code"] == "not_running"
     run.up()  # a new swarm in the same run directory
-    wait_until(lambda: _api(dash, "GET", "/api/swarm")[1]["state"] == "running", 60, "the new swarm seen")
-    wait_until(lambda: any(a["id"] == "w" and a["status"] in LIVE for a in _api(dash, "GET", "/api/agents")[1]),
+    wait_until(lambda: dash.call("GET", "/api/swarm")[1]["state"] == "running", 60, "the new swarm seen")
+    wait_until(lambda: any(a["id"] == "w" and a["status"] in LIVE
+                           for a in dash.call("GET", "/api/agents")[1]),
                60, "the new swarm's w")
-    assert _api(dash, "POST", "/api/agents/w/freeze", b"{}")[0] == 200
+    assert dash.call("POST", "/api/agents/w/freeze", b"{}")[0] == 200
     run.wait_for(lambda a: a["w"]["status"] == "frozen", what="w frozen through the dashboard")

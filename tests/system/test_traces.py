@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.system.conftest import SwarmRun, base_config, cmd
+from tests.system.conftest import SwarmRun, base_config, cmd, wait_until
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
 
@@ -116,3 +116,37 @@ def test_trace_of_one_agent_is_its_subtree(finished_run):
     assert text.splitlines()[0].startswith("start_agent lead") and "  step 1" in text
     p = run.cli("trace", "nobody")
     assert p.returncode == 6 and "no spans of agent 'nobody'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_each_approval_is_a_span_under_the_held_step_with_its_decision(swarm):
+    """An approved and a denied request each leave an approval span, child of the agent's step span,
+    carrying the decision, who decided and the note or reason, in the run's one trace."""
+    cfg = base_config()
+    cfg["agents"]["worker"]["approve"] = ["write_to_file"]
+    work = {w: [cmd("write_to_file", file=f"{w}.txt", text="x"), cmd("task_complete", reason="done")]
+            for w in ("ok", "no")}
+    manager = [cmd("start_agent", name=w, task="write", role="worker") for w in work]
+    idle = {**cmd("do_nothing"), "delay_s": 0.3}
+    run = swarm(cfg, {"manager": {"responses": [*manager, idle], "repeat": True}, **work})
+    run.up()
+
+    def requests() -> dict[str, str]:
+        items = json.loads(run.cli("approvals", "--json", check=True).stdout)
+        return {r["agent"]: r["id"] for r in items} if len(items) == 2 else {}
+
+    ids = wait_until(requests, 60, "both requests", step=0.1)
+    run.cli("approve", ids["ok"], "--note", "fine", check=True)
+    run.cli("deny", ids["no"], "--reason", "not now", check=True)
+    run.wait_for(lambda a: a["ok"]["status"] == "done" and a["no"]["status"] == "done", what="both done")
+    run.cli("down", check=True)
+    spans = json.loads(run.cli("trace", "--json", check=True).stdout)
+    by_id = {s["span_id"]: s for s in spans}
+    assert len({s["trace_id"] for s in spans}) == 1
+    for agent, decision, text in (("ok", "approved", "fine"), ("no", "denied", "not now")):
+        (span,) = [s for s in spans if s["name"] == f"approval {ids[agent]}"]
+        parent = by_id[span["parent_span_id"]]
+        assert parent["name"].startswith("step ") and parent["agent"] == agent == span["agent"]
+        assert parent["start_ns"] <= span["start_ns"] <= span["end_ns"] <= parent["end_ns"]
+        attrs = span["attributes"]
+        got = (attrs["swarm.approval.decision"], attrs["swarm.approval.by"], attrs["swarm.approval.text"])
+        assert got == (decision, "operator", text)

@@ -79,3 +79,60 @@ def test_tracing_off_records_nothing(tmp_path):
     finally:
         rig.close()
     assert not (tmp_path / "traces.jsonl").exists()
+
+
+APPROVALS = {"safety": {"approve": ["write_to_file"], "approval_timeout_seconds": 30}}
+
+
+@pytest.fixture
+def traced_approvals(tmp_path):
+    tracing = SupervisorTracing.for_run(tmp_path, "t", NullLog(), on=True)
+    rig = SupervisorRig(tmp_path, tracing=tracing, extra=APPROVALS, limits={"max_children": 5})
+    yield rig, tracing, tmp_path
+    rig.close()
+
+
+def _held_step(rig, agent, step_tp, n=1):
+    verdict = rig.send(agent, m.StepReport(agent, n, "write_to_file", '{"file": "a"}', "I write"),
+                       traceparent=step_tp)
+    assert verdict.verdict == m.StepVerdict.HOLD
+    return verdict.request_id
+
+
+def test_an_approval_is_a_span_under_the_held_step_with_its_decision(traced_approvals):
+    """Held then denied by the operator: one approval span under the step span, with decision, by, reason."""
+    rig, tracing, path = traced_approvals
+    rig.root()
+    rig.start("manager", "w")
+    trace_id, _ = parse_traceparent(rig.spawner.specs[-1].traceparent)
+    rid = _held_step(rig, "w", format_traceparent(trace_id, "5e" * 8))
+    rig.send("cli-1", m.Decide(rid, False, "not there"))
+    span = spans_of(tracing, path)[f"approval {rid}"]
+    assert span["parent_span_id"] == "5e" * 8 and span["trace_id"] == trace_id and span["agent"] == "w"
+    attrs = span["attributes"]
+    assert (attrs["swarm.approval.decision"], attrs["swarm.approval.by"], attrs["swarm.approval.text"]) == \
+        ("denied", "operator", "not there")
+    assert attrs["swarm.approval.command"] == "write_to_file" and attrs["swarm.approval.kind"] == "command"
+    assert span["end_ns"] >= span["start_ns"]
+
+
+def test_approval_spans_of_approved_timed_out_and_cancelled_requests(traced_approvals):
+    """Approved, denied by the timeout, cancelled by a kill: each request's span ends with what decided it."""
+    rig, tracing, path = traced_approvals
+    rig.root()
+    for name in ("a", "b", "c"):
+        rig.start("manager", name)
+    trace_id, _ = parse_traceparent(rig.spawner.specs[-1].traceparent)
+    ids = {name: _held_step(rig, name, format_traceparent(trace_id, f"{i + 1:016x}"))
+           for i, name in enumerate(("a", "b", "c"))}
+    rig.send("cli-1", m.Decide(ids["a"], True, "go"))
+    rig.parts.desk.refuse(ids["b"], "timeout")
+    rig.send("cli-1", m.DeleteAgent("c", reason="operator"))
+    assert sorted(tracing.held_requests()) == [ids["c"]]  # the table cancelled it: closed at the next tick
+    rig.reconciler.tick()
+    assert tracing.held_requests() == []
+    spans = spans_of(tracing, path)
+    got = {name: (spans[f"approval {rid}"]["attributes"]["swarm.approval.decision"],
+                  spans[f"approval {rid}"]["attributes"]["swarm.approval.by"]) for name, rid in ids.items()}
+    assert got == {"a": ("approved", "operator"), "b": ("denied", "timeout"),
+                   "c": ("cancelled", "supervisor")}

@@ -1,10 +1,11 @@
 // The swarm dashboard page: plain JS, no build step. Live state comes from one
-// server-sent event stream (/api/events): a snapshot, then one event per change.
+// server-sent event stream (/api/events): a snapshot, then one event per change
+// (agents, registry events, the swarm's state, the list of pending approvals).
 // Details (steps, trace, log, usage) are fetched when an agent is selected and
 // again only when that agent's own record changes: nothing polls the server.
 "use strict";
 
-const state = { swarm: {}, agents: new Map(), selected: null, tab: "steps", events: [] };
+const state = { swarm: {}, agents: new Map(), selected: null, tab: "steps", events: [], approvals: [] };
 const TERMINAL = new Set(["done", "failed", "killed", "crashed"]);
 const $ = (id) => document.getElementById(id);
 
@@ -63,8 +64,14 @@ function connect() {
     const data = JSON.parse(e.data);
     state.swarm = data.swarm || {};
     state.agents = new Map(data.agents.map((a) => [a.id, a]));
+    state.approvals = data.approvals || [];
     if (state.selected && !state.agents.has(state.selected)) state.selected = null;
     renderAll();
+  });
+  es.addEventListener("approvals", (e) => {
+    state.approvals = JSON.parse(e.data);
+    renderApprovals();
+    scheduleRender();
   });
   es.addEventListener("agent", (e) => {
     const a = JSON.parse(e.data);
@@ -90,6 +97,7 @@ function scheduleRender() {
 
 function renderAll() {
   renderHeader();
+  renderApprovals();
   renderTree();
   renderDetail();
   refreshChart();
@@ -151,7 +159,7 @@ function renderTree() {
       "aria-selected": a.id === state.selected ? "true" : "false", onclick: () => select(a.id),
     },
     h("td", { class: "name", title: a.role + (a.pid ? " · pid " + a.pid : "") },
-      h("span", { class: "indent", text: prefix }), a.id),
+      h("span", { class: "indent", text: prefix }), a.id, pendingBadge(a.id)),
     h("td", {}, statusPill(a.status)),
     h("td", { class: "num", text: fmtInt(a.steps) }),
     h("td", { class: "num", text: fmtInt(a.tokens) }),
@@ -384,6 +392,10 @@ function wire() {
     if (!input.value.trim()) return;
     act("messages", { text: input.value }, () => "sent");
     input.value = "";
+  });
+  $("deny-reason").addEventListener("keydown", (e) => {
+    // Enter means Deny here (the form's first button, its implicit submit, is Cancel)
+    if (e.key === "Enter") { e.preventDefault(); $("deny-dialog").close("ok"); }
   });
   for (const b of document.querySelectorAll("nav.tabs button")) {
     b.addEventListener("click", () => { state.tab = b.dataset.tab; loadTab(); });
