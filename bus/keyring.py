@@ -150,7 +150,8 @@ class Keyring:
         one process (:meth:`bind_pid`) and :meth:`revoke` ends it.
         """
         if self.mechanism != CURVE:
-            raise ConfigError("a key made on another machine needs a tcp bus (CurveZMQ)", field="bus.transport")
+            raise ConfigError("a key made on another machine needs a tcp bus (CurveZMQ)",
+                              field="bus.transport")
         if len(public) != 40:
             raise ConfigError(f"{peer}: not a CurveZMQ public key (z85, 40 characters)", field="public")
         key_id = f"{peer}.{secrets.token_hex(6)}"

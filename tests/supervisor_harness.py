@@ -9,7 +9,6 @@ messages and a clock.
 from __future__ import annotations
 
 import dataclasses
-
 import itertools
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,8 @@ from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.spawner import SpawnError
 from orchestrator.supervisor.table import AgentTable
-from swarm_core import messages as m
 from swarm_core import authz
+from swarm_core import messages as m
 from swarm_core.errors import PolicyDenied, SwarmError
 from swarm_core.tracing import CURRENT
 

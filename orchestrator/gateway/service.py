@@ -79,6 +79,7 @@ from swarm_core.errors import (
 )
 from swarm_core.peers import SUPERVISOR
 
+
 class GatewayService(Hosted):
     """Quotas, freezes and concurrency in front of one provider."""
 

@@ -23,8 +23,8 @@ from bus import messages as bm
 from bus import protocol as p
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
-from bus.events import EventSubscriber
 from bus.credentials import Credential
+from bus.events import EventSubscriber
 from bus.keyring import Keyring
 from bus.sockets import ipc_endpoint
 from swarm_core import messages as m

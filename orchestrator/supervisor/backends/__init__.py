@@ -29,7 +29,8 @@ BACKENDS: dict[str, Callable[[SwarmConfig, Path, Report, Any, Any], Backend]] = 
 
 
 def make_backend(cfg: SwarmConfig, run_dir: Path, report: Report, log: Any, keys: Any = None) -> Backend:
-    """The backend ``cfg.backend.kind`` names; ``keys`` (``bus.keyring.Keyring``) issues its agents' credentials."""
+    """The backend ``cfg.backend.kind`` names; ``keys`` (a ``bus.keyring.Keyring``) issues its agents'
+    credentials."""
     return BACKENDS[cfg.backend.kind](cfg, Path(run_dir), report, log, keys)
 
 

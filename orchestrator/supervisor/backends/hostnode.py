@@ -36,7 +36,7 @@ import psutil
 from bus.credentials import Credential
 from orchestrator.supervisor.backends.exitlog import ExitLog, PidWatch
 from orchestrator.supervisor.reaper import group_alive, signal_group
-from orchestrator.supervisor.spawner import SpawnError, Spawner
+from orchestrator.supervisor.spawner import Spawner, SpawnError
 from swarm_core.spec import AgentSpec
 
 
