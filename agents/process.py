@@ -1,7 +1,7 @@
 """Entry of an agent process (forked by the zygote): the agent's runtime in the service host.
 
 The host (``bus/host``) does what every process does: structlog, the bus
-client (CurveZMQ on tcp), the signal idiom (SIGTERM/SIGINT ask the runtime
+client (presenting the credential the spec carries), the signal idiom (SIGTERM/SIGINT ask the runtime
 to stop; it finishes its step and says goodbye), the ordered stop and the
 exit code; the runtime runs its own think–act loop.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.ports import BusPorts
 from agents.runtime import AgentRuntime
+from bus.credentials import Credential
 from bus.host import Hosted, HostSpec, ServiceHost
 from swarm_core.spec import AgentSpec
 
@@ -59,8 +60,8 @@ def _workspace(agent: AgentSpec) -> Any:
 
 def run_agent(agent: AgentSpec) -> int:
     """Run one agent to completion; the return value is the process's exit code."""
+    credential = Credential.from_dict(agent.credential, "agent spec") if agent.credential else None
     spec = HostSpec(role="agent", run_dir=Path(agent.run_dir), identity=agent.agent_id,
-                    endpoint=agent.endpoint, agent_id=agent.agent_id,
-                    heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness,
-                    credential=agent.credential, server_key=agent.server_key)
+                    endpoint=agent.endpoint, agent_id=agent.agent_id, credential=credential,
+                    heartbeat_interval=agent.heartbeat_interval, liveness=agent.liveness)
     return ServiceHost(spec).run(lambda host: AgentHosting(agent, host))

@@ -44,10 +44,10 @@ ECHO = "cli-bench-echo"
 ECHO_CODE = """
 import sys
 from bus import messages as bm
-from bus.auth import client_for
 from bus.client import BusClient
+from bus.credentials import OPERATOR_FILE, read_credential
 endpoint, run_dir = sys.argv[1], sys.argv[2]
-c = BusClient(endpoint, "cli-bench-echo", curve=client_for(endpoint, run_dir)).connect()
+c = BusClient(endpoint, "cli-bench-echo", credential=read_credential(f"{run_dir}/{OPERATOR_FILE}")).connect()
 c.handle(bm.Ping, lambda msg: bm.Pong(msg.body.payload))
 print("ready", flush=True)
 while True:
@@ -66,10 +66,11 @@ def round_trips(endpoint: str, run_dir: str, n: int) -> dict[int, list[float]]:
     if getattr(sys.modules.get("bus"), "__file__", "").endswith(os.path.join("bench", "bus.py")):
         del sys.modules["bus"]
     from bus import messages as bm
-    from bus.auth import client_for
     from bus.client import BusClient
+    from bus.credentials import OPERATOR_FILE, read_credential
 
-    c = BusClient(endpoint, f"cli-bench-{os.getpid()}", curve=client_for(endpoint, run_dir)).connect()
+    cred = read_credential(os.path.join(run_dir, OPERATOR_FILE))  # an operator session, like the CLI's
+    c = BusClient(endpoint, f"cli-bench-{os.getpid()}", credential=cred).connect()
     out: dict[int, list[float]] = {}
     try:
         for size in SIZES:

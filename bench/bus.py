@@ -1,29 +1,36 @@
 """Bus round trip and throughput: our Broker + BusClient against a raw pyzmq ROUTER forwarder.
 
 Three processes per stack, as in a swarm: this process is the client, a
-broker and a worker run as subprocesses. Both stacks run side by side on
-the same machine, so load from elsewhere hits both alike:
+broker and a worker run as subprocesses. The stacks run side by side on
+the same machine, so load from elsewhere hits them alike:
 
 * raw: client DEALER -> ROUTER forwarder -> worker DEALER -> back, the
-  idiomatic pyzmq loop (blocking recv_multipart/send_multipart); the body
-  is msgpack ``[seq, payload]``, unpacked and packed again by the worker.
-* ours: ``BusClient.request("worker", Ping(payload))`` through ``Broker``
-  (header check, src check, liveness, non-blocking ROUTER_MANDATORY sends);
-  the worker's BusClient answers Pong(payload).
+  idiomatic pyzmq loop (blocking recv_multipart/send_multipart), no
+  security; the body is msgpack ``[seq, payload]``, unpacked and packed
+  again by the worker.
+* ours, once per authentication mechanism (``--mechanisms``, default
+  ``plain,curve``: what ipc:// buses could use): ``BusClient.request(
+  "worker", Ping(payload))`` through ``Broker`` with its ZAP handler
+  (every peer presents a credential; the broker reads every message's
+  User-Id and checks it against the header's src, checks the header,
+  keeps liveness, sends non-blocking with ROUTER_MANDATORY); the worker's
+  BusClient answers Pong(payload). CURVE also encrypts every message.
 
-Sequential round trips alternate raw/ours request by request; throughput
+Sequential round trips alternate the stacks request by request; throughput
 runs (256 in flight) alternate in slices. Printed per body size (100 B,
-4 KiB): p50/p99 round trip (µs), round trips/s, and ours/raw. Targets:
-p50 <= 1.3x raw, throughput >= 0.7x raw. Exit status 0 either way (shared
-machines drift); the verdict line says whether the targets were met.
+4 KiB): p50/p99 round trip (µs), round trips/s, and ours/raw per
+mechanism. Targets: p50 <= 1.3x raw, throughput >= 0.7x raw. Exit status 0
+either way (shared machines drift); the verdict line says whether the
+targets were met.
 
-    .venv/bin/python bench/bus.py [--rounds 3] [--seq 2000] [--pipelined 20000]
+    .venv/bin/python bench/bus.py [--rounds 3] [--seq 2000] [--pipelined 20000] [--mechanisms plain,curve]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # would shadow the ``bus`` package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # last: the bench helpers (_direct), never before bus
 
 SIZES = (100, 4096)
 IN_FLIGHT = 256
@@ -73,12 +81,13 @@ def raw_worker(endpoint: str) -> None:
         sock.send_multipart([src, msgpack.packb([seq, payload])])
 
 
-def our_worker(endpoint: str) -> None:
+def our_worker(endpoint: str, credential: str) -> None:
     """Our worker: a BusClient answering Ping with Pong."""
     from bus import messages as m
     from bus.client import BusClient
+    from bus.credentials import read_credential
 
-    client = BusClient(endpoint, "worker").connect()
+    client = BusClient(endpoint, "worker", credential=read_credential(credential)).connect()
     client.handle(m.Ping, lambda msg: m.Pong(msg.body.payload))
     while True:
         client.poll(1.0)
@@ -136,12 +145,12 @@ class RawClient:
 
 
 class OurClient:
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, credential: Any) -> None:
         from bus import messages as m
         from bus.client import BusClient
 
         self.m = m
-        self.client = BusClient(endpoint, "client").connect()
+        self.client = BusClient(endpoint, "client", credential=credential).connect()
 
     def wait_ready(self, deadline: float) -> None:
         from swarm_core.errors import SwarmError
@@ -223,6 +232,7 @@ def _parse_args() -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seq", type=int, default=2000, help="sequential round trips per round and size")
     ap.add_argument("--pipelined", type=int, default=20000, help="round trips per throughput run")
+    ap.add_argument("--mechanisms", default="plain,curve", help="our stacks' authentication mechanisms")
     return ap.parse_args()
 
 
@@ -247,20 +257,23 @@ def _report(clients: dict[str, Any], seq: dict, tput: dict, args: argparse.Names
     ok = True
     print(f"bus benchmark: 3 processes per stack, {os.cpu_count()} cpus, {args.rounds} rounds, "
           f"{args.seq} sequential + {args.pipelined} pipelined ({IN_FLIGHT} in flight) per round")
-    print(f"{'body':>6} {'stack':>5} {'p50 us':>8} {'p99 us':>8} {'rt/s':>9}")
+    print(f"{'body':>6} {'stack':>6} {'p50 us':>8} {'p99 us':>8} {'rt/s':>9}")
     for size in SIZES:
         row = {}
         for kind in clients:
             p50, p99 = pct(seq[size][kind], 0.5), pct(seq[size][kind], 0.99)
             rate = statistics.median(tput[kind, size])
             row[kind] = (p50, p99, rate)
-            print(f"{size:>6} {kind:>5} {p50:>8.1f} {p99:>8.1f} {rate:>9.0f}")
-        r50, r99 = row["ours"][0] / row["raw"][0], row["ours"][1] / row["raw"][1]
-        rt = row["ours"][2] / row["raw"][2]
-        good = r50 <= 1.3 and rt >= 0.7
-        ok &= good
-        print(f"{size:>6} ratio  p50 {r50:.2f}x (target <= 1.3)  p99 {r99:.2f}x  "
-              f"throughput {rt:.2f}x (target >= 0.7)  {'OK' if good else 'MISSED'}")
+            print(f"{size:>6} {kind:>6} {p50:>8.1f} {p99:>8.1f} {rate:>9.0f}")
+        for kind in clients:
+            if kind == "raw":
+                continue
+            r50, r99 = row[kind][0] / row["raw"][0], row[kind][1] / row["raw"][1]
+            rt = row[kind][2] / row["raw"][2]
+            good = r50 <= 1.3 and rt >= 0.7
+            ok &= good
+            print(f"{size:>6} {kind:>6} / raw  p50 {r50:.2f}x (target <= 1.3)  p99 {r99:.2f}x  "
+                  f"throughput {rt:.2f}x (target >= 0.7)  {'OK' if good else 'MISSED'}")
     print(f"verdict: {'all targets met' if ok else 'target missed'} ({time.monotonic() - t_start:.1f} s)")
 
 
@@ -276,27 +289,35 @@ def _cleanup(clients: dict[str, Any], procs: list[subprocess.Popen], tmp: Path) 
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
-    for f in tmp.iterdir():
-        f.unlink()
-    tmp.rmdir()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _our_stack(tmp: Path, mechanism: str, me: str) -> tuple[str, list[subprocess.Popen], Any]:
+    """A broker admitting ``mechanism``'s credentials, and a worker: (endpoint, processes, client's key)."""
+    from _direct import BenchKeys
+
+    keys = BenchKeys(tmp, mechanism, client="agent", worker="agent")
+    endpoint, pub = f"ipc://{tmp}/bus-{mechanism}.ipc", f"ipc://{tmp}/pub-{mechanism}.ipc"
+    procs = [spawn("-m", "bus", "--endpoint", endpoint, "--pub", pub, "--keyring", str(keys.store)),
+             spawn(me, "our-worker", endpoint, str(keys.files["worker"]))]
+    return endpoint, procs, keys.credential("client")
 
 
 def main() -> int:
     args = _parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-"))
     os.chmod(tmp, 0o700)
-    raw_ep, our_ep, our_pub = (f"ipc://{tmp}/{n}.ipc" for n in ("raw", "bus", "pub"))
+    raw_ep = f"ipc://{tmp}/raw.ipc"
     me = str(Path(__file__).resolve())
-    procs = [
-        spawn(me, "raw-broker", raw_ep),
-        spawn(me, "raw-worker", raw_ep),
-        spawn("-m", "bus", "--endpoint", our_ep, "--pub", our_pub),
-        spawn(me, "our-worker", our_ep),
-    ]
+    procs = [spawn(me, "raw-broker", raw_ep), spawn(me, "raw-worker", raw_ep)]
     clients: dict[str, Any] = {}
     t_start = time.monotonic()
     try:
-        clients = {"raw": RawClient(raw_ep), "ours": OurClient(our_ep)}
+        clients["raw"] = RawClient(raw_ep)
+        for mechanism in args.mechanisms.split(","):
+            endpoint, more, credential = _our_stack(tmp, mechanism, me)
+            procs += more
+            clients[mechanism] = OurClient(endpoint, credential)
         for c in clients.values():
             c.wait_ready(time.monotonic() + 20)
         seq, tput = _measure_all(clients, args)
@@ -308,7 +329,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     roles = {"raw-broker": raw_broker, "raw-worker": raw_worker, "our-worker": our_worker}
-    if len(sys.argv) == 3 and sys.argv[1] in roles:
-        roles[sys.argv[1]](sys.argv[2])
+    if len(sys.argv) >= 3 and sys.argv[1] in roles:
+        roles[sys.argv[1]](*sys.argv[2:])
     else:
         raise SystemExit(main())

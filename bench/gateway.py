@@ -3,10 +3,15 @@
 Processes as in a swarm: a broker (``python -m bus``), the gateway
 (``python -m orchestrator.gateway``), a peer named ``supervisor`` that also
 answers Ping (it receives the gateway's Usage events and gives the bus
-baseline), and this process as the agent. Calls alternate: direct provider
-call in this process, then the same request as ``Complete`` through the
-gateway, so both paths see the same machine state. The figure is the median
-of the paired differences (via gateway − direct), with each path's p50/p99.
+baseline), and this process as the agent: the *broker* path. Beside them,
+the *direct* path: the same ``GatewayService`` serving its own
+authenticated ROUTER (``bench/_direct.py``: same ZAP handler and
+credentials, same per-message identity check, same authorization table, no
+broker hop; its usage reports still go to the supervisor through the
+broker). Every peer presents a credential. Calls alternate: the provider
+called in this process, then the same request as ``Complete`` through each
+path, so all see the same machine state. The figure is the median of the
+paired differences (via a path − provider), with each path's p50/p99.
 
 Providers:
 * replay: a repeating cassette answer (a typical ~300-byte JSON command);
@@ -53,6 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # would shadow the ``bus`` package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # last: the bench helpers (_direct), never before bus
 
 TARGET_MS = 1.0
 ANSWER = {"thoughts": {"text": "The file is written, so I finish.", "reasoning": "The haiku is in haiku.txt.",
@@ -62,17 +68,46 @@ COMMANDS = ["write_to_file", "read_file", "task_complete"]
 SHORT_PROMPT = "You are a writer. Answer in JSON."
 
 
-def supervisor_peer(endpoint: str) -> None:
+PATHS = ("broker", "direct")
+
+
+def supervisor_peer(endpoint: str, credential: str) -> None:
     """The ``supervisor`` stand-in: swallows Usage events, answers Ping with Pong."""
     from bus import messages as bm
     from bus.client import BusClient
+    from bus.credentials import read_credential
     from swarm_core import messages as m
 
-    client = BusClient(endpoint, "supervisor").connect()
+    client = BusClient(endpoint, "supervisor", credential=read_credential(credential)).connect()
     client.handle(bm.Ping, lambda msg: bm.Pong(msg.body.payload))
     client.handle(m.Usage, lambda msg: None)
     while True:
         client.poll(1.0)
+
+
+def direct_gateway(endpoint: str, bus: str, config: str, store: str, credential: str) -> None:
+    """The direct path's process: the real GatewayService on its own authenticated ROUTER (until SIGTERM)."""
+    import structlog
+    from _direct import DirectServer, stored_keys
+
+    from bus.client import BusClient
+    from bus.credentials import read_credential
+    from orchestrator.config import effective_llm, load_config
+    from orchestrator.gateway.providers import make_provider
+    from orchestrator.gateway.service import GatewayService
+
+    log = structlog.get_logger("bench.direct_gateway")
+    cfg = load_config(config)
+    llm = effective_llm(cfg)
+    upstream = BusClient(bus, "gateway-direct", credential=read_credential(credential)).connect()
+    server = DirectServer(endpoint, "gateway", stored_keys(store), log, upstream=upstream)
+    service = GatewayService(server, make_provider(llm, log), cfg.quotas, llm, log=log, safety=cfg.safety)
+    service.attach()
+    service.start()
+    while True:
+        server.poll(0.05)
+        upstream.poll(0)
+        service.tick()
 
 
 def _spawn(*argv: str, log: Path) -> subprocess.Popen:
@@ -110,27 +145,29 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
-def measure(provider, client, prompt: str, context: dict, n: int, max_tokens: int,
-            warmup: int, commands: list[str] = COMMANDS) -> tuple[list[float], list[float]]:
-    """Alternate a direct provider call and the same request through the gateway; times in ms."""
+def measure(provider, clients: dict[str, Any], prompt: str, context: dict, n: int, max_tokens: int,
+            warmup: int, commands: list[str] = COMMANDS) -> dict[str, list[float]]:
+    """Alternate a provider call in this process and the same request through each path; times in ms."""
     from orchestrator.gateway.providers.base import Request
     from swarm_core import messages as m
 
     req = Request("writer", prompt, tuple(commands), max_tokens, (), "writer", context)
     body = m.Complete("writer", prompt, list(commands), max_tokens, [], "writer", context)
-    direct, via = [], []
+    times: dict[str, list[float]] = {"provider": [], **{path: [] for path in clients}}
     for i in range(warmup + n):
         t0 = time.perf_counter()
         a = provider.complete(req)
-        t1 = time.perf_counter()
-        b = client.request("gateway", body, 600)
-        t2 = time.perf_counter()
-        if provider.name == "replay" and a.text != b.text:
-            raise SystemExit(f"the two paths answered differently:\n{a.text!r}\n{b.text!r}")
+        took = {"provider": time.perf_counter() - t0}
+        for path, client in clients.items():
+            t1 = time.perf_counter()
+            b = client.request("gateway", body, 600)
+            took[path] = time.perf_counter() - t1
+            if provider.name == "replay" and a.text != b.text:
+                raise SystemExit(f"the {path} path answered differently:\n{a.text!r}\n{b.text!r}")
         if i >= warmup:
-            direct.append((t1 - t0) * 1e3)
-            via.append((t2 - t1) * 1e3)
-    return direct, via
+            for name, seconds in took.items():
+                times[name].append(seconds * 1e3)
+    return times
 
 
 def bus_round_trip(client, n: int, idle_s: float = 0.0) -> list[float]:
@@ -149,7 +186,8 @@ def bus_round_trip(client, n: int, idle_s: float = 0.0) -> list[float]:
     return out
 
 
-def start_gateway(tmp: Path, name: str, endpoint: str, llm: dict) -> subprocess.Popen:
+def start_gateways(tmp: Path, name: str, endpoint: str, llm: dict, keys: Any) -> list[subprocess.Popen]:
+    """The gateway behind the broker and the direct one, on the same config."""
     import yaml
 
     run = tmp / name
@@ -157,8 +195,20 @@ def start_gateway(tmp: Path, name: str, endpoint: str, llm: dict) -> subprocess.
     cfg = run / "swarm.yaml"
     cfg.write_text(yaml.safe_dump({"name": "bench", "goal": "bench", "root": "writer", "llm": llm,
                                    "agents": {"writer": {"role": "w", "commands": COMMANDS}}}))
-    return _spawn("-m", "orchestrator.gateway", "--run-dir", str(run), "--config", str(cfg),
-                  "--endpoint", endpoint, log=run / "gateway.out")
+    return [_spawn("-m", "orchestrator.gateway", "--run-dir", str(run), "--config", str(cfg),
+                   "--endpoint", endpoint, "--credential", str(keys.files["gateway"]),
+                   log=run / "gateway.out"),
+            _spawn(__file__, "direct-gateway", direct_endpoint(tmp), endpoint, str(cfg), str(keys.store),
+                   str(keys.files["gateway-direct"]), log=run / "direct.out")]
+
+
+def direct_endpoint(tmp: Path) -> str:
+    return f"ipc://{tmp}/gateway-direct.ipc"
+
+
+def wait_gateways(clients: dict[str, Any], procs: list[subprocess.Popen], timeout: float = 60.0) -> None:
+    for client, proc in zip(clients.values(), procs):
+        wait_gateway(client, proc, timeout)
 
 
 def wait_gateway(client, proc: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -237,9 +287,9 @@ def _parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def _replay_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argparse.Namespace,
-                 results: list) -> list[float]:
-    """Replay provider direct vs through the gateway; returns the bus round trips after it."""
+def _replay_part(tmp: Path, endpoint: str, clients: dict[str, Any], keys: Any, procs: list,
+                 args: argparse.Namespace, results: list) -> list[float]:
+    """The replay provider in this process vs through each path; returns the bus round trips after it."""
     import yaml
 
     from orchestrator.gateway.providers.replay import ReplayProvider
@@ -247,20 +297,19 @@ def _replay_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argpa
     prompt, context = _request()
     cassette = tmp / "cassette.yaml"
     cassette.write_text(yaml.safe_dump({"writer": {"responses": [ANSWER], "repeat": True}}))
-    gw = start_gateway(tmp, "replay", endpoint, {"provider": "replay", "cassette": str(cassette)})
-    procs.append(gw)
-    wait_gateway(client, gw)
-    direct, via = measure(ReplayProvider.from_file(cassette), client, prompt, context,
-                          args.replay_calls, 256, warmup=200)
-    results.append(("replay", direct, via))
-    ping = bus_round_trip(client, args.replay_calls)
-    _stop([gw])
+    gws = start_gateways(tmp, "replay", endpoint, {"provider": "replay", "cassette": str(cassette)}, keys)
+    procs += gws
+    wait_gateways(clients, gws)
+    results.append(("replay", measure(ReplayProvider.from_file(cassette), clients, prompt, context,
+                                      args.replay_calls, 256, warmup=200)))
+    ping = bus_round_trip(clients["broker"], args.replay_calls)
+    _stop(gws)
     return ping
 
 
-def _openai_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argparse.Namespace,
-                 results: list) -> tuple[float, list[float]]:
-    """The openai provider against a local llama.cpp server, direct vs through the gateway."""
+def _openai_part(tmp: Path, endpoint: str, clients: dict[str, Any], keys: Any, procs: list,
+                 args: argparse.Namespace, results: list) -> tuple[float, list[float]]:
+    """The openai provider against a local llama.cpp server, called here vs through each path."""
     from orchestrator.config import LLM
     from orchestrator.gateway.model_files import gemma_path
     from orchestrator.gateway.providers.openai import OpenAIProvider
@@ -269,20 +318,19 @@ def _openai_part(tmp: Path, endpoint: str, client: Any, procs: list, args: argpa
     server, url = start_llama_server(gemma_path(), tmp / "llama.out", threads=args.server_threads)
     procs.append(server)
     llm = {"provider": "openai", "base_url": url, "temperature": 0.0, "max_retries": 0, "timeout": 120}
-    gw = start_gateway(tmp, "openai", endpoint, llm)
-    procs.append(gw)
-    wait_gateway(client, gw)
+    gws = start_gateways(tmp, "openai", endpoint, llm, keys)
+    procs += gws
+    wait_gateways(clients, gws)
     provider = OpenAIProvider(LLM(**llm), _Quiet(), env={})
     if args.openai_prompt == "seed":
         prompt, context = _request()
-        direct, via = measure(provider, client, prompt, context, args.openai_calls, 8, warmup=3)
+        times = measure(provider, clients, prompt, context, args.openai_calls, 8, warmup=3)
     else:
-        direct, via = measure(provider, client, SHORT_PROMPT, {}, args.openai_calls, 1, warmup=5,
-                              commands=[])
-    results.append((f"openai ({args.openai_prompt} prompt)", direct, via))
+        times = measure(provider, clients, SHORT_PROMPT, {}, args.openai_calls, 1, warmup=5, commands=[])
+    results.append((f"openai ({args.openai_prompt} prompt)", times))
     provider.close()
-    idle = statistics.median(direct) / 1e3
-    return idle, bus_round_trip(client, min(args.openai_calls, 300), idle)
+    idle = statistics.median(times["provider"]) / 1e3
+    return idle, bus_round_trip(clients["broker"], min(args.openai_calls, 300), idle)
 
 
 def _report_accounts(null: list[float], ledger: list[float]) -> None:
@@ -295,48 +343,60 @@ def _report_accounts(null: list[float], ledger: list[float]) -> None:
 
 def _report(results: list, ping: list[float], ping_idle: tuple[float, list[float]] | None) -> None:
     prompt, _ = _request()
-    print(f"gateway benchmark: {os.cpu_count()} cpus; agent, broker, gateway, supervisor peer "
-          f"(and llama.cpp server) as separate processes; prompt {len(prompt)} chars")
+    print(f"gateway benchmark: {os.cpu_count()} cpus; agent, broker, gateway, direct gateway, supervisor "
+          f"peer (and llama.cpp server) as separate processes; prompt {len(prompt)} chars")
     print(f"{'path':<28} {'p50 ms':>9} {'p99 ms':>9}")
-    ok = True
-    for name, direct, via in results:
-        added = statistics.median([b - a for a, b in zip(direct, via)])
-        print(row(f"{name}: direct", direct))
-        print(row(f"{name}: via gateway", via))
-        ratio = statistics.median(via) / statistics.median(direct)
-        met = added <= TARGET_MS
-        ok = ok and met
-        print(f"{'  added (median of pairs)':<28} {added:>9.3f}           via/direct p50 {ratio:.2f}x  "
-              f"target <= {TARGET_MS:g} ms: {'met' if met else 'MISSED'}  (n={len(direct)})")
+    ok = {path: True for path in PATHS}
+    for name, times in results:
+        base = times["provider"]
+        print(row(f"{name}: provider here", base))
+        for path in PATHS:
+            added = statistics.median([b - a for a, b in zip(base, times[path])])
+            print(row(f"{name}: via {path}", times[path]))
+            ratio = statistics.median(times[path]) / statistics.median(base)
+            met = added <= TARGET_MS
+            ok[path] = ok[path] and met
+            print(f"{'  added (median of pairs)':<28} {added:>9.3f}           {path}/provider p50 "
+                  f"{ratio:.2f}x  target <= {TARGET_MS:g} ms: {'met' if met else 'MISSED'}  (n={len(base)})")
     print(row("bus round trip (Ping 3 KB)", ping))
     if ping_idle is not None:
         print(row(f"  same after {ping_idle[0] * 1e3:.0f} ms idle", ping_idle[1]))
-    print(f"verdict: {'target met' if ok else 'target missed'} (figures drift on shared machines)")
+    for path in PATHS:
+        print(f"verdict, {path} path: {'target met' if ok[path] else 'target missed'} "
+              "(figures drift on shared machines)")
 
 
 def main() -> int:
     args = _parse_args()
+    from _direct import BenchKeys
+
     from bus.client import BusClient
     from bus.sockets import ipc_endpoint
     from tests.gateway_harness import llama_available
 
     tmp = Path(tempfile.mkdtemp(prefix="swarm-bench-gw-"))
     endpoint = ipc_endpoint(tmp, "bus")
+    keys = BenchKeys(tmp, "plain", writer="agent", gateway="gateway", supervisor="supervisor",
+                     **{"gateway-direct": "agent"})
     procs = [_spawn("-m", "bus", "--endpoint", endpoint, "--pub", ipc_endpoint(tmp, "pub"),
-                    log=tmp / "broker.out"),
-             _spawn(__file__, "supervisor-peer", endpoint, log=tmp / "supervisor.out")]
-    client = BusClient(endpoint, "writer").connect()
-    results: list[tuple[str, list[float], list[float]]] = []
+                    "--keyring", str(keys.store), log=tmp / "broker.out"),
+             _spawn(__file__, "supervisor-peer", endpoint, str(keys.files["supervisor"]),
+                    log=tmp / "supervisor.out")]
+    writer = keys.credential("writer")
+    clients = {"broker": BusClient(endpoint, "writer", credential=writer).connect(),
+               "direct": BusClient(direct_endpoint(tmp), "writer", credential=writer).connect()}
+    results: list[tuple[str, dict[str, list[float]]]] = []
     ping_idle: tuple[float, list[float]] | None = None
     try:
         accounts = accounting_cost(tmp, args.replay_calls)
-        ping = _replay_part(tmp, endpoint, client, procs, args, results)
+        ping = _replay_part(tmp, endpoint, clients, keys, procs, args, results)
         if not args.no_openai and llama_available():
-            ping_idle = _openai_part(tmp, endpoint, client, procs, args, results)
+            ping_idle = _openai_part(tmp, endpoint, clients, keys, procs, args, results)
         elif not args.no_openai:
             print("openai part skipped: llama-cpp-python is not installed (pip install -e '.[local]')")
     finally:
-        client.close()
+        for client in clients.values():
+            client.close()
         _stop(procs)
         shutil.rmtree(tmp, ignore_errors=True)
     _report(results, ping, ping_idle)
@@ -345,7 +405,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "supervisor-peer":
-        supervisor_peer(sys.argv[2])
+    roles = {"supervisor-peer": supervisor_peer, "direct-gateway": direct_gateway}
+    if len(sys.argv) >= 3 and sys.argv[1] in roles:
+        roles[sys.argv[1]](*sys.argv[2:])
     else:
         sys.exit(main())

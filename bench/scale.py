@@ -20,10 +20,9 @@ PINGS = 2000
 
 def ping_rtts(run_dir, n: int) -> list[float]:
     from bus import messages as bm
-    from bus.client import BusClient
-    from bus.sockets import ipc_endpoint
+    from orchestrator import runctl
 
-    c = BusClient(ipc_endpoint(run_dir, "bus"), "cli-bench-ping").connect()
+    c = runctl.bus_client(run_dir)  # an operator session: the operator's credential, a cli- id
     try:
         for _ in range(50):
             c.request("broker", bm.Ping(b"x" * 100), 5.0)

@@ -1,11 +1,20 @@
-"""The bus broker: a ROUTER that routes ``[header, body]`` by peer id.
+"""The bus broker: a ROUTER that routes ``[header, body]`` by authenticated peer id.
 
 Contract:
 
-* Peers are DEALERs whose identity is their peer id; a header's ``src`` must
-  equal the sender's identity (no spoofing). The broker reads only the
-  header frame and forwards ``[dst, header, body]`` unchanged; it never
-  decodes a routed body.
+* Identity is never self-declared. Every peer connects with a credential
+  (``bus.credentials``) the ZAP handler checks against the
+  :class:`~bus.keyring.Keyring` (no live credential: no connection), and
+  libzmq stamps its key id (``User-Id``) on every message. On *every*
+  message the broker reads it (a ``copy=False`` receive of the routing-id
+  frame) and requires a live credential that may speak as the header's
+  ``src``, under the one name its connection was admitted with; anything
+  else is refused, counted and logged (``bus/admission.py``).
+* Routing ids are random per client socket and never names: a name routes
+  to the latest connection admitted under it (``bus/peers.py``), and
+  ``ROUTER_HANDOVER`` is off, so no connection can take over another's
+  traffic. The broker reads only the header frame and forwards
+  ``[routing id, header, body]`` unchanged; it never decodes a routed body.
 * Sends are non-blocking with ``ROUTER_MANDATORY``: an unknown (or declared
   dead) destination is answered with an ``unknown_destination`` error reply,
   a full per-peer queue (``peer_queue`` = SNDHWM) with ``peer_busy``. Error
@@ -17,8 +26,9 @@ Contract:
   are published as ``PeerEvent`` on the PUB socket (topic = message type).
 * ``dst == "broker"``: heartbeats, Bye and Ping (answered with Pong) are
   handled here. ``dst == "*"``: the message is published on PUB.
-* ``interceptor(header) -> None | str``: a policy gate on every routed or
-  published message; a reason string denies it (a REQUEST gets a
+* ``interceptor(header, sender_kind) -> None | str``: the policy gate on
+  every routed or published message, told the kind of the sender's
+  credential; a reason string denies it (a REQUEST gets a
   ``policy_denied`` error reply, anything else is dropped and logged).
 * Bad input (frame count, junk or oversized header, wrong version, ...) is
   counted, logged (rate limited) and dropped, with an error reply when the
@@ -33,7 +43,9 @@ from typing import Any, Callable
 
 import zmq
 
+from bus.admission import Admission
 from bus.broker_sockets import BrokerSockets
+from bus.keyring import Keyring, default_mechanism
 from bus.liveness import Liveness
 from bus.outbox import Outbox
 from bus.peers import PeerTable
@@ -59,8 +71,9 @@ _DRAIN_BATCH = 512
 _SNDMORE_NOBLOCK = int(zmq.SNDMORE) | int(zmq.NOBLOCK)
 _NOBLOCK = int(zmq.NOBLOCK)
 _RCVMORE = int(zmq.RCVMORE)
+USER_ID = "User-Id"
 
-Interceptor = Callable[[Header], "str | None"]
+Interceptor = Callable[[Header, str], "str | None"]
 
 
 class Broker:
@@ -81,7 +94,7 @@ class Broker:
         liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
         peer_queue: int = 1000,
-        curve: Any = None,
+        keyring: Keyring | None = None,
         interceptor: Interceptor | None = None,
         log: Any = None,
         clock: Callable[[], float] = time.monotonic,
@@ -100,14 +113,15 @@ class Broker:
         self.max_bytes = max_bytes
         self.peer_queue = peer_queue
         self.interceptor = interceptor
-        self._curve = curve
+        self.keyring = keyring if keyring is not None else Keyring(default_mechanism(endpoint))
         self._clock = clock
         if log is None:
             import structlog
 
             log = structlog.get_logger("swarm.bus.broker")
         self._log = log
-        self._sockets = BrokerSockets(context, curve)
+        self._sockets = BrokerSockets(context, self.keyring, log)
+        self._principals = self.keyring.principals  # read on every message (revocation is a removal)
         self._wake_id = self._sockets.wake_id
         self._router: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
@@ -119,6 +133,7 @@ class Broker:
         self._loop_thread: threading.Thread | None = None
         self._running = False
         self._warn = RateLimitedWarnings(log)
+        self._admission = Admission(self._principals, self._warn)
         # counters (read from any thread; written only by the loop)
         self.routed = 0
         self.published = 0
@@ -141,9 +156,10 @@ class Broker:
         router, pub = self._router, self._pub = self._sockets.router, self._sockets.pub
         self._out = Outbox(router, pub, self._warn)
         self._live = Liveness(self.table, self._out, self._log, self.max_bytes)
+        self._admission.bind(self._live, self._reply_error)
         self._next_tick = self._clock() + self.heartbeat_interval
         self._log.info("broker_bound", endpoint=self.bound_endpoint, pub=self.bound_pub_endpoint,
-                       curve=self._curve is not None)
+                       mechanism=self.keyring.mechanism)
         return self
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> None:
@@ -164,7 +180,8 @@ class Broker:
         try:
             while not self._stopping:
                 try:
-                    ident = recv()
+                    # a Frame, not bytes: it carries the connection's User-Id
+                    ident = recv(copy=False)
                 except Again:  # idle for a receive timeout
                     if should_stop is not None and should_stop():
                         break
@@ -177,14 +194,14 @@ class Broker:
                 hdr = recv()
                 if getsockopt(RCVMORE):
                     body = recv()
-                    frames = [ident, hdr, body]
+                    frames = [hdr, body]
                     while getsockopt(RCVMORE):
                         frames.append(recv())
                 else:
-                    frames = [ident, hdr]
+                    frames = [hdr]
                 now = clock()
                 try:
-                    handle(frames, now)
+                    handle(ident, frames, now)
                 except zmq.ContextTerminated:
                     raise
                 except Exception:  # a bug on one message must not take the bus down
@@ -215,7 +232,8 @@ class Broker:
         n = 0
         if router.poll(int(timeout * 1000), zmq.POLLIN):
             while n < _DRAIN_BATCH and router.poll(0, zmq.POLLIN):
-                self._handle(router.recv_multipart(), self._clock())
+                parts = router.recv_multipart(copy=False)
+                self._handle(parts[0], [f.bytes for f in parts[1:]], self._clock())
                 n += 1
         return n
 
@@ -245,22 +263,37 @@ class Broker:
         self._sockets.close()
         self._router = self._pub = None
         self._log.info("broker_closed", routed=self.routed, bad_frames=self.bad_frames,
-                       denied=self.denied)
+                       denied=self.denied, refused=self.refused)
+
+    @property
+    def refused(self) -> int:
+        """Messages refused because their claimed sender was not the authenticated one."""
+        return self._admission.refused
+
+    @property
+    def handshakes_refused(self) -> int:
+        """Connections refused at the handshake: no, a forged, a revoked or a misplaced credential."""
+        return self._sockets.refused()
 
     def peers(self) -> list[str]:
-        """A snapshot of the live peer ids (any thread)."""
+        """A snapshot of the peer ids on the bus (any thread)."""
         return self.table.ids()
 
     # ------------------------------------------------------------- routing
 
-    def _handle(self, frames: list[bytes], now: float) -> None:
-        if len(frames) != 3:
-            if frames[0] == self._wake_id:
+    def _handle(self, ident_frame: zmq.Frame, frames: list[bytes], now: float) -> None:
+        try:
+            uid = ident_frame.get(USER_ID)
+        except zmq.ZMQError:  # a connection without a security handshake (our inproc wake-up line)
+            uid = None
+        ident = ident_frame.bytes
+        if len(frames) != 2:
+            if ident == self._wake_id:
                 return  # stop() woke us; the loop sees the flag
-            self._bad(frames[0], frames[1] if len(frames) > 1 else None,
-                      f"expected 2 frames (header, body), got {len(frames) - 1}")
+            self._bad(ident, frames[0] if frames else None,
+                      f"expected 2 frames (header, body), got {len(frames)}")
             return
-        ident, hdr, body = frames
+        hdr, body = frames
         if len(hdr) + len(body) > self.max_bytes:
             self._bad(ident, hdr, f"message of {len(hdr) + len(body)} bytes exceeds "
                                   f"the limit of {self.max_bytes}")
@@ -272,13 +305,12 @@ class Broker:
             return
         kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         table = self.table
-        name = table.names.get(ident)
-        if name is None or src != name:
-            if src.encode() != ident:
-                self._bad(ident, hdr, f"header src {src!r} does not match the sender's identity "
-                                      f"{ident.decode('utf-8', 'backslashreplace')!r}")
+        bound = table.binds.get(ident)
+        # the identity check of every message: the same live credential, the same name
+        if bound is None or bound[0] != uid or bound[1] != src or uid not in self._principals:
+            bound = self._admission.admit(ident, uid, bound, info, now)
+            if bound is None:
                 return
-            self._live.join(ident, src, now)  # type: ignore[union-attr]  # bound: we receive
         table.last_seen[ident] = now
         if dst == BROKER:
             err = self._live.for_broker(ident, kind, type_name, msg_id, body)  # type: ignore[union-attr]
@@ -287,37 +319,40 @@ class Broker:
                     self.bad_frames += 1
                 self._reply_error(ident, src, msg_id, err)
             return
-        if self.interceptor is not None and self._denied(ident, info):
+        if self.interceptor is not None and self._denied(ident, info, bound[2]):
             return
         self._forward(ident, hdr, body, info)
 
-    def _denied(self, ident: bytes, info: tuple) -> bool:
+    def _denied(self, ident: bytes, info: tuple, sender_kind: str) -> bool:
         """Ask the policy gate; a refused REQUEST gets a policy_denied reply."""
-        reason = self._intercept(info)
+        reason = self._intercept(info, sender_kind)
         if reason is None:
             return False
         kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         self.denied += 1
         if kind == _REQUEST:
             self._reply_error(ident, src, msg_id, PolicyDenied(reason, dst=dst, type=type_name))
-        self._warn("message_denied", src=src, dst=dst, type=type_name, reason=reason)
+        self._warn("message_denied", key=f"{src}|{dst}|{reason}", src=src, kind=sender_kind, dst=dst,
+                   type=type_name, reason=reason)
         return True
 
     def _forward(self, ident: bytes, hdr: bytes, body: bytes, info: tuple) -> None:
-        """Publish a broadcast, or route to the destination (refusing dead, unknown, busy)."""
+        """Publish a broadcast, or route to the destination's connection (refusing unknown, busy)."""
         kind, type_name, msg_id, _corr, src, dst, _deadline, _trace = info
         if dst == BROADCAST:
             self._pub.send_multipart((type_name.encode(), hdr, body))  # type: ignore[union-attr]
             self.published += 1
             return
-        dst_b = dst.encode()
-        if dst_b in self.table.dead:
-            self._undeliverable(ident, src, kind, msg_id, dst, type_name, "dead")
+        table = self.table
+        dst_ident = table.route.get(dst)
+        # only to a connection whose credential is still live (a revoked peer gets nothing)
+        if dst_ident is None or table.binds[dst_ident][0] not in self._principals:
+            self._undeliverable(ident, src, kind, msg_id, dst, type_name, "unknown")
             return
         send = self._router.send  # type: ignore[union-attr]
         try:
             # ROUTER checks the destination and its queue on the first part only
-            send(dst_b, _SNDMORE_NOBLOCK)
+            send(dst_ident, _SNDMORE_NOBLOCK)
         except zmq.Again:
             self._undeliverable(ident, src, kind, msg_id, dst, type_name, "busy")
             return
@@ -330,11 +365,11 @@ class Broker:
         send(body, _NOBLOCK)
         self.routed += 1
 
-    def _intercept(self, info: tuple) -> str | None:
+    def _intercept(self, info: tuple, sender_kind: str) -> str | None:
         kind, type_name, msg_id, corr_id, src, dst, deadline, traceparent = info
         header = Header(_KINDS[kind], type_name, msg_id, corr_id, src, dst, float(deadline), traceparent)
         try:
-            reason = self.interceptor(header)  # type: ignore[misc]
+            reason = self.interceptor(header, sender_kind)  # type: ignore[misc]
         except Exception as exc:  # the policy is a boundary: fail closed, keep routing
             self._log.exception("interceptor_failed", src=src, dst=dst, type=type_name)
             return f"policy check failed: {type(exc).__name__}"

@@ -1,8 +1,14 @@
-"""The broker's sockets: ROUTER and PUB with our options, CurveZMQ's ZAP handler, a wake-up line.
+"""The broker's sockets: ROUTER and PUB with our options, their ZAP handler, a wake-up line.
 
 * :meth:`BrokerSockets.open` creates and binds everything or nothing (a
   failure closes what it made) and returns the endpoints actually bound (a
-  ``tcp://host:*`` gets its port here).
+  ``tcp://host:*`` gets its port here). Both sockets are servers of the
+  keyring's mechanism (PLAIN or CURVE) in their own ZAP domain (``bus``,
+  ``events``), answered by a :class:`~bus.zap.ZapHandler`: a peer without a
+  live credential never completes a handshake (those ZAP never hears of,
+  a missing credential for one, are logged by a :class:`~bus.handshakes.HandshakeWatch`).
+  ``ROUTER_HANDOVER`` stays off: no connection can take over another's
+  routing id.
 * :meth:`BrokerSockets.wake` (any thread) sends one message from an
   unguessable identity to an inproc endpoint the ROUTER also binds, so a
   loop blocked in ``recv`` sees its stop flag at once; the loop recognises
@@ -18,19 +24,24 @@ from typing import Any
 
 import zmq
 
+from bus.handshakes import HandshakeWatch
+from bus.keyring import BUS_DOMAIN, EVENTS_DOMAIN, Keyring
 from bus.sockets import configure_socket
+from bus.zap import ZapHandler
 
 
 class BrokerSockets:
     """The sockets and the zmq context of one broker."""
 
-    def __init__(self, context: zmq.Context | None, curve: Any) -> None:
+    def __init__(self, context: zmq.Context | None, keyring: Keyring, log: Any) -> None:
         self._own_ctx = context is None
         self.ctx = context if context is not None else zmq.Context()
-        self._curve = curve
+        self.keyring = keyring
+        self._log = log
         self.router: zmq.Socket | None = None
         self.pub: zmq.Socket | None = None
-        self._auth: Any = None
+        self.zap: ZapHandler | None = None
+        self.watch: HandshakeWatch | None = None
         self.wake_id = b"\x00stop-" + os.urandom(12)
         self._wake_endpoint = f"inproc://swarm-broker-wake-{self.wake_id[6:].hex()}"
         self.closed = False
@@ -43,22 +54,22 @@ class BrokerSockets:
         try:
             configure_socket(router, sndhwm=peer_queue)
             router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            router.setsockopt(zmq.ROUTER_HANDOVER, 1)
             router.setsockopt(zmq.MAXMSGSIZE, max_msg_size)
             configure_socket(pub)
-            if self._curve is not None:
-                self._auth = self._curve.start_authenticator(self.ctx)
-                self._curve.apply_server(router)
-                self._curve.apply_server(pub)
+            self.zap = ZapHandler(self.ctx, self.keyring, ipc=endpoint.startswith("ipc://"), log=self._log)
+            self.zap.start()
+            self.keyring.apply_server(router, BUS_DOMAIN)
+            self.keyring.apply_server(pub, EVENTS_DOMAIN)
+            self.watch = HandshakeWatch(router, self._log)
             router.bind(endpoint)
             bound = router.getsockopt(zmq.LAST_ENDPOINT).decode()
             router.bind(self._wake_endpoint)
             pub.bind(pub_endpoint)
             bound_pub = pub.getsockopt(zmq.LAST_ENDPOINT).decode()
         except Exception:
+            self._stop_auth()
             router.close(linger=0)
             pub.close(linger=0)
-            self._stop_auth()
             raise
         self.router, self.pub = router, pub
         return bound, bound_pub
@@ -84,15 +95,21 @@ class BrokerSockets:
         if self.closed:
             return
         self.closed = True
+        self._stop_auth()
         for sock in (self.router, self.pub):
             if sock is not None:
                 sock.close(linger=0)
         self.router = self.pub = None
-        self._stop_auth()
         if self._own_ctx:
             self.ctx.term()
 
+    def refused(self) -> int:
+        """Handshakes refused so far: by the ZAP handler, or by libzmq before it."""
+        return (self.zap.refused if self.zap is not None else 0) + (self.watch.failed if self.watch else 0)
+
     def _stop_auth(self) -> None:
-        if self._auth is not None:
-            self._auth.stop()
-            self._auth = None
+        if self.watch is not None:
+            self.watch.stop()
+        if self.zap is not None:
+            self.zap.stop()
+            self.zap = None

@@ -26,10 +26,19 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   heartbeats and Bye are not waited for at all.
 * If the broker goes silent for ``liveness`` heartbeat intervals the client
   reconnects with backoff (the broker restarts; the identity stays).
+* Identity: the client presents its ``credential`` (``bus.credentials``) at
+  every handshake; without a live one the broker never lets it connect and
+  sends fail as above. ``identity`` is the peer id every header carries as
+  ``src`` (the broker checks it against the credential on every message);
+  the socket's routing id is random per socket, never the name.
+* A reply is taken only from the peer the request went to (or the broker,
+  which answers for peers it cannot reach); anything else with a matching
+  correlation id is dropped and logged (``reply_from_wrong_peer``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable
 
@@ -70,7 +79,10 @@ _SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-
+# a routing id is the name (for the broker's debugging), a separator no UTF-8 text has, and 12 random
+# bytes: unguessable, so nobody can aim at a connection but through the broker's name table
+_RANDOM_BYTES = 12
+MAX_ID_BYTES = 255 - 1 - _RANDOM_BYTES
 
 
 class BusClient:
@@ -84,20 +96,20 @@ class BusClient:
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         liveness: int = LIVENESS,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        curve: Any = None,
+        credential: Any = None,
         context: zmq.Context | None = None,
         log: Any = None,
         reconnect_max: float = 8.0,
         sndhwm: int = 10_000,
     ) -> None:
-        if not identity or len(identity.encode()) > 255:
-            raise ValueError("a peer identity must be 1..255 bytes")
+        if not identity or len(identity.encode()) > MAX_ID_BYTES:
+            raise ValueError(f"a peer identity must be 1..{MAX_ID_BYTES} bytes")
         self.endpoint = endpoint
         self.identity = identity
         self.heartbeat_interval = heartbeat_interval
         self.liveness = liveness
         self.max_bytes = max_bytes
-        self._curve = curve
+        self.credential = credential
         self._ctx = context or zmq.Context.instance()
         self._log = log
         self._reconnect_max = reconnect_max
@@ -126,10 +138,10 @@ class BusClient:
         """A DEALER with our identity and options, connected to the broker."""
         sock = self._ctx.socket(zmq.DEALER)
         configure_socket(sock, sndhwm=self._sndhwm)
-        sock.setsockopt(zmq.IDENTITY, self.identity.encode())
+        sock.setsockopt(zmq.ROUTING_ID, self.identity.encode() + b"\xff" + os.urandom(_RANDOM_BYTES))
         sock.setsockopt(zmq.MAXMSGSIZE, self.max_bytes + 4096)
-        if self._curve is not None:
-            self._curve.apply_client(sock)
+        if self.credential is not None:
+            self.credential.apply_client(sock)
         sock.connect(self.endpoint)
         return sock
 
@@ -170,6 +182,10 @@ class BusClient:
     def handle(self, body_cls: type, fn: Handler) -> None:
         """Register ``fn`` for messages whose body is ``body_cls``."""
         self._dispatcher.handlers[body_cls.TYPE] = fn
+
+    def authorize_with(self, check: Callable[[Message], "str | None"] | None) -> None:
+        """Run ``check`` on every request and event before its handler (see ``bus/dispatch.py``)."""
+        self._dispatcher.authorize = check
 
     def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the loop thread at its next poll (any thread may call)."""
@@ -237,7 +253,7 @@ class BusClient:
         """
         deadline = time.time() + timeout
         msg_id = self._raw_send(Kind.REQUEST, body, dst, deadline=deadline)
-        self._pending[msg_id] = None if callback is None else (callback, deadline)
+        self._pending[msg_id] = (dst, callback, deadline)
         return msg_id
 
     def request(self, dst: str, body: Any, timeout: float,
@@ -252,7 +268,7 @@ class BusClient:
         deadline_wall = time.time() + timeout
         deadline = time.monotonic() + timeout
         msg_id = self._raw_send(Kind.REQUEST, body, dst, deadline=deadline_wall)
-        self._pending[msg_id] = None
+        self._pending[msg_id] = (dst, None, deadline_wall)
         try:
             while True:
                 reply = self._replies.pop(msg_id, None)
@@ -341,16 +357,24 @@ class BusClient:
         self._dispatch(msg)
 
     def _on_reply(self, msg: Message) -> None:
+        """Hand a reply to its pending request, taken only from the peer asked (or the broker)."""
         corr = msg.header.corr_id
         entry = self._pending.get(corr, _ABSENT)
-        if entry is None:
+        if entry is _ABSENT:  # a stale reply: its request already gave up
+            if msg.header.kind is Kind.ERROR and self._log is not None:
+                self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
+            return
+        src = msg.header.src
+        if src != entry[0] and src != BROKER:  # type: ignore[index]
+            if self._log is not None:
+                self._log.warning("reply_from_wrong_peer", src=src, asked=entry[0])  # type: ignore[index]
+            return
+        callback = entry[1]  # type: ignore[index]
+        if callback is None:
             self._replies[corr] = msg
-        elif entry is not _ABSENT:
+        else:
             del self._pending[corr]
-            entry[0](msg)
-        elif msg.header.kind is Kind.ERROR and self._log is not None:
-            self._log.warning("error_event", code=msg.body.code, message=msg.body.message)
-        # else: a stale reply, its request already gave up
+            callback(msg)
 
     def _answer_bad_frame(self, frames: list[bytes], exc: ProtocolError) -> None:
         """A malformed request gets a protocol_error reply, a malformed reply fails its request: nobody

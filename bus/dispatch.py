@@ -9,6 +9,11 @@ later itself. A request whose deadline has passed is not handled at all
 an error when it is a request, else dropped. The handler runs inside the
 sender's span (the header's ``traceparent`` is the thread's current trace
 context meanwhile), so what it records or sends descends from it.
+
+``authorize(msg) -> None | reason`` (set by the process's owner: the bus
+does not know who may send what) runs before the handler: a reason means
+the handler never runs, a ``policy_denied`` reply carries the reason to a
+request, and ``authorization_denied`` is logged with the peer and the rule.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any, Callable
 
 from bus import messages as m
 from bus.protocol import Kind, Message
-from swarm_core.errors import InternalError, SwarmError
+from swarm_core.errors import InternalError, PolicyDenied, SwarmError
 from swarm_core.tracing import CURRENT
 
 DEFERRED = object()
@@ -33,6 +38,7 @@ class Dispatcher:
                  reply_error: Callable[[Message, SwarmError], None], log: Any = None) -> None:
         self.identity = identity
         self.handlers: dict[str, Handler] = {}
+        self.authorize: Callable[[Message], "str | None"] | None = None
         self._reply = reply
         self._reply_error = reply_error
         self._log = log
@@ -47,6 +53,8 @@ class Dispatcher:
             if is_request:
                 self._reply_error(msg, SwarmError(
                     f"{self.identity} does not handle {msg.header.type}", type=msg.header.type))
+            return
+        if self.authorize is not None and self._refused(msg, is_request):
             return
         trace = CURRENT.set(msg.header.traceparent)
         try:
@@ -65,3 +73,13 @@ class Dispatcher:
             CURRENT.reset(trace)
         if is_request and result is not DEFERRED:
             self._reply(msg, result if result is not None else m.Ok())
+
+    def _refused(self, msg: Message, is_request: bool) -> bool:
+        reason = self.authorize(msg)  # type: ignore[misc]  # checked by the caller
+        if reason is None:
+            return False
+        if self._log is not None:
+            self._log.warning("authorization_denied", peer=msg.header.src, type=msg.header.type, rule=reason)
+        if is_request:
+            self._reply_error(msg, PolicyDenied(reason, type=msg.header.type))
+        return True

@@ -6,7 +6,8 @@ are given). ``EventSubscriber.recv(timeout)`` returns the next decoded
 :class:`~bus.protocol.Message` or None when nothing arrived in time; a bad
 frame is counted (``bad_frames``) and skipped, never raised. Like any SUB
 socket it misses what is published before its subscription reaches the
-broker.
+broker. The broker's PUB socket admits only supervisor and operator
+credentials (``credential``, see ``bus.keyring``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class EventSubscriber:
         pub_endpoint: str,
         topics: Iterable[str] = (),
         *,
-        curve: Any = None,
+        credential: Any = None,
         context: zmq.Context | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
@@ -38,8 +39,8 @@ class EventSubscriber:
         ctx = context or zmq.Context.instance()
         sock = ctx.socket(zmq.SUB)
         configure_socket(sock)
-        if curve is not None:
-            curve.apply_client(sock)
+        if credential is not None:
+            credential.apply_client(sock)
         topics = list(topics)
         # ZeroMQ matches topic prefixes ("mem_stats" also matches "mem_stats_reply"):
         # recv() keeps only the exact types asked for

@@ -14,7 +14,7 @@ from typing import Any
 
 from bus import messages as m
 from bus.outbox import Outbox
-from bus.peers import PeerTable
+from bus.peers import Binding, PeerTable
 from bus.protocol import Kind, decode_body
 from swarm_core.errors import InvalidRequest, ProtocolError, SwarmError
 
@@ -31,17 +31,18 @@ class Liveness:
         self._log = log
         self._max_bytes = max_bytes
 
-    def join(self, ident: bytes, name: str, now: float) -> None:
-        """A new peer (or one back from the dead) spoke for the first time."""
-        self.table.join(ident, name, now)
-        self._log.info("peer_joined", peer=name)
-        self._out.publish(m.PeerEvent("joined", name))
+    def join(self, ident: bytes, binding: Binding, now: float) -> None:
+        """A connection was admitted (its first message, or its first after being declared dead)."""
+        if self.table.join(ident, binding, now):
+            self._log.info("peer_joined", peer=binding.name, kind=binding.kind)
+            self._out.publish(m.PeerEvent("joined", binding.name))
 
     def tick(self, now: float) -> None:
-        """Expire silent peers and heartbeat the others."""
-        for _ident, peer, silent in self.table.expire(now):
+        """Expire silent connections and heartbeat the others."""
+        for _ident, peer, silent, left in self.table.expire(now):
             self._log.warning("peer_dead", peer=peer, silent_s=round(silent, 3))
-            self._out.publish(m.PeerEvent("left", peer, "dead"))
+            if left:
+                self._out.publish(m.PeerEvent("left", peer, "dead"))
         for ident, peer in self.table.live():
             self._out.send(ident, Kind.HEARTBEAT, m.Heartbeat(), peer, quiet=True)
 
@@ -50,11 +51,12 @@ class Liveness:
         """Handle a message addressed to the broker; return the error to answer a request with."""
         if kind == _HEARTBEAT:
             return None
-        src = self.table.names[ident]
+        src = self.table.binds[ident].name
         if type_name == m.Bye.TYPE:
-            self.table.leave(ident)
+            _name, left = self.table.leave(ident)
             self._log.info("peer_left", peer=src, reason="bye")
-            self._out.publish(m.PeerEvent("left", src, "bye"))
+            if left:
+                self._out.publish(m.PeerEvent("left", src, "bye"))
             return None
         if kind != _REQUEST:
             return None  # other events for the broker carry nothing it acts on

@@ -5,9 +5,13 @@ is testable without real time. The client's receive path reads ``callbacks``
 and ``replies`` directly (they are on its hot path); the rest goes through
 the methods.
 
-* ``callbacks[msg_id]`` is ``None`` for a blocking ``request`` (the reply is
-  parked in ``replies`` for the waiting loop, which removes both entries) or
-  ``(callback, deadline)`` for ``send_request`` (``deadline``: the absolute
+* ``callbacks[msg_id]`` is ``(peer, callback, deadline)``: ``peer`` is the
+  request's destination, the only sender (besides the broker, which
+  answers for peers it cannot reach) whose reply is taken: the broker
+  authenticates every sender, so another peer's forged "reply" is dropped.
+  ``callback`` is ``None`` for a blocking ``request`` (the reply is parked
+  in ``replies`` for the waiting loop, which removes both entries) or the
+  function ``send_request`` was given (``deadline``: the absolute
   wall-clock deadline the request carries).
 * :meth:`expire` answers a callback whose deadline has passed, once, with a
   ``deadline_exceeded`` error reply and forgets it: a reply that comes later
@@ -26,6 +30,7 @@ from bus.protocol import Header, Kind, Message, new_id
 from swarm_core.errors import DeadlineExceeded, SwarmError, from_wire
 
 Callback = Callable[[Message], None]
+Waiting = tuple[str, "Callback | None", float]  # (peer asked, callback or None when blocking, deadline)
 
 
 class PendingRequests:
@@ -33,7 +38,7 @@ class PendingRequests:
 
     def __init__(self, identity: str) -> None:
         self.identity = identity
-        self.callbacks: dict[str, tuple[Callback, float] | None] = {}
+        self.callbacks: dict[str, Waiting] = {}
         self.replies: dict[str, Message] = {}
 
     def expire(self, now: float) -> int:
@@ -43,22 +48,23 @@ class PendingRequests:
         kept (and judged at the next call).
         """
         expired = [(msg_id, entry) for msg_id, entry in self.callbacks.items()
-                   if entry is not None and entry[1] < now]
-        for msg_id, (callback, _deadline) in expired:
+                   if entry[1] is not None and entry[2] < now]
+        for msg_id, (_peer, callback, _deadline) in expired:
             del self.callbacks[msg_id]
-            callback(self.error(msg_id, DeadlineExceeded.code, "no reply before the request's deadline",
-                                self.identity))
+            fail = self.error(msg_id, DeadlineExceeded.code, "no reply before the request's deadline",
+                              self.identity)
+            callback(fail)  # type: ignore[misc]  # selected above: not None
         return len(expired)
 
     def fail_all(self, why: str, src: str) -> None:
         """Answer every waiting request with a bus_error saying ``why`` (from ``src``)."""
-        for msg_id, entry in list(self.callbacks.items()):
+        for msg_id, (_peer, callback, _deadline) in list(self.callbacks.items()):
             fail = self.error(msg_id, "bus_error", why, src)
-            if entry is None:
+            if callback is None:
                 self.replies[msg_id] = fail
             else:
                 del self.callbacks[msg_id]
-                entry[0](fail)
+                callback(fail)
 
     def error(self, msg_id: str, code: str, why: str, src: str) -> Message:
         """An error reply to request ``msg_id``, as if ``src`` had sent it to us."""

@@ -16,6 +16,12 @@ Contract (requests, replies from ``bus/messages.py``):
 * Bad input (namespace syntax, empty or oversized text, wrong vector
   dimension, k outside 1..100, ...) → an ``InvalidRequest`` error reply; the
   service keeps running. Namespaces are ``shared`` or ``agent:<id>``.
+* Who may do what is the authorization table's (``swarm_core.authz``),
+  applied by this client's dispatch before any handler: an agent adds to
+  and searches only ``shared`` and ``agent:<its own id>`` (the id the bus
+  authenticated), the operator any namespace; only the operator deletes,
+  clears and reads statistics; only the supervisor stops the service. A
+  refusal is a ``policy_denied`` reply naming the rule, and a log line.
 * ``Stop`` (request or event), SIGTERM and SIGINT stop it cleanly: the
   handler records the intent, the loop stops accepting work, lets queued
   embeddings finish, writes a final snapshot and says goodbye to the broker
@@ -59,6 +65,7 @@ from memory.validate import (
     vectors_of,
 )
 from memory.worker import EmbedWorker
+from swarm_core import authz
 from swarm_core import messages as m
 from swarm_core.errors import InternalError, ProviderError, Stopped, SwarmError
 from swarm_core.peers import MEMORY
@@ -82,6 +89,7 @@ class MemoryService(Hosted):
         self._searches = 0
         self._search_seconds = 0.0  # inside store.search: the rest of a round trip is transport
         self._worker = EmbedWorker(embedder, client.call_soon_threadsafe, log)
+        client.authorize_with(authz.for_dispatch())
         for body_cls, fn in ((m.MemAdd, self._on_add), (m.MemSearch, self._on_search),
                              (m.MemDelete, self._on_delete), (m.MemClear, self._on_clear),
                              (m.MemStats, self._on_stats), (m.Stop, self._on_stop)):

@@ -13,12 +13,14 @@ from typing import Any
 import psutil
 
 from bus.client import BusClient
+from bus.credentials import OPERATOR_FILE, Credential, read_credential
 from bus.sockets import ipc_endpoint
 from orchestrator.supervisor.reaper import GroupSignaller, ProcessSignaller, Reaper, Timings
 from orchestrator.supervisor.registry import Registry
 from orchestrator.supervisor.spawner import child_env
 from swarm_core import messages as m
 from swarm_core.errors import NotRunning, SwarmError
+from swarm_core.peers import OPERATOR_PREFIX
 from swarm_core.status import TERMINAL
 
 PID_FILE = "supervisor.pid"
@@ -79,17 +81,24 @@ def endpoint_of(run_dir: Path) -> str:
     return ipc_endpoint(run_dir, "bus", create=False)
 
 
+def operator_credential(run_dir: Path) -> Credential:
+    """The operator's bus credential (``RUN_DIR/operator.cred``, 0600); NotRunning when there is none."""
+    path = run_dir / OPERATOR_FILE
+    if not path.exists():
+        raise NotRunning(f"no swarm is running in {run_dir} (no operator credential at {path})")
+    return read_credential(path)
+
+
 def bus_client(run_dir: Path) -> BusClient:
-    """A CLI bus client connected to the run's broker (CurveZMQ on tcp)."""
-    from bus.auth import client_for
+    """A CLI session on the run's bus: the operator's credential, a session id of its own (``cli-...``)."""
     from bus.sockets import ipc_path
 
     endpoint = endpoint_of(run_dir)
     path = ipc_path(endpoint)
     if path is not None and not path.exists():
         raise NotRunning(f"no swarm is running in {run_dir} (no bus socket at {path})")
-    client = BusClient(endpoint, f"cli-{os.getpid()}-{os.urandom(3).hex()}",
-                       curve=client_for(endpoint, run_dir))
+    client = BusClient(endpoint, f"{OPERATOR_PREFIX}{os.getpid()}-{os.urandom(3).hex()}",
+                       credential=operator_credential(run_dir))
     return client.connect()
 
 
@@ -182,7 +191,8 @@ def decide_request(run_dir: Path, request_id: str, approve: bool, text: str = ""
 
 def clean_previous_run(run_dir: Path) -> None:
     """Forget a finished swarm of this run directory (a new ``up`` is a new swarm)."""
-    for name in (*_sqlite_files(REGISTRY), *_sqlite_files(LEDGER), "STOP", PID_FILE):
+    for name in (*_sqlite_files(REGISTRY), *_sqlite_files(LEDGER), "STOP", PID_FILE, OPERATOR_FILE,
+                 "credentials.json"):
         try:
             (run_dir / name).unlink()
         except FileNotFoundError:

@@ -3,7 +3,10 @@
 The supervisor builds an :class:`AgentSpec` from the config and the registry
 record; it travels to the zygote as JSON (:meth:`AgentSpec.to_dict`) and is
 rebuilt in the agent process with :meth:`AgentSpec.from_dict`, which refuses
-unknown or missing keys and wrong types instead of dropping them.
+unknown or missing keys and wrong types instead of dropping them. The
+spec carries the agent's bus credential (issued for this incarnation):
+memory is the only way it reaches the agent, whose sandbox gives it no
+file of the run directory; it never appears in the spec's ``repr``.
 """
 
 from __future__ import annotations
@@ -53,14 +56,14 @@ class AgentSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)  # tool settings and waits
     stdout: str = ""  # where the process's stdout/stderr go
     rlimits: RLimits = RLimits()
-    credential: str = ""  # a CurveZMQ secret-key file issued for this agent where it runs ("": the run's)
-    server_key: str = ""  # the broker's public key (z85), with ``credential``
+    credential: Mapping[str, str] = field(default_factory=dict, repr=False)  # bus.credentials.Credential
     traceparent: str = ""  # the span that started this agent: its steps are children of it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
         d = dataclasses.asdict(self)
         d["settings"] = dict(self.settings)
+        d["credential"] = dict(self.credential)
         return d
 
     @classmethod
@@ -84,7 +87,7 @@ def _required(f: dataclasses.Field) -> bool:
 
 
 _STR = ("agent_id", "name", "role_name", "role", "task", "endpoint", "run_dir", "prompt", "stdout",
-        "credential", "server_key")
+        "traceparent")
 _TUPLES = ("commands", "goals", "can_start", "examples")
 
 
@@ -110,6 +113,10 @@ def _coerce(key: str, value: Any) -> Any:
         return dict(value)
     if key == "rlimits":
         return _rlimits(value)
+    if key == "credential":
+        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+            raise InvalidRequest("agent spec: credential must be a mapping of strings")
+        return dict(value)
     return value
 
 

@@ -3,7 +3,9 @@
 :class:`GatewayRig` records everything it starts (broker, processes, bus
 clients, serving threads) and ``close()`` tears all of it down, even after a
 failure. Waits poll a condition until a deadline; nothing sleeps to
-synchronise.
+synchronise. The broker's keyring issues every credential: the gateway's
+(``RUN_DIR/creds/gateway.cred``) and one per peer (agents by their id, the
+supervisor's for ``supervisor``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import yaml
 
 from bus.broker import Broker
 from bus.client import BusClient
-from bus.sockets import ipc_endpoint
+from bus.credentials import write_file
+from bus.keyring import Keyring
+from bus.sockets import ipc_endpoint, secure_dir
 from swarm_core import messages as m
+from swarm_core.peers import GATEWAY, PeerKind, kind_of
 from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +109,10 @@ class GatewayRig:
         self.run_dir.mkdir(exist_ok=True)
         self.endpoint = ipc_endpoint(self.run_dir, "bus")
         quiet = structlog.wrap_logger(structlog.ReturnLogger())
-        self.broker = Broker(self.endpoint, ipc_endpoint(self.run_dir, "pub"), log=quiet)
+        self.keys = Keyring()
+        self.credential_file = write_file(secure_dir(self.run_dir / "creds") / "gateway.cred",
+                                          self.keys.issue(GATEWAY, PeerKind.GATEWAY))
+        self.broker = Broker(self.endpoint, ipc_endpoint(self.run_dir, "pub"), log=quiet, keyring=self.keys)
         self.broker.start_thread()
         self.procs: list[subprocess.Popen] = []
         self.clients: list[BusClient] = []
@@ -130,7 +138,8 @@ class GatewayRig:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator.gateway", "--run-dir", str(self.run_dir),
-                 "--config", str(config), "--endpoint", self.endpoint],
+                 "--config", str(config), "--endpoint", self.endpoint,
+                 "--credential", str(self.credential_file)],
                 cwd=ROOT, stdout=out, stderr=out, start_new_session=True,
                 env={**base, "PYTHONPATH": str(ROOT), **(env or {})})
         finally:
@@ -169,7 +178,9 @@ class GatewayRig:
     # ---------------------------------------------------------------- peers
 
     def client(self, identity: str) -> BusClient:
-        c = BusClient(self.endpoint, identity, heartbeat_interval=0.5)
+        """A connected peer with a credential of its own (its kind by its id: an agent, the supervisor)."""
+        cred = self.keys.issue(identity, kind_of(identity))
+        c = BusClient(self.endpoint, identity, heartbeat_interval=0.5, credential=cred)
         self.clients.append(c)
         return c.connect()
 

@@ -8,6 +8,7 @@ messages and a clock.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from bus.client import DEFERRED
+from bus.keyring import Keyring
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import parse_config
 from orchestrator.supervisor.backends.base import Placed
@@ -26,8 +28,9 @@ from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.spawner import SpawnError
 from orchestrator.supervisor.table import AgentTable
+from swarm_core import authz
 from swarm_core import messages as m
-from swarm_core.errors import SwarmError
+from swarm_core.errors import PolicyDenied, SwarmError
 from swarm_core.tracing import CURRENT
 
 
@@ -78,18 +81,22 @@ class FakeSignaller:
 
 
 class FakeSpawner:
-    """A backend that hands out pids (the signaller then sees them alive) on ``node``, or fails when told to."""
+    """A backend that hands out pids (the signaller then sees them alive) on ``node``, or fails when told to;
+    like the local backend it issues each agent's credential through ``keys`` into the spec."""
 
-    def __init__(self, signaller: FakeSignaller, node: str | None = None) -> None:
+    def __init__(self, signaller: FakeSignaller, node: str | None = None, keys: Keyring | None = None) -> None:
         self.signaller = signaller
         self.node = node
+        self.keys = keys if keys is not None else Keyring()
         self.specs: list[Any] = []
         self.fail: str | None = None
         self._pids = itertools.count(5001)
 
     def spawn(self, spec: Any) -> Placed:
+        cred = self.keys.issue(spec.agent_id, "agent", one_process=True)
         if self.fail:
             raise SpawnError(self.fail)
+        spec = dataclasses.replace(spec, credential=cred.to_dict())
         self.specs.append(spec)
         pid = next(self._pids)
         self.signaller.living.add(pid)
@@ -142,7 +149,8 @@ class SupervisorRig:
         self.run_dir.mkdir(exist_ok=True)
         self.clock, self.wall = FakeClock(), FakeClock(1_700_000_000.0)
         self.signaller = FakeSignaller()
-        self.spawner = FakeSpawner(self.signaller)
+        self.keys = Keyring()
+        self.spawner = FakeSpawner(self.signaller, keys=self.keys)
         self.client = FakeClient()
         self.log = NullLog()
         self.shutdowns: list[str] = []
@@ -151,8 +159,9 @@ class SupervisorRig:
         self.parts = assemble(self.cfg, self.run_dir, self.table, self.client, self.spawner, self.reaper,
                               self.log, endpoint="ipc:///nowhere", heartbeat_interval=1.0, liveness=3,
                               shutdown=self.shutdowns.append, shutting_down=lambda: bool(self.shutdowns),
-                              tracing=tracing, clock=self.clock, wall=self.wall)
+                              keys=self.keys, tracing=tracing, clock=self.clock, wall=self.wall)
         self.handlers = routes(self.parts)
+        self.authorize = authz.for_dispatch(self.table.is_below)
         self.reconciler = Reconciler(self.parts, gone=lambda pid: not self.signaller.alive(pid))
 
     def close(self) -> None:
@@ -164,11 +173,18 @@ class SupervisorRig:
     def send(self, src: str, body: Any, kind: Kind = Kind.REQUEST, traceparent: str = "") -> Any:
         """Run the handler of ``body`` as if ``src`` sent it; its reply body (DEFERRED, or it raises).
 
-        Like the bus client, the handler runs inside the sender's span (``traceparent``).
+        The supervisor's dispatch runs the authorization table first (with
+        the agent tree): a refusal raises PolicyDenied here, as its reply
+        would carry it. Like the bus client, the handler runs inside the
+        sender's span (``traceparent``).
         """
+        msg = self.message(src, body, kind, traceparent)
+        reason = self.authorize(msg)
+        if reason is not None:
+            raise PolicyDenied(reason)
         token = CURRENT.set(traceparent)
         try:
-            return self.handlers[type(body)](self.message(src, body, kind, traceparent))
+            return self.handlers[type(body)](msg)
         finally:
             CURRENT.reset(token)
 

@@ -24,11 +24,11 @@ child after its rlimits:
    workspace there (:mod:`agents.stage`), and the kernel stops it at the
    limit however many files it writes;
 3. restricts itself with Landlock to :func:`agents.confine.paths.agent_view`:
-   nothing of the run directory but its own log file (and, on a tcp bus,
-   the bus client key files, or only the key issued for it on its node), no
-   signal to a process outside its own domain (each agent has its own, so
-   not to a sibling either), no abstract Unix socket, TCP connect to the bus
-   port only.
+   nothing of the run directory but its own log file (its bus credential
+   travels in its spec, in memory, on every backend), no signal to a
+   process outside its own domain (each agent has its own, so not to a
+   sibling either), no abstract Unix socket, TCP connect to the bus port
+   only.
 
 It returns the spec with ``settings["exec_root"]`` (the prepared root, or
 None), ``settings["exec_scratch"]`` (the tmpfs, or None without a workspace)
@@ -90,16 +90,6 @@ def layout_problem(run_dir: str, workspace: str | None, bus_socket: str | None =
     return None
 
 
-def credential_files(spec: AgentSpec) -> tuple[str, ...]:
-    """The CurveZMQ key files a tcp-bus client reads (``bus.auth.client_for``): its own, when issued one."""
-    if not spec.endpoint.startswith("tcp://"):
-        return ()
-    if spec.credential:
-        return (spec.credential,)
-    keys = os.path.join(spec.run_dir, "keys")
-    return (os.path.join(keys, "clients", "swarm.key_secret"), os.path.join(keys, "server.key"))
-
-
 def _prepare(spec: AgentSpec) -> tuple[str | None, str]:
     workspace = agent_workspace(spec)
     if workspace:
@@ -144,11 +134,10 @@ def prepare_zygote(raw: Mapping[str, Any]) -> None:
 def writable_mounts(run_dir: str, workspace: str | None) -> list[str]:
     """What stays writable in the zygote's mount namespace (Landlock narrows it further per agent).
 
-    The workspace (also inside the exec root), the run's logs and, on a tcp bus, its key folder
-    (``bus.auth`` still chmods it when a client loads its key). Everything else is read-only, which
+    The workspace (also inside the exec root) and the run's logs. Everything else is read-only, which
     also covers what Landlock does not govern: chmod, chown, timestamps, extended attributes.
     """
-    paths = [os.path.join(run_dir, "logs"), os.path.join(run_dir, "keys")]
+    paths = [os.path.join(run_dir, "logs")]
     if workspace:
         paths += [workspace, execroot.inside(exec_root_in(run_dir), workspace)]
     return [p for p in paths if os.path.isdir(p)]
@@ -165,7 +154,7 @@ def confine_agent(spec: AgentSpec) -> AgentSpec:
     workspace, log_file = _prepare(spec)
     scratch = mount_scratch(root, workspace, workspace_mb(spec.settings)) if workspace else None
     enforce(agent_view(workspace=workspace, log_file=log_file, packages=PROJECT_PACKAGES,
-                       endpoint=spec.endpoint, credential_files=credential_files(spec), scratch=scratch))
+                       endpoint=spec.endpoint, scratch=scratch))
     cost = round((time.perf_counter() - started) * 1e6)
     return dataclasses.replace(spec, settings={**spec.settings, "exec_root": root, "exec_scratch": scratch,
                                                "confined_us": cost})

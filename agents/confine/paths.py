@@ -124,12 +124,15 @@ def exec_view(workspace: str | None) -> View:
 
 
 def agent_view(*, workspace: str | None, log_file: str, packages: tuple[str, ...], endpoint: str,
-               credential_files: tuple[str, ...] = (), scratch: str | None = None) -> View:
+               scratch: str | None = None) -> View:
     """An agent process: interpreter, project packages and own /proc read-only; workspace, the scratch
-    tmpfs its executed code works in (``agents.stage``) and log writable."""
+    tmpfs its executed code works in (``agents.stage``) and log writable.
+
+    Nothing of the run directory but its own log: its bus credential came in its spec, in memory.
+    """
     port = tcp_port(endpoint)
     own_proc = os.path.realpath("/proc/self")
-    read = static_reads(AGENT_ETC, packages) + minimal(list(credential_files)) + (own_proc,)
+    read = static_reads(AGENT_ETC, packages) + (own_proc,)
     return View(read=read, execute=interpreter_files(), write=minimal([p for p in (workspace, scratch) if p]),
                 files_rw=devices() + minimal([log_file]), ports=(port,) if port else ())
 

@@ -2,7 +2,7 @@
 
 What each main used to write for itself is written once here (nameko's
 ServiceContainer is the model): the options every process takes
-(``args.py``), structlog set-up, the bus client (CurveZMQ on ``tcp://``),
+(``args.py``), structlog set-up, the bus client (with the process's own credential),
 signal handling with one idiom (``intent.py``: the handler records, the loop
 acts, a second signal escalates), the loop, and the ordered, bounded stop
 (``runner.py``). A main parses its options, builds its service object (a

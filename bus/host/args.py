@@ -2,8 +2,10 @@
 
 Every process: ``--run-dir`` (required; logs go under it), ``--heartbeat``
 and ``--liveness``. A bus peer also takes ``--endpoint`` (default: the run
-dir's bus socket) and ``--identity`` (its peer id, defaulting to the
-service's name). A main adds its own options to the parser it gets here.
+dir's bus socket), ``--identity`` (its peer id, defaulting to the
+service's name) and ``--credential`` (the file holding its bus credential,
+``-`` for one JSON line on stdin: how the supervisor hands it over, so it
+is never on disk). A main adds its own options to the parser it gets here.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ def host_parser(prog: str, description: str, *, identity: str = "") -> argparse.
         p.add_argument("--endpoint", default="",
                        help="the bus broker's endpoint (default: the run dir's bus socket)")
         p.add_argument("--identity", default=identity, help=f"peer id on the bus (default: {identity})")
+        p.add_argument("--credential", required=True,
+                       help="file with this process's bus credential ('-': one JSON line on stdin)")
     return p
 
 
 def host_spec(args: argparse.Namespace, role: str, **extra: Any) -> HostSpec:
     """The HostSpec of parsed shared options (``extra``: tick, drain_seconds, name, ...)."""
+    source = getattr(args, "credential", None)
     return HostSpec(role=role, run_dir=args.run_dir, identity=getattr(args, "identity", ""),
                     endpoint=getattr(args, "endpoint", ""), heartbeat_interval=args.heartbeat,
-                    liveness=args.liveness, **extra)
+                    liveness=args.liveness, credential=source or None, **extra)

@@ -4,9 +4,10 @@ The order, written once (nameko's ``ServiceContainer.stop`` is the model):
 
 1. **Set up**: structlog (role, agent id, ``<run_dir>/logs/<name>.jsonl``);
    the signal handlers (``intent.py``); the bus client, when the process is
-   a peer (``identity`` set), in a zmq context of its own, with CurveZMQ
-   when the endpoint is ``tcp://`` (keys from the run dir, ``bus.auth``);
-   then the main's ``build(host)`` makes the service.
+   a peer (``identity`` set), in a zmq context of its own, presenting the
+   process's ``credential`` (``bus.credentials``: an agent's comes in its
+   spec, a service's on its stdin); then the main's ``build(host)`` makes
+   the service.
 2. **Start**: connect the client, then ``service.start()``.
 3. **Serve**: ``service.serve()`` when the service runs its own loop; else
    poll the client for up to ``tick`` seconds and call ``service.tick()``,
@@ -40,16 +41,14 @@ from typing import IO, Any, Callable
 
 import zmq
 
-# imported here, not when the client is made: the zygote preloads this module,
-# so a forked agent does not pay for importing them (zmq.auth among them)
-from bus.auth import client_for
 from bus.client import BusClient
+from bus.credentials import read_credential
 from bus.host.hosted import Hosted
 from bus.host.intent import StopIntent
 from bus.sockets import ipc_endpoint
 from swarm_core import log as swarm_log
 from swarm_core.defaults import HEARTBEAT_INTERVAL, LIVENESS
-from swarm_core.errors import InternalError, SwarmError
+from swarm_core.errors import ConfigError, InternalError, SwarmError
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -59,8 +58,9 @@ class HostSpec:
     """What a main tells the host about its process."""
 
     role: str  # bound on every log event
-    run_dir: Path  # logs (and, on tcp, the CurveZMQ keys) live under it
+    run_dir: Path  # logs live under it
     identity: str = ""  # the peer id on the bus; empty: the host makes no bus client
+    credential: Any = None  # what the client presents: a Credential, or a file holding one ("-": stdin)
     endpoint: str = ""  # the broker; empty: the run dir's bus socket
     agent_id: str = ""  # bound on every log event
     name: str = ""  # the log file's name; empty: the identity, else the role
@@ -68,8 +68,6 @@ class HostSpec:
     liveness: int = LIVENESS
     tick: float = 0.1  # the longest wait of one pass of the host's loop, seconds
     drain_seconds: float = 5.0  # the longest drain of the ordered stop
-    credential: str = ""  # tcp: a secret-key file issued for this process ("": the run dir's client key)
-    server_key: str = ""  # tcp, with ``credential``: the broker's public key (z85)
 
 
 class ServiceHost:
@@ -192,13 +190,19 @@ class ServiceHost:
     # ----------------------------------------------------------- transport
 
     def _bus_client(self) -> Any:
-        """A BusClient of our own context, with CurveZMQ keys when the endpoint is tcp://."""
+        """A BusClient of our own context, presenting the process's credential."""
         spec = self.spec
+        if spec.credential is None:
+            raise ConfigError(f"{spec.role}: a bus peer needs a credential (the supervisor issues it)",
+                              field="credential")
+        credential = spec.credential
+        if isinstance(credential, (str, Path)):
+            credential = read_credential(credential)
         endpoint = spec.endpoint or ipc_endpoint(spec.run_dir, "bus")
-        curve = client_for(endpoint, spec.run_dir, credential=spec.credential, server_key=spec.server_key)
         self._context = zmq.Context()
-        return BusClient(endpoint, spec.identity, context=self._context, log=self.log, curve=curve,
-                         heartbeat_interval=spec.heartbeat_interval, liveness=spec.liveness)
+        return BusClient(endpoint, spec.identity, context=self._context, log=self.log,
+                         credential=credential, heartbeat_interval=spec.heartbeat_interval,
+                         liveness=spec.liveness)
 
     def _close_transport(self, bye: bool) -> None:
         """Close the client (linger 0; Bye unless ``bye`` is false) and terminate its context."""

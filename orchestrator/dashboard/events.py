@@ -165,11 +165,11 @@ class _BusWakeup:
         self._endpoint = endpoint
         if not endpoint:
             return
-        from bus.auth import client_for
         from bus.events import EventSubscriber
+        from orchestrator.runctl import operator_credential
 
-        try:
-            self._sub = EventSubscriber(endpoint, curve=client_for(endpoint, self.run_dir))
+        try:  # the broker's event socket admits the operator's credential (and the supervisor's) only
+            self._sub = EventSubscriber(endpoint, credential=operator_credential(self.run_dir))
         except Exception as exc:  # keys missing or unreadable: poll the registry alone
             self.log.warning("dashboard_bus_unavailable", endpoint=endpoint, error=str(exc))
             self._sub = None

@@ -3,9 +3,14 @@
 A plain object that takes its ports (bus client, provider, clocks, logger);
 ``orchestrator/gateway/__main__.py`` wires it to a process.
 
-* ``Complete`` requests (the agent is ``header.src``, which the broker
-  enforces) are queued in arrival order and admitted by :meth:`pump` on the
-  loop thread. Admission, in order: the caller's deadline has not passed
+* Who may send what is the authorization table's (``swarm_core.authz``),
+  checked again by this client's dispatch before a handler runs: only
+  agents send ``Complete`` (each about itself), only the supervisor
+  ``Freeze``, ``BudgetChanged`` and ``Stop``. Quotas, budgets, freezes and breakers are keyed
+  by the authenticated sender (``header.src``: the broker checks it against
+  the sender's credential on every message), never by a body field.
+* ``Complete`` requests are queued in arrival order and admitted by
+  :meth:`pump` on the loop thread. Admission, in order: the caller's deadline has not passed
   (else the call is dropped without a reply), the agent is not frozen (else
   held), the provider has a free slot (else held, status ``waiting``), every
   budget over the agent can cover the call's worst case (``spend.py``; else
@@ -62,17 +67,18 @@ from orchestrator.gateway.providers.base import Provider, Result
 from orchestrator.gateway.quotas import Admit, Hold, QuotaBook, cost_usd, estimate_tokens
 from orchestrator.gateway.spans import CallSpans
 from orchestrator.gateway.spend import Exhausted, Tree
+from swarm_core import authz
 from swarm_core import messages as m
 from swarm_core.errors import (
     CallInterrupted,
     PeerBusy,
-    PolicyDenied,
     ProviderError,
     QuotaExhausted,
     Stopped,
     SwarmError,
 )
 from swarm_core.peers import SUPERVISOR
+
 
 class GatewayService(Hosted):
     """Quotas, freezes and concurrency in front of one provider."""
@@ -117,7 +123,8 @@ class GatewayService(Hosted):
         self._abandoned = False  # stop() left provider calls running on worker threads
 
     def attach(self) -> None:
-        """Register the handlers on the bus client."""
+        """Register the handlers on the bus client, behind the authorization table."""
+        self.client.authorize_with(authz.for_dispatch())
         self.client.handle(m.Complete, self.on_complete)
         self.client.handle(m.Freeze, self.on_freeze)
         self.client.handle(m.Stop, self.on_stop)
@@ -138,8 +145,6 @@ class GatewayService(Hosted):
         if self.stop_reason:
             raise Stopped("the gateway is stopping")
         agent = msg.header.src
-        if msg.body.agent_id and msg.body.agent_id != agent:
-            self.log.warning("complete_agent_id_mismatch", src=agent, claimed=msg.body.agent_id)
         req = request_of(msg)  # InvalidRequest for a malformed one
         if sum(1 for c in self._queue if c.agent == agent) >= self._max_queued:
             raise PeerBusy(f"agent {agent} already has {self._max_queued} calls waiting", agent=agent)
@@ -166,17 +171,13 @@ class GatewayService(Hosted):
         return False
 
     def on_budget_changed(self, msg: Message) -> Any:
-        """The supervisor changed an agent's budget in the registry: read it again."""
-        if msg.header.src != SUPERVISOR:
-            raise PolicyDenied(f"only the supervisor may announce budgets, not {msg.header.src}")
+        """The supervisor changed an agent's budget in the registry: read it again (only it may say so)."""
         self.accounts.forget(msg.body.agent_id)
         self.pump()
         return None
 
     def on_freeze(self, msg: Message) -> Any:
-        """Freeze or thaw an agent's calls (or every agent's); only the supervisor may."""
-        if msg.header.src != SUPERVISOR:
-            raise PolicyDenied(f"only the supervisor may freeze or thaw, not {msg.header.src}")
+        """Freeze or thaw an agent's calls (or every agent's), as the supervisor says."""
         body: m.Freeze = msg.body
         self._freezes.apply(body.agent_id, body.frozen)
         if not body.frozen:  # a thaw starts the breaker's count afresh
@@ -190,8 +191,6 @@ class GatewayService(Hosted):
 
     def on_stop(self, msg: Message) -> Any:
         """Record that the supervisor asked us to stop (the loop stops)."""
-        if msg.header.src != SUPERVISOR:
-            raise PolicyDenied(f"only the supervisor may stop the gateway, not {msg.header.src}")
         self.request_stop(msg.body.reason)
         return bm.Ok()
 

@@ -6,6 +6,11 @@ through the :class:`Reaper`'s ladder (stop message →
 SIGTERM → SIGKILL, by process group; a hard stop is SIGKILL at once). The
 table records the intent (status ``killed`` with a reason) before any
 signal is sent, so the exit that follows is not mistaken for a crash.
+
+Each agent process gets a bus credential of its own, issued at its spawn
+by the backend through the swarm's keyring (in its spec), bound to its pid
+as soon as the backend reports it, and revoked when the process is reaped
+or lost: a restart is a new credential.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import dataclasses
 import signal
 from typing import Any, Callable
 
+from bus.keyring import Keyring
 from orchestrator.supervisor.approvals import Kind
 from orchestrator.supervisor.guards.base import Exit, Stop
 from orchestrator.supervisor.messenger import Messenger
@@ -52,8 +58,9 @@ class Lifecycle:
     """Spawning, stopping and reaping the agents of one table."""
 
     def __init__(self, table: AgentTable, backend: Any, reaper: Reaper, bus: Messenger,
-                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any,
+                 specs: Callable[[AgentRecord, str], AgentSpec], log: Any, keys: Keyring,
                  tracing: SupervisorTracing | None = None) -> None:
+        self.keys = keys  # the backend issues each incarnation's credential through the same keyring
         self.table = table
         self.backend = backend  # spawn(spec) -> Placed (see backends/base.py)
         self.reaper = reaper
@@ -67,16 +74,21 @@ class Lifecycle:
     def spawn(self, rec: AgentRecord, prompt: str = "") -> int:
         """Start the agent's process through the backend and record its pid and node (SpawnError: failed).
 
-        The spawn is the agent's ``start_agent`` span; the agent starts with its context.
+        The backend issues the incarnation's credential (``keys``) and puts it in the spec; once the pid
+        is known the credential is bound to it. The spawn is the agent's ``start_agent`` span; the agent
+        starts with its context.
         """
         traceparent = self.tracing.spawn_started(rec.id, rec.parent)
         try:
             placed = self.backend.spawn(dataclasses.replace(self.specs(rec, prompt), traceparent=traceparent))
         except SpawnError as exc:
+            self.keys.revoke(rec.id)
             self.tracing.spawn_ended(rec.id, "spawn_failed")
             self.table.end(rec.id, Status.FAILED, f"spawn failed: {exc.message}")
             self.log.warning("spawn_failed", agent=rec.id, error=exc.message)
             raise
+        if not self.keys.bind_pid(rec.id, placed.pid):  # another process used it first: leaked, revoked
+            self.log.error("agent_credential_misused", agent=rec.id, pid=placed.pid)
         self.table.bind_pid(rec.id, placed.pid, node=placed.node)
         self.bus.publish(rec.id, "spawned", Status.STARTING)
         self.log.info("agent_spawned", agent=rec.id, pid=placed.pid, node=placed.node, parent=rec.parent,
@@ -153,6 +165,7 @@ class Lifecycle:
         rec = self.table.get(agent_id) if agent_id is not None else None
         if rec is None:
             return None
+        self.keys.revoke(rec.id)  # nobody may speak as this incarnation any more
         self.log.info("agent_exited", agent=rec.id, pid=pid, code=code, status=rec.status)
         if rec.terminal:
             crashed = rec.status is Status.CRASHED
@@ -174,7 +187,10 @@ class Lifecycle:
         self.reaper.forget(pid)
         agent_id = self.table.release_pid(pid)
         rec = self.table.get(agent_id) if agent_id is not None else None
-        if rec is None or rec.terminal:
+        if rec is None:
+            return
+        self.keys.revoke(rec.id)  # whatever still runs on that node may not speak as it any more
+        if rec.terminal:
             return
         self.log.warning("agent_lost", agent=rec.id, pid=pid, node=rec.node, reason=reason)
         self.stop_subtree(rec.id, reason, hard=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bus.keyring import Keyring
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor.desk import ApprovalDesk
 from orchestrator.supervisor.guards import build_guards
@@ -50,17 +51,20 @@ class Parts:
 def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, backend: Any, reaper: Reaper,
              log: Any, *, endpoint: str, heartbeat_interval: float, liveness: int,
              shutdown: Callable[[str], None], shutting_down: Callable[[], bool],
-             guards: GuardSet | None = None, tracing: SupervisorTracing | None = None,
+             keys: Keyring, guards: GuardSet | None = None,
+             tracing: SupervisorTracing | None = None,
              clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> Parts:
     """Wire the supervisor's parts around a bus client and a backend (real or fake).
 
     ``guards`` defaults to every limit of ``cfg`` (:func:`build_guards`);
-    ``tracing`` to none (the service passes the run's exporter).
+    ``keys`` is the swarm's keyring (the backend issues through it; the lifecycle binds and revokes);
+    ``tracing`` defaults to none (the service passes
+    the run's exporter).
     """
     bus = Messenger(client, table)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
     tracing = tracing or SupervisorTracing.off()
-    life = Lifecycle(table, backend, reaper, bus, specs, log, tracing)
+    life = Lifecycle(table, backend, reaper, bus, specs, log, keys, tracing)
     if guards is None:
         guards = build_guards(cfg, Path(run_dir), log, clock)
     desk = ApprovalDesk(cfg, table, life, bus, log, clock, wall, tracing)

@@ -6,6 +6,13 @@ the agent processes (``backends/``: local or ray), and runs the loop: poll
 the bus, then reconcile on a tick. Events (an exit, a lost process, a dead
 peer) only bring work to the loop. Signal handlers record intent; the loop
 acts (§8).
+
+It also issues every bus credential of its swarm (``bus.keyring``, kept in
+``RUN_DIR/credentials.json``, verifiers only): its own, the operator's
+(``RUN_DIR/operator.cred``, mode 0600: the CLI's), one per service launch
+(on the service's stdin) and one per agent incarnation (in its spec, made
+by the backend: here, or on the agent's Ray node with only the public key
+coming back); an agent's is revoked when its process is reaped.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bus import auth
 from bus import messages as bm
 from bus.broker import Broker
 from bus.client import BusClient
+from bus.credentials import OPERATOR_FILE, Credential, write_file
 from bus.events import EventSubscriber
+from bus.keyring import Keyring, default_mechanism, stored_peers
 from bus.sockets import ipc_endpoint, secure_dir
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor import budgets
@@ -40,12 +48,14 @@ from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
 from orchestrator.supervisor.table import AgentTable
 from orchestrator.supervisor.tracing import SupervisorTracing
+from swarm_core import authz
 from swarm_core.defaults import HEARTBEAT_INTERVAL, KILL_RECHECK, LIVENESS, STOP_GRACE
 from swarm_core.errors import SwarmError
-from swarm_core.peers import SUPERVISOR
+from swarm_core.peers import OPERATOR, SUPERVISOR, PeerKind
 from swarm_core.status import Reason
 
 TICK = 0.1
+CREDENTIALS = "credentials.json"
 
 
 def _endpoints(cfg: SwarmConfig, run_dir: Path) -> tuple[str, str]:
@@ -72,9 +82,9 @@ class Supervisor:
         self.resume = resume
         self.endpoint, self.pub_endpoint = _endpoints(cfg, self.run_dir)
         self.table = AgentTable(self.run_dir / "registry.db")
-        # tcp: the broker's keys (made now: a backend that issues agent keys allows them here)
-        self.curve = auth.server_for(self.endpoint, self.run_dir)
-        self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.curve)
+        # every credential of the swarm (made now: a backend issues its agents' through it)
+        self.keys = self._keyring()
+        self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.keys)
         self.reaper = Reaper(time.monotonic, self.backend.signaller,
                              Timings(grace, self.backend.term_grace(grace), KILL_RECHECK))
         # the services (and a dead supervisor's) are process groups of this machine, whatever the backend
@@ -86,6 +96,7 @@ class Supervisor:
         self.reconciler: Reconciler | None = None
         self.services: Services | None = None
         self.keeper: ZygoteKeeper | None = None
+        self._credential: Credential | None = None
         self._shutdown: str | None = None
         self._events_thread: threading.Thread | None = None
         self._events_stop = threading.Event()
@@ -110,23 +121,27 @@ class Supervisor:
         adopted = recover(table, self.service_reaper, self.log, self.backend.adopt) if self.resume else []
         guards = build_guards(self.cfg, self.run_dir, self.log, time.monotonic)
         flood = guards.find(Flood)
-        client = self._start_bus(Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check))
+        keys = self.keys
+        keys.retain(set(adopted))  # a resume: the agents not adopted are gone, so are their credentials
+        gate = Gate(table, flood.check if isinstance(flood, Flood) else _no_flood_check)
+        client = self._start_bus(gate, keys)
         parts = self.parts = assemble(
             self.cfg, self.run_dir, table, client, self.backend, self.reaper, self.log,
             endpoint=self.endpoint, heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
             shutdown=self.request_shutdown, shutting_down=lambda: self._shutdown is not None, guards=guards,
-            tracing=self.tracing)
+            keys=keys, tracing=self.tracing)
         self.reconciler = Reconciler(parts, gone=self.backend.gone)
         self._adopt(parts, adopted)
+        client.authorize_with(authz.for_dispatch(table.is_below))
         for body, handler in routes(parts).items():
             client.handle(body, handler)
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
         self._events_thread.start()
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
-                                 table, self.service_reaper, self.log)
+                                 table, self.service_reaper, self.log, keys=keys)
         self.services.start_all()
         if adopted:  # the previous services were killed: the adopted agents' calls to them are lost
-            self.services.announce()
+            self.services.announce_on_join(adopted)
         (self.run_dir / "supervisor.pid").write_text(str(os.getpid()))
         table.set_meta("state", "running")
         if table.get(self.cfg.root) is None:
@@ -134,19 +149,32 @@ class Supervisor:
         else:
             self.log.info("swarm_resumed", adopted=adopted)
 
-    def _start_bus(self, gate: Gate) -> BusClient:
-        """Bind the broker (every message passes ``gate``), start its thread and connect to it."""
+    def _keyring(self) -> Keyring:
+        """A fresh keyring, or on resume the stored one (``start`` keeps only the adopted agents')."""
+        store = self.run_dir / CREDENTIALS
+        if self.resume and store.exists():
+            return Keyring.load(store, keep=stored_peers(store))
+        return Keyring(default_mechanism(self.endpoint), store=store)
+
+    def _start_bus(self, gate: Gate, keys: Keyring) -> BusClient:
+        """Bind the broker (every message passes ``gate``), start its thread and connect to it.
+
+        Then issue the operator's credential (the file the CLI reads): from
+        now on an operator may connect.
+        """
         self.broker = Broker(self.endpoint, self.pub_endpoint, heartbeat_interval=self.heartbeat_interval,
-                             liveness=self.liveness, interceptor=gate, log=self.log, curve=self.curve)
+                             liveness=self.liveness, interceptor=gate, log=self.log, keyring=keys)
         self.broker.bind()
         # a tcp port 0 ('*') is chosen at bind time: everybody connects to what was bound
         self.endpoint, self.pub_endpoint = self.broker.bound_endpoint, self.broker.bound_pub_endpoint
         self.table.set_meta("endpoint", self.endpoint)
         self.table.set_meta("pub_endpoint", self.pub_endpoint)
         self.broker.start_thread()
-        self.client = BusClient(self.endpoint, SUPERVISOR, log=self.log,
-                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness,
-                                curve=auth.client_for(self.endpoint, self.run_dir))
+        self._credential = keys.issue(SUPERVISOR, PeerKind.SUPERVISOR, one_process=True)
+        keys.bind_pid(SUPERVISOR, os.getpid())
+        write_file(self.run_dir / OPERATOR_FILE, keys.issue(OPERATOR, PeerKind.OPERATOR))
+        self.client = BusClient(self.endpoint, SUPERVISOR, log=self.log, credential=self._credential,
+                                heartbeat_interval=self.heartbeat_interval, liveness=self.liveness)
         return self.client.connect()
 
     def _adopt(self, parts: Parts, adopted: list[str]) -> None:
@@ -226,10 +254,11 @@ class Supervisor:
             self.tracing.close()
             self.table.set_meta("state", "down")
             self.table.set_meta("down_reason", reason)
-            try:
-                (self.run_dir / "supervisor.pid").unlink()
-            except FileNotFoundError:
-                pass
+            for name in ("supervisor.pid", OPERATOR_FILE):  # nobody answers a CLI any more
+                try:
+                    (self.run_dir / name).unlink()
+                except FileNotFoundError:
+                    pass
             self.log.info("supervisor_stopped")
 
     # ------------------------------------------------------------ threads → loop
@@ -251,16 +280,22 @@ class Supervisor:
         except Exception:  # a boundary: the loop must go on
             self.log.exception(event)
 
+    def _peer_event(self, ev: bm.PeerEvent) -> None:
+        """On the loop: the reconciler (a dead agent is hung) and the services (an adopted agent joined)."""
+        if self.reconciler is not None:
+            self.reconciler.on_peer_event(ev)
+        if self.services is not None:
+            self.services.on_peer_event(ev)
+
     def _watch_events(self) -> None:
-        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE],
-                              curve=auth.client_for(self.pub_endpoint, self.run_dir))
+        sub = EventSubscriber(self.pub_endpoint, topics=[bm.PeerEvent.TYPE], credential=self._credential)
         try:
             while not self._events_stop.is_set():
                 msg = sub.recv(0.5)
-                client, reconciler = self.client, self.reconciler
-                if msg is not None and isinstance(msg.body, bm.PeerEvent) and client and reconciler:
-                    client.call_soon_threadsafe(lambda b=msg.body, r=reconciler: self._on_loop(
-                        "peer_event_failed", r.on_peer_event, b))
+                client = self.client
+                if msg is not None and isinstance(msg.body, bm.PeerEvent) and client and self.reconciler:
+                    client.call_soon_threadsafe(lambda b=msg.body: self._on_loop(
+                        "peer_event_failed", self._peer_event, b))
         finally:
             sub.close()
 

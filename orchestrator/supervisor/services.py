@@ -1,10 +1,12 @@
 """The service processes the supervisor owns: the LLM gateway and the memory service.
 
 Each runs in its own process group, connects to the bus under a fixed peer
-id, and is restarted if it dies, within its restart intensity. Stopping is
-the reaper's ladder: a Stop message, then SIGTERM to the group, then SIGKILL.
-Their state (up; restarting until the new process answers a Ping; given up,
-with how it ended; stopped) is kept on the service board for ``swarm ps``.
+id with a credential issued for that launch (handed over on its stdin, so
+it is never on disk, and bound to the process), and is restarted if it
+dies, within its restart intensity. Stopping is the reaper's ladder: a Stop
+message, then SIGTERM to the group, then SIGKILL. Their state (up;
+restarting until the new process answers a Ping; given up, with how it
+ended; stopped) is kept on the service board for ``swarm ps``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import zmq
 
 from agents.confine.environment import memory_environment
 from bus import messages as bm
+from bus.keyring import Keyring
 from bus.protocol import Kind, Message
 from orchestrator.config import SwarmConfig, effective_llm
 from orchestrator.supervisor.board import GIVEN_UP, RESTARTING, STOPPED, UP, ServiceBoard
@@ -33,7 +36,7 @@ from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from swarm_core.defaults import KILL_RECHECK, SERVICE_STOP_GRACE
 from swarm_core.errors import BusError, DeadlineExceeded, SwarmError, UnknownDestination
-from swarm_core.peers import GATEWAY, MEMORY
+from swarm_core.peers import GATEWAY, MEMORY, PeerKind
 from swarm_core.status import Reason
 
 MAX_RESTARTS = 3  # over the swarm's life: a service that keeps dying is given up
@@ -64,10 +67,10 @@ class _Service:
 def service_argvs(cfg: SwarmConfig, run_dir: Path, endpoint: str) -> list[_Service]:
     """The services a swarm runs, with their command lines and start-up allowance."""
     py, run = sys.executable, str(run_dir)
-    out = [_Service(GATEWAY, [py, "-m", "orchestrator.gateway", "--run-dir", run,
-                              "--config", cfg.source, "--endpoint", endpoint], 600.0)]
+    out = [_Service(GATEWAY, [py, "-m", "orchestrator.gateway", "--run-dir", run, "--config", cfg.source,
+                              "--endpoint", endpoint, "--credential", "-"], 600.0)]
     if cfg.memory:
-        argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", endpoint]
+        argv = [py, "-m", "memory.service", "--run-dir", run, "--endpoint", endpoint, "--credential", "-"]
         llm = effective_llm(cfg)
         key_env = None
         if llm.embeddings == "openai":
@@ -84,8 +87,10 @@ class Services:
     """Start, watch, restart and stop the supervisor's service processes."""
 
     def __init__(self, services: list[_Service], run_dir: Path, client: Any, table: AgentTable,
-                 reaper: Reaper, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+                 reaper: Reaper, log: Any, clock: Callable[[], float] = time.monotonic, *,
+                 keys: Keyring) -> None:
         self._services = services
+        self.keys = keys
         self.run_dir = Path(run_dir)
         self.client = client
         self.bus = Messenger(client, table)
@@ -95,6 +100,7 @@ class Services:
         self.clock = clock
         self.board = ServiceBoard(table)
         self._stopping = False
+        self._untold: set[str] = set()  # adopted agents to tell about the new services when they join
 
     def _env(self, svc: _Service) -> dict[str, str]:
         if svc.name != GATEWAY:  # only the gateway keeps swarm up's environment (it holds the model key)
@@ -103,12 +109,19 @@ class Services:
         return child_env()
 
     def _launch(self, svc: _Service) -> None:
+        cred = self.keys.issue(svc.name, PeerKind(svc.name), one_process=True)
         out = open(self.run_dir / "logs" / f"{svc.name}.out", "ab")  # noqa: SIM115 - given to child
         try:
-            svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            svc.proc = subprocess.Popen(svc.argv, stdin=subprocess.PIPE, stdout=out, stderr=out,
                                         start_new_session=True, env=self._env(svc), close_fds=True)
         finally:
             out.close()
+        self.keys.bind_pid(svc.name, svc.proc.pid)
+        try:
+            svc.proc.stdin.write(cred.to_json().encode() + b"\n")  # type: ignore[union-attr]
+            svc.proc.stdin.close()  # type: ignore[union-attr]
+        except OSError as exc:  # it died at once: check() sees the exit
+            self.log.warning("service_credential_not_delivered", service=svc.name, error=str(exc))
         self.log.info("service_started", service=svc.name, pid=svc.proc.pid)
         pids = dict(self.table.meta("service_pids", {}) or {})
         pids[svc.name] = [svc.proc.pid, time.time()]
@@ -190,6 +203,24 @@ class Services:
         for name in names if names is not None else [s.name for s in self._services]:
             for rec in self.table.live():
                 self.bus.send(rec.id, m.ServiceRestarted(name))
+
+    def announce_on_join(self, agents: list[str]) -> None:
+        """After a resume: tell each of ``agents`` (the adopted ones) that every service is new, now and
+        again when it joins the new broker. A name is routable only once its connection has spoken
+        (``bus/admission.py``): an agent with a slow heartbeat that has not yet noticed the new broker
+        would miss the announcement. A second one is harmless (a call asked again is counted once)."""
+        self._untold.update(agents)
+        self.announce()
+
+    def on_peer_event(self, ev: bm.PeerEvent) -> None:
+        """A peer joined the bus: an adopted agent not told yet is told now (see :meth:`announce_on_join`)."""
+        if ev.event != "joined" or ev.peer not in self._untold:
+            return
+        self._untold.discard(ev.peer)
+        rec = self.table.get(ev.peer)
+        if rec is not None and not rec.terminal:
+            for svc in self._services:
+                self.bus.send(rec.id, m.ServiceRestarted(svc.name))
 
     def stop_all(self, idle: Callable[[float], object]) -> None:
         """The ladder for every live service, bounded; then reap them."""

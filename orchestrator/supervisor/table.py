@@ -4,11 +4,14 @@ It holds the registry records (SQLite, the only writer) and the approval
 requests kept beside them (``approvals.py``), the starts still
 waiting for ``agent_ready`` (with their deadline and the request to answer),
 the pid ↔ agent map (and which pids were adopted from a previous
-supervisor), and the set of blocked agents the broker's gate reads.
+supervisor), and what the broker's gate reads: the set of blocked agents
+and the agent tree (``is_below``).
 
 Invariant: an agent with a terminal status is blocked and has no pending
-approval request; a restart unblocks it. The blocked set is an immutable snapshot swapped whole, so the broker
-thread reads it without a lock.
+approval request; a restart unblocks it. The blocked set is an immutable
+snapshot swapped whole, so the broker thread reads it without a lock; the
+parents map only grows (an id is never reused), one key at a time, and the
+gate only looks keys up.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class AgentTable:
         self._agent_of_pid: dict[int, str] = {}
         self._adopted: set[int] = set()
         self.blocked: frozenset[str] = frozenset()
+        self.parents: dict[str, str | None] = {r.id: r.parent for r in self.registry.all()}
 
     def close(self) -> None:
         self.registry.close()
@@ -50,7 +54,20 @@ class AgentTable:
     # ------------------------------------------------------------ records
 
     def add(self, rec: AgentRecord) -> AgentRecord:
-        return self.registry.add(rec)
+        added = self.registry.add(rec)
+        self.parents[added.id] = added.parent
+        return added
+
+    def is_below(self, ancestor: str, agent: str) -> bool:
+        """Whether ``agent`` lies strictly below ``ancestor`` in the agent tree (any thread)."""
+        parent = self.parents.get(agent)
+        for _ in range(len(self.parents)):  # bounded even if the map were ever cyclic
+            if parent is None:
+                return False
+            if parent == ancestor:
+                return True
+            parent = self.parents.get(parent)
+        return False
 
     def get(self, agent_id: str) -> AgentRecord | None:
         return self.registry.get(agent_id)

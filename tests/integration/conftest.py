@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.bus_harness import Bus
 from tests.gateway_harness import GatewayRig
 
 
@@ -15,3 +16,13 @@ def rig(tmp_path):
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture
+def bus(tmp_path):
+    """Brokers, clients and sockets with credentials under tmp_path; all closed even on failure."""
+    b = Bus(tmp_path)
+    try:
+        yield b
+    finally:
+        b.close()

@@ -1,14 +1,16 @@
 """Integration tests of the bus: a real Broker, real BusClients and raw sockets on ipc:// (tcp:// for curve).
 
 Every socket, client, broker and serving thread a test creates is recorded
-by the ``bus`` fixture and torn down at the end, even when the test fails.
+by the ``bus`` fixture (``tests/bus_harness.py``) and torn down at the end,
+even when the test fails. Every peer presents a credential the fixture's
+keyring issued (the identity attacks are in ``test_bus_identity.py``).
 Waits poll a condition until a deadline; nothing sleeps to synchronise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -19,10 +21,11 @@ import zmq
 
 from bus import messages as bm
 from bus import protocol as p
-from bus.auth import CurveClient, CurveServer, issue_key, server_public
 from bus.broker import Broker
 from bus.client import DEFERRED, BusClient
+from bus.credentials import Credential
 from bus.events import EventSubscriber
+from bus.keyring import Keyring
 from bus.sockets import ipc_endpoint
 from swarm_core import messages as m
 from swarm_core.errors import (
@@ -34,129 +37,13 @@ from swarm_core.errors import (
     ProtocolError,
     UnknownDestination,
 )
+from tests.bus_harness import Bus, RecordingLog
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
 
-
-
-class RecordingLog:
-    """A structlog-shaped logger port that keeps every event (the broker logs through it)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
-
-    def __getattr__(self, level: str) -> Callable[..., None]:
-        def log(event: str, **fields: Any) -> None:
-            self.events.append((level, event, fields))
-        return log
-
-    def named(self, event: str) -> list[dict[str, Any]]:
-        return [f for _, e, f in list(self.events) if e == event]
-
-
-class Bus:
-    """Factory for brokers, clients, raw sockets and subscribers; closes all of them at teardown."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.endpoint = ipc_endpoint(tmp_path, "bus")
-        self.pub_endpoint = ipc_endpoint(tmp_path, "pub")
-        self.ctx = zmq.Context()
-        self.brokers: list[Broker] = []
-        self.clients: list[BusClient] = []
-        self.raws: list[zmq.Socket] = []
-        self.subs: list[EventSubscriber] = []
-        self.servers: list[tuple[threading.Thread, threading.Event]] = []
-
-    def broker(self, **kw: Any) -> Broker:
-        kw.setdefault("log", RecordingLog())
-        kw.setdefault("heartbeat_interval", 0.25)  # clients judge the broker on the same interval
-        b = Broker(kw.pop("endpoint", self.endpoint), kw.pop("pub_endpoint", self.pub_endpoint), **kw)
-        self.brokers.append(b)
-        b.start_thread()
-        return b
-
-    def client(self, identity: str, **kw: Any) -> BusClient:
-        kw.setdefault("heartbeat_interval", 0.25)
-        c = BusClient(kw.pop("endpoint", self.endpoint), identity, context=self.ctx, **kw)
-        self.clients.append(c)
-        return c.connect()
-
-    def serve(self, client: BusClient, each: Callable[[], None] | None = None) -> None:
-        """Run ``client``'s loop in a thread until teardown (``each`` runs every turn, in that thread)."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.is_set():
-                client.poll(0.01)
-                if each is not None:
-                    each()
-
-        t = threading.Thread(target=loop, name=f"serve-{client.identity}", daemon=True)
-        self.servers.append((t, stop))
-        t.start()
-
-    def worker(self, identity: str = "worker", **kw: Any) -> BusClient:
-        """A served client answering Ping with Pong."""
-        w = self.client(identity, **kw)
-        w.handle(bm.Ping, lambda msg: bm.Pong(msg.body.payload))
-        self.serve(w)
-        return w
-
-    def raw(self, identity: str, endpoint: str | None = None, **opts: int) -> zmq.Socket:
-        """A bare DEALER with ``identity`` (for junk, spoofing and peers that never read)."""
-        s = self.ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.IDENTITY, identity.encode())
-        for name, value in opts.items():
-            s.setsockopt(getattr(zmq, name), value)
-        s.connect(endpoint or self.endpoint)
-        self.raws.append(s)
-        return s
-
-    def subscriber(self, topics: tuple[str, ...] = ()) -> EventSubscriber:
-        s = EventSubscriber(self.pub_endpoint, topics, context=self.ctx)
-        self.subs.append(s)
-        return s
-
-    def synced_subscriber(self, via: BusClient, topics: tuple[str, ...] = ()) -> EventSubscriber:
-        """A subscriber proven connected: ``via`` publishes probes until one arrives."""
-        sub = self.subscriber(topics + ((bm.Ping.TYPE,) if topics else ()))
-
-        def probe() -> bool:
-            via.send("*", bm.Ping(b"probe"))
-            msg = sub.recv(0.05)
-            return msg is not None and msg.body == bm.Ping(b"probe")
-
-        wait_until(probe, what="the subscription to reach the broker")
-        return sub
-
-    def close(self) -> None:
-        for _, stop in self.servers:
-            stop.set()
-        for t, _ in self.servers:
-            t.join(5)
-        for c in self.clients:
-            c.close()
-        for s in self.subs:
-            s.close()
-        for s in self.raws:
-            s.close(linger=0)
-        for b in self.brokers:
-            b.stop()
-        self.ctx.term()
-
-
-@pytest.fixture
-def bus(tmp_path: Path):
-    b = Bus(tmp_path)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def next_event(sub: EventSubscriber, pred: Callable[[p.Message], bool], timeout: float = 10.0,
@@ -391,14 +278,16 @@ def test_liveness_window_with_a_fake_clock(tmp_path: Path) -> None:
     """With a fake clock: alive up to interval*liveness of silence, dead just after, alive again when it speaks."""
     now = [1000.0]
     log = RecordingLog()
+    keys = Keyring()
     broker = Broker(ipc_endpoint(tmp_path, "bus"), ipc_endpoint(tmp_path, "pub"),
-                    heartbeat_interval=1.0, liveness=3, clock=lambda: now[0], log=log)
+                    heartbeat_interval=1.0, liveness=3, clock=lambda: now[0], log=log, keyring=keys)
     ctx = zmq.Context()
     peer = ctx.socket(zmq.DEALER)
     try:
         broker.bind()
         peer.setsockopt(zmq.LINGER, 0)
         peer.setsockopt(zmq.IDENTITY, b"p1")
+        keys.issue("p1", "agent").apply_client(peer)
         peer.connect(broker.bound_endpoint)
         hb = p.encode(p.make_header(p.Kind.HEARTBEAT, "heartbeat", "p1", "broker"), bm.Heartbeat())
         peer.send_multipart(hb)
@@ -426,7 +315,8 @@ def test_bye_publishes_left_bye(bus: Bus) -> None:
     """A client closing with Bye is forgotten at once and a PeerEvent("left", id, "bye") is published."""
     broker = bus.broker()
     sub = bus.synced_subscriber(bus.client("prober"), (bm.PeerEvent.TYPE,))
-    leaver = BusClient(bus.endpoint, "leaver", context=bus.ctx).connect()
+    leaver = BusClient(bus.endpoint, "leaver", context=bus.ctx, credential=bus.credential("leaver"))
+    leaver.connect()
     try:
         next_event(sub, lambda e: e.body == bm.PeerEvent("joined", "leaver"))
     finally:
@@ -469,14 +359,16 @@ def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
     n = 10_000
     for i in range(n):
         junk.send_multipart(_garbage(rng, i))
-    wait_until(lambda: broker.bad_frames >= n, timeout=60, what="every junk message to be handled")
-    assert broker.bad_frames == n
+    # malformed: bad_frames; well-formed but claiming another sender: refused
+    wait_until(lambda: broker.bad_frames + broker.refused >= n, timeout=60,
+               what="every junk message to be handled")
+    assert broker.bad_frames + broker.refused == n and broker.refused > 0
     assert broker.routed == 0 and "junk" not in broker.peers()
     # answers went back for what looked like requests; nothing junk sent reached the worker
     answers = 0
     while junk.poll(0):
         msg = p.decode(junk.recv_multipart())
-        assert msg.header.kind is p.Kind.ERROR and msg.body.code == ProtocolError.code
+        assert msg.header.kind is p.Kind.ERROR and msg.body.code in (ProtocolError.code, PolicyDenied.code)
         answers += 1
     assert answers > 0
     for i in range(20):
@@ -485,7 +377,7 @@ def test_broker_survives_garbage_and_still_routes(bus: Bus) -> None:
 
 
 def test_spoofed_src_is_rejected(bus: Bus) -> None:
-    """A message whose header src differs from the sender's identity is refused with protocol_error."""
+    """A header src other than the credential's peer is refused (policy_denied), counted and logged."""
     broker = bus.broker()
     got: list[p.Message] = []
     victim = bus.client("victim")
@@ -495,13 +387,15 @@ def test_spoofed_src_is_rejected(bus: Bus) -> None:
     forged = header_bytes(p.Kind.REQUEST, "inbox", "supervisor", "victim", msg_id="forged-1")
     answer = raw_request(mallory, forged, p.encode_body(m.InboxMessage("supervisor", "obey")))
     assert answer.header.kind is p.Kind.ERROR and answer.header.corr_id == "forged-1"
-    assert answer.body.code == ProtocolError.code and "does not match" in answer.body.message
+    assert answer.body.code == PolicyDenied.code and "identity refused" in answer.body.message
     # an honest event sent after the forged one arrives; the forged one never did
     mallory.send_multipart(p.encode(p.make_header(p.Kind.EVENT, "inbox", "mallory", "victim"),
                                     m.InboxMessage("mallory", "honest")))
     wait_until(lambda: got, pump=lambda: victim.poll(0.01), what="the honest event")
     assert [g.body.text for g in got] == ["honest"]
-    assert broker.bad_frames == 1 and "supervisor" not in broker.peers()
+    assert broker.refused == 1 and "supervisor" not in broker.peers()
+    logged = broker._log.named("identity_refused")[0]
+    assert (logged["claimed"], logged["authenticated"]) == ("supervisor", "mallory")
 
 
 def test_wrong_version_request_gets_an_error_reply(bus: Bus) -> None:
@@ -584,7 +478,7 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
 
 def test_interceptor_denies_requests_and_drops_events(bus: Bus) -> None:
     """A denied request raises PolicyDenied with the reason; a denied event is dropped and logged."""
-    def gate(h: p.Header) -> str | None:
+    def gate(h: p.Header, sender_kind: str) -> str | None:
         return "agent frozen" if h.src == "frozen" and h.type != m.AgentMessage.TYPE else None
 
     broker = bus.broker(interceptor=gate)
@@ -607,7 +501,7 @@ def test_interceptor_denies_requests_and_drops_events(bus: Bus) -> None:
 
 def test_failing_interceptor_fails_closed(bus: Bus) -> None:
     """An interceptor that raises denies the message (fail closed) and the broker keeps running."""
-    def gate(h: p.Header) -> str | None:
+    def gate(h: p.Header, sender_kind: str) -> str | None:
         raise RuntimeError("policy bug")
 
     broker = bus.broker(interceptor=gate)
@@ -621,33 +515,33 @@ def test_failing_interceptor_fails_closed(bus: Bus) -> None:
 
 # ------------------------------------------------------------------ curve
 
-def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -> None:
-    """On tcp with CurveZMQ, an allowed client key is served; an unknown key or no curve gets nothing."""
-    run_dir = tmp_path / "run"
-    server = CurveServer.from_run_dir(run_dir)
-    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", curve=server)
+def test_curve_accepts_issued_keys_and_rejects_others(bus: Bus) -> None:
+    """On tcp with CurveZMQ, an issued client key is served; an unknown key or no curve gets nothing."""
+    keys = Keyring("curve")
+    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", keyring=keys)
     ep = broker.bound_endpoint
     assert ep.startswith("tcp://127.0.0.1:") and not ep.endswith("*")
-    assert (run_dir / "keys").stat().st_mode & 0o777 == 0o700
-    assert (run_dir / "keys" / "server.key_secret").stat().st_mode & 0o077 == 0
 
-    known = bus.client("known", endpoint=ep, curve=CurveClient.from_run_dir(run_dir))
+    known = bus.client("known", endpoint=ep, credential=keys.issue("known", "agent"))
     assert known.request("broker", bm.Ping(b"hi"), 10) == bm.Pong(b"hi")
     assert "known" in broker.peers()
 
-    stranger_keys = CurveClient.generate(tmp_path / "stranger", "stranger", server.public)
+    public, secret = zmq.curve_keypair()
+    stranger_cred = Credential("stranger", "agent", "stranger.1", "curve", secret.decode(), public.decode(),
+                               keys.server_public.decode())
     # refused in the handshake: the request is not even accepted for sending, or never answered
-    stranger = bus.client("stranger", endpoint=ep, curve=stranger_keys)
+    stranger = bus.client("stranger", endpoint=ep, credential=stranger_cred)
     with pytest.raises(BusError):
         stranger.request("broker", bm.Ping(b"let me in"), 1.0)
-    plain = bus.client("plain", endpoint=ep)
+    plain = bus.client("plain", endpoint=ep, credential=None)
     with pytest.raises(BusError):
         plain.request("broker", bm.Ping(b"no curve"), 1.0)
     assert "stranger" not in broker.peers() and "plain" not in broker.peers()
     assert broker.routed == 0 and broker.bad_frames == 0  # nothing of theirs got in
 
-    # the event socket is protected too: a subscriber with the known key gets events
-    sub = EventSubscriber(broker.bound_pub_endpoint, curve=CurveClient.from_run_dir(run_dir), context=bus.ctx)
+    # the event socket is protected too: a subscriber with the operator's key gets events
+    sub = EventSubscriber(broker.bound_pub_endpoint, credential=keys.issue("operator", "operator"),
+                          context=bus.ctx)
     bus.subs.append(sub)
 
     def probe() -> bool:
@@ -658,32 +552,31 @@ def test_curve_accepts_known_key_and_rejects_unknown(bus: Bus, tmp_path: Path) -
     wait_until(probe, what="an event over curve")
 
 
-def test_an_issued_key_is_served_once_allowed_and_refused_once_revoked(bus: Bus, tmp_path: Path) -> None:
-    """A keypair issued on another node is refused until the broker allows its public key, and after revoke."""
-    run_dir = tmp_path / "run"
-    server = CurveServer.from_run_dir(run_dir)
-    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", curve=server)
+def test_a_key_made_on_another_node_is_served_once_enrolled_and_refused_once_revoked(bus: Bus,
+                                                                                      tmp_path: Path) -> None:
+    """A key pair made elsewhere (a Ray node's host) is refused until the keyring enrolls its public key,
+    served as that peer's credential then, refused after a revoke; a reopened store keeps it."""
+    keys = Keyring("curve", store=tmp_path / "credentials.json")
+    broker = bus.broker(endpoint="tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*", keyring=keys)
     ep = broker.bound_endpoint
-    secret_file, public = issue_key(tmp_path / "node" / "issued", "w1")
-    assert secret_file.stat().st_mode & 0o077 == 0
-    issued = CurveClient.from_files(secret_file, server_public(run_dir))
-    early = bus.client("early", endpoint=ep, curve=issued)
+    public, secret = zmq.curve_keypair()  # made "on the node": only the public key reaches the keyring
+    unknown = Credential("w1", "agent", "w1.x", "curve", secret.decode(), public.decode(),
+                         keys.server_public.decode())
+    early = bus.client("w1", endpoint=ep, credential=unknown)
     with pytest.raises(BusError):
         early.request("broker", bm.Ping(b"not yet"), 1.0)
-    server.allow("agent-w1", public)
-    assert (run_dir / "keys" / "allowed" / "agent-w1.key").exists()
-    w1 = bus.client("w1", endpoint=ep, curve=issued)
+    enrolled = keys.enroll("w1", "agent", public.decode())
+    assert enrolled.secret == "" and enrolled.public == public.decode()
+    keys.bind_pid("w1", 4242)  # stored with its pid, as the lifecycle does
+    completed = dataclasses.replace(enrolled, secret=secret.decode())  # what the node's host does
+    w1 = bus.client("w1", endpoint=ep, credential=completed)
     assert w1.request("broker", bm.Ping(b"hi"), 10) == bm.Pong(b"hi")
-    server.revoke("agent-w1")
-    assert not (run_dir / "keys" / "allowed" / "agent-w1.key").exists()
-    late = bus.client("late", endpoint=ep, curve=issued)
+    assert Keyring.load(tmp_path / "credentials.json", keep={"w1"}).current("w1") is not None
+    keys.revoke("w1")
+    late = bus.client("w1", endpoint=ep, credential=completed)
     with pytest.raises(BusError):
         late.request("broker", bm.Ping(b"again"), 1.0)
-    # a broker started later (a resumed supervisor) accepts what is still in allowed/, nothing else
-    w2 = issue_key(tmp_path / "node" / "issued", "w2")[1]
-    server.allow("agent-w2", w2)
-    ring = CurveServer.from_run_dir(run_dir).ring
-    assert ring.callback("*", w2.encode()) and not ring.callback("*", public.encode())
+    assert Keyring.load(tmp_path / "credentials.json", keep={"w1"}).current("w1") is None
 
 
 def test_subscriber_topics_match_exactly(bus: Bus) -> None:
@@ -704,7 +597,7 @@ def test_trace_context_travels_through_the_broker(bus: Bus) -> None:
     tp = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
     seen: list[tuple[str, str]] = []
     gated: list[str] = []
-    broker = bus.broker(interceptor=lambda h: gated.append(h.traceparent))
+    broker = bus.broker(interceptor=lambda h, kind: gated.append(h.traceparent))
     w = bus.client("worker")
 
     def on_ping(msg: p.Message) -> bm.Pong:

@@ -193,9 +193,9 @@ def test_bad_requests_get_error_replies_and_the_gateway_keeps_running(rig):
         intruder.request("gateway", complete("intruder", prompt=""), 10)
     with pytest.raises(CassetteExhausted, match="no responses for agent 'intruder'"):
         intruder.request("gateway", complete("intruder"), 10)
-    with pytest.raises(PolicyDenied, match="only the supervisor"):
+    with pytest.raises(PolicyDenied, match="freeze from the agent intruder refused"):
         intruder.request("gateway", m.Freeze("a", True, "spoof"), 10)
-    with pytest.raises(PolicyDenied, match="only the supervisor"):
+    with pytest.raises(PolicyDenied, match="stop from the agent intruder refused: only the supervisor"):
         intruder.request("gateway", m.Stop("spoof"), 10)
     with pytest.raises(Exception, match="does not handle"):
         intruder.request("gateway", bm.Ping(b"x"), 10)
@@ -206,14 +206,17 @@ def test_bad_requests_get_error_replies_and_the_gateway_keeps_running(rig):
     assert proc.poll() is None
 
 
-def test_agent_id_comes_from_the_header_not_the_body(rig):
-    """A body claiming another agent's id is served (and counted) as its real sender."""
+def test_a_call_claiming_another_agent_is_refused_and_counted_for_nobody(rig):
+    """A body claiming another agent's id is refused (the rule named); nothing is served or counted."""
     rig.start(cassette={"a": [DONE], "b": ["b's answer"]})
     sup = rig.supervisor()
     b = rig.client("b")
-    assert b.request("gateway", m.Complete("a", "p", ["task_complete"], 64, [], "", {}), 10).text == "b's answer"
+    with pytest.raises(PolicyDenied, match="acts only for itself, not for 'a'"):
+        b.request("gateway", m.Complete("a", "p", ["task_complete"], 64, [], "", {}), 10)
+    own = m.Complete("b", "p", ["task_complete"], 64, [], "", {})
+    assert b.request("gateway", own, 10).text == "b's answer"
     wait_until(lambda: sup.of("b"), 10, "usage counted for b")
-    assert not sup.of("a")
+    assert not sup.of("a") and rig.log_events("authorization_denied")[0]["peer"] == "b"
 
 
 def test_held_call_past_its_deadline_is_dropped_without_a_reply(rig):

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
 
+from bus.keyring import Keyring
 from orchestrator.supervisor.backends.exitlog import ExitLog
 from orchestrator.supervisor.backends.hostnode import NodeHost
+from orchestrator.supervisor.spawner import SpawnError
 from tests.support import wait_until
 
 SLEEP = "import time; time.sleep(600)"
@@ -32,11 +35,13 @@ class StandInZygote:
     def __init__(self, run_dir: Path, on_exit: Any, log: Any = None, name: str = "zygote") -> None:
         self.on_exit = on_exit
         self.procs: list[subprocess.Popen] = []
+        self.specs: list[Any] = []
 
     def start(self) -> None:
         pass
 
     def spawn(self, spec: Any) -> int:
+        self.specs.append(spec)
         proc = subprocess.Popen([sys.executable, "-c", spec.task], start_new_session=True)
         self.procs.append(proc)
         threading.Thread(target=lambda: self.on_exit(proc.pid, proc.wait()), daemon=True).start()
@@ -46,9 +51,16 @@ class StandInZygote:
         pass
 
 
-def _spec(task: str) -> dict[str, Any]:
+def _spec(task: str, credential: dict[str, str] | None = None) -> dict[str, Any]:
     return {"agent_id": "a", "name": "a", "role_name": "w", "role": "w", "task": task, "commands": [],
-            "endpoint": "tcp://127.0.0.1:1", "run_dir": "/tmp"}
+            "endpoint": "tcp://127.0.0.1:1", "run_dir": "/tmp", "credential": credential or {}}
+
+
+def _spawn(h: NodeHost, task: str, keys: Keyring | None = None) -> int:
+    """What the driver does: the host makes the key pair, the keyring enrolls its public key, the host forks."""
+    public = h.issue_key("a")["public"]
+    cred = (keys or Keyring("curve")).enroll("a", "agent", public)
+    return h.spawn(_spec(task, cred.to_dict()))
 
 
 @pytest.fixture
@@ -73,9 +85,9 @@ def _exits(h: NodeHost, n: int) -> list[list[Any]]:
 def test_exits_carry_the_exact_signal_and_code(host):
     """A SIGKILLed agent is reported with -9, one that exits on its own with its code, in order."""
     h, _ = host
-    killed = h.spawn(_spec(SLEEP))
+    killed = _spawn(h, SLEEP)
     assert h.signal([killed], signal.SIGKILL) == [True]
-    done = h.spawn(_spec("raise SystemExit(3)"))
+    done = _spawn(h, "raise SystemExit(3)")
     events = _exits(h, 2)
     assert [(e[1], e[2]) for e in events] == [(killed, -9), (done, 3)]
     assert [e[0] for e in events] == [1, 2]
@@ -93,7 +105,7 @@ def test_a_host_signals_only_groups_it_owns(host):
 def test_sigterm_escalates_to_sigkill_after_the_kill_timeout(host):
     """An agent that ignores SIGTERM is SIGKILLed by the host itself once kill_timeout has passed."""
     h, _ = host
-    pid = h.spawn(_spec(STUBBORN))
+    pid = _spawn(h, STUBBORN)
     wait_until(lambda: _ignores_term(pid), 10, "the stand-in to ignore SIGTERM")
     t = time.monotonic()
     assert h.signal([pid], signal.SIGTERM) == [True]
@@ -146,7 +158,7 @@ def test_sweep_kills_the_groups_nobody_adopted(host):
 def test_a_new_incarnation_reads_its_exits_from_the_start(host):
     """A poll carrying another incarnation's cursor gets every exit of this one (none is skipped)."""
     h, _ = host
-    h.spawn(_spec("raise SystemExit(0)"))
+    _spawn(h, "raise SystemExit(0)")
     _exits(h, 1)
     assert len(h.poll("an-older-incarnation", 57, 0)["events"]) == 1
     assert h.poll(h.incarnation, 1, 0)["events"] == []
@@ -166,3 +178,21 @@ def test_the_exit_log_drops_what_was_acknowledged():
     log.add(12, 1)  # wakes the waiting reader (or is there before it waits)
     reader.join(30)
     assert got == [[(3, 12, 1)]]
+
+
+def test_the_agent_gets_the_secret_made_on_its_node_and_nothing_else_does(host):
+    """Only the public key leaves the host; the zygote's spec carries the matching secret; a spawn whose
+    credential is not the key made here (or was made for nobody) is refused."""
+    h, _ = host
+    keys = Keyring("curve")
+    public = h.issue_key("a")
+    assert set(public) == {"public"}  # no secret crosses to the supervisor
+    cred = keys.enroll("a", "agent", public["public"])
+    with pytest.raises(SpawnError, match="no key pair was made"):
+        h.spawn(_spec(SLEEP, {**cred.to_dict(), "public": zmq.curve_keypair()[0].decode()}))
+    with pytest.raises(SpawnError, match="no key pair was made"):  # the pair was used up (or never made)
+        h.spawn(_spec(SLEEP, cred.to_dict()))
+    _spawn(h, "raise SystemExit(0)", keys)
+    given = h._spawner.specs[-1].credential
+    assert given["key_id"] in keys.principals and given["secret"]
+    assert zmq.curve_public(given["secret"].encode()).decode() == given["public"]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from memory.client import MemoryClient
 from orchestrator.cli_memory import memory
-from tests.memory_harness import ROOT, client, start_broker, start_service, stop_process, wait_ready
+from tests.memory_harness import ROOT, start_broker, start_service, stop_process, wait_ready
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("clirun")
     broker = start_broker(run)
     proc = start_service(run)
-    bus = client(run, "test-cli-ready")
+    bus = broker.client("cli-test-ready")
     try:
         wait_ready(MemoryClient(bus), proc)
         yield run

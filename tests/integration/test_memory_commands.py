@@ -7,8 +7,8 @@ import pytest
 from agents.commands.context import CommandContext
 from agents.commands.registry import dispatch
 from memory.client import MemoryClient
-from swarm_core.errors import SwarmError
-from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready
+from swarm_core.errors import PolicyDenied, SwarmError
+from tests.memory_harness import start_broker, start_service, stop_process, wait_ready
 
 ALLOWED = frozenset({"memory_add", "memory_search"})
 
@@ -44,13 +44,15 @@ def ctx(tmp_path_factory):
     run = tmp_path_factory.mktemp("cmdrun")
     broker = start_broker(run)
     proc = start_service(run)
-    bus = client(run, "agent-cmd")
+    bus = broker.client("agent-cmd")
+    operator = broker.client("cli-ready")
     try:
         mc = MemoryClient(bus, timeout=60)
-        wait_ready(mc, proc)
+        wait_ready(MemoryClient(operator), proc)  # statistics are the operator's
         yield CommandContext(agent_id="agent-cmd", role="researcher", ports=BusMemoryPorts(mc, "agent-cmd"))
     finally:
         bus.close()
+        operator.close()
         stop_process(proc)
         broker.stop()
 
@@ -101,8 +103,21 @@ def test_service_errors_become_observations():
 
 
 def test_no_hits_is_said_plainly(ctx):
-    """A search of an empty private namespace only says nothing matched."""
-    ports = BusMemoryPorts(ctx.ports.mc, "x", namespaces=["agent:empty"])
-    other = CommandContext(agent_id="x", role="r", ports=ports)
-    obs = dispatch(other, "memory_search", {"query": "anything", "k": 3}, ALLOWED)
+    """A search of the agent's own, still empty, private namespace only says nothing matched."""
+    ports = BusMemoryPorts(ctx.ports.mc, "agent-cmd", namespaces=["agent:agent-cmd"])
+    own = CommandContext(agent_id="agent-cmd", role="r", ports=ports)
+    obs = dispatch(own, "memory_search", {"query": "anything", "k": 3}, ALLOWED)
     assert obs.ok and obs.text == "No memories match 'anything'."
+
+
+def test_another_agents_private_namespace_is_refused_with_the_rule(ctx):
+    """An agent searching or adding in another agent's namespace gets the rule as its error, and no hits."""
+    mc = ctx.ports.mc
+    with pytest.raises(PolicyDenied, match="namespace 'agent:victim' is not yours"):
+        mc.search("secrets", k=3, namespaces=["shared", "agent:victim"])
+    with pytest.raises(PolicyDenied, match="namespace 'agent:victim' is not yours"):
+        mc.add(["planted"], namespace="agent:victim")
+    ports = BusMemoryPorts(mc, "agent-cmd", namespaces=["agent:victim"])
+    obs = dispatch(CommandContext(agent_id="agent-cmd", role="r", ports=ports), "memory_search",
+                   {"query": "secrets", "k": 3}, ALLOWED)
+    assert not obs.ok and "is not yours: an agent may use only 'shared' and 'agent:agent-cmd'" in obs.text

@@ -14,7 +14,7 @@ from bus import messages as bm
 from memory.client import MemoryClient
 from swarm_core import messages as m
 from swarm_core.errors import InvalidRequest, NotFound
-from tests.memory_harness import ROOT, client, start_broker, start_service, stop_process, wait_ready
+from tests.memory_harness import ROOT, start_broker, start_service, stop_process, wait_ready
 
 DIM = 384
 
@@ -25,11 +25,11 @@ def swarm(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("memrun")
     broker = start_broker(run_dir)
     proc = start_service(run_dir)
-    bus = client(run_dir, "test-main")
+    bus = broker.client("cli-test-main")
     try:
         mc = MemoryClient(bus, timeout=60)
         wait_ready(mc, proc)
-        yield run_dir, mc, proc
+        yield run_dir, mc, proc, broker
     finally:
         bus.close()
         stop_process(proc)
@@ -43,7 +43,7 @@ def _unit(n: int, seed: int) -> np.ndarray:
 
 def test_exact_text_is_its_own_top_hit(swarm):
     """Each stored text, searched for verbatim, comes back first."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     ns = "agent:exact"
     texts = ["The deploy script lives in tools/deploy.sh",
              "Grandma's soup needs two carrots and a leek",
@@ -57,7 +57,7 @@ def test_exact_text_is_its_own_top_hit(swarm):
 
 def test_semantically_close_beats_unrelated(swarm):
     """A paraphrased question ranks the passage on its topic above unrelated ones."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     ns = "agent:semantic"
     ids = mc.add(["Adults should eat about 50 grams of protein a day.",
                   "The Eiffel Tower was completed in 1889.",
@@ -71,7 +71,7 @@ def test_semantically_close_beats_unrelated(swarm):
 
 def test_delete_removes_from_results(swarm):
     """A deleted item no longer appears; deleting it again is NotFound."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     ns = "agent:delete"
     ids = mc.add(["pineapple pizza opinions", "pineapple farming in Hawaii"], namespace=ns)
     assert mc.delete([ids[0]], namespace=ns) == 1
@@ -83,7 +83,7 @@ def test_delete_removes_from_results(swarm):
 
 def test_search_spans_shared_and_private_namespaces(swarm):
     """One search over shared and an agent's namespace merges both; others' private items stay out."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     v = _unit(3, seed=5)
     a = mc.add(["in shared"], namespace="shared", vectors=v[:1])
     b = mc.add(["mine"], namespace="agent:span-me", vectors=v[1:2])
@@ -96,7 +96,7 @@ def test_search_spans_shared_and_private_namespaces(swarm):
 
 def test_metadata_and_clear_and_stats(swarm):
     """Metadata comes back with hits; clear empties a namespace; stats counts per namespace."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     ns = "agent:meta"
     v = _unit(2, seed=8)
     mc.add(["one", "two"], namespace=ns, metadata=[{"step": 1}, {"step": 2}], vectors=v)
@@ -132,7 +132,7 @@ def test_metadata_and_clear_and_stats(swarm):
 ])
 def test_bad_input_gets_an_error_reply_and_the_service_keeps_answering(swarm, body, message):
     """Each bad request gets an InvalidRequest naming the problem; the service then still answers."""
-    run_dir, mc, proc = swarm
+    run_dir, mc, proc, _ = swarm
     bus = mc._bus
     with pytest.raises(InvalidRequest, match=message):
         bus.request("memory", body, 30)
@@ -141,13 +141,13 @@ def test_bad_input_gets_an_error_reply_and_the_service_keeps_answering(swarm, bo
 
 
 def test_concurrent_thread_clients(swarm):
-    """Threads with their own bus clients add and search at once; every id is distinct and findable."""
-    run_dir, _, _ = swarm
+    """Threads with bus clients of their own (agents) add and search at once; every id is distinct, findable."""
+    _, _, _, broker = swarm
     results: dict[int, list[tuple[int, np.ndarray]]] = {}
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
-        bus = client(run_dir, f"test-thread-{n}")
+        bus = broker.client(f"thr{n}")
         try:
             mc = MemoryClient(bus, timeout=60)
             vecs = _unit(40, seed=100 + n)
@@ -182,9 +182,10 @@ def test_concurrent_thread_clients(swarm):
 _WORKER = r"""
 import sys, numpy as np
 from bus.client import BusClient
+from bus.credentials import read_credential
 from memory.client import MemoryClient
 endpoint, n = sys.argv[1], int(sys.argv[2])
-bus = BusClient(endpoint, f"test-proc-{n}").connect()
+bus = BusClient(endpoint, f"proc{n}", credential=read_credential(sys.argv[3])).connect()
 try:
     mc = MemoryClient(bus, timeout=60)
     ids = mc.add([f"process {n} note {i}" for i in range(3)], namespace=f"agent:proc{n}")
@@ -196,11 +197,14 @@ finally:
 
 
 def test_concurrent_process_clients(swarm):
-    """Separate processes add (embedded by the service) and search at once; ids are distinct and right."""
+    """Separate agent processes add (the service embeds) and search at once; ids are distinct and right."""
+    from bus.credentials import write_file
     from bus.sockets import ipc_endpoint
 
-    run_dir, _, _ = swarm
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, ipc_endpoint(run_dir, "bus"), str(n)],
+    run_dir, _, _, broker = swarm
+    creds = [str(write_file(run_dir / "creds" / f"proc{n}.cred", broker.credential(f"proc{n}")))
+             for n in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, ipc_endpoint(run_dir, "bus"), str(n), creds[n]],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
              for n in range(3)]
@@ -224,18 +228,20 @@ def test_stop_message_ends_the_service_cleanly(tmp_path):
     """A Stop request is acknowledged, the process exits 0 and a restart finds the data."""
     broker = start_broker(tmp_path)
     proc = start_service(tmp_path)
-    bus = client(tmp_path, "test-stopper")
+    bus = broker.client("cli-test-stopper")
+    sup = broker.client("supervisor")  # only the supervisor stops a service
     try:
         mc = MemoryClient(bus, timeout=60)
         wait_ready(mc, proc)
         ids = mc.add(["remember the milk"], namespace="shared")
-        assert isinstance(bus.request("memory", m.Stop("test over"), 10), bm.Ok)
+        assert isinstance(sup.request("memory", m.Stop("test over"), 10), bm.Ok)
         assert proc.wait(30) == 0
         proc = start_service(tmp_path)
         wait_ready(mc, proc)
         assert mc.search("remember the milk", k=1)[0]["id"] == ids[0]
     finally:
         bus.close()
+        sup.close()
         stop_process(proc)
         broker.stop()
 
@@ -244,7 +250,7 @@ def test_sigterm_is_graceful(tmp_path):
     """SIGTERM makes the service write its final snapshot and exit 0."""
     broker = start_broker(tmp_path)
     proc = start_service(tmp_path)
-    bus = client(tmp_path, "test-term")
+    bus = broker.client("cli-test-term")
     try:
         mc = MemoryClient(bus, timeout=60)
         wait_ready(mc, proc)

@@ -101,7 +101,7 @@ def test_malformed_body_to_the_supervisor_gets_an_error_reply(swarm):
     import zmq
 
     from bus import protocol as p
-    from orchestrator.runctl import endpoint_of
+    from orchestrator.runctl import endpoint_of, operator_credential
     from swarm_core import messages as m
 
     run = swarm(base_config(), {"manager": {"responses": [cmd("do_nothing")], "repeat": True}})
@@ -112,6 +112,7 @@ def test_malformed_body_to_the_supervisor_gets_an_error_reply(swarm):
     try:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IDENTITY, b"cli-malformed")
+        operator_credential(run.run_dir).apply_client(sock)  # an operator session, like the CLI's
         sock.connect(endpoint_of(run.run_dir))
 
         def ask(msg_id: str, body: bytes) -> p.Message:

@@ -11,7 +11,7 @@ import pytest
 from bus.protocol import Kind
 from memory.client import MemoryClient
 from swarm_core import messages as m
-from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready, wait_until
+from tests.memory_harness import start_broker, start_service, stop_process, wait_ready, wait_until
 
 DIM = 384
 TOTAL = 1000
@@ -23,7 +23,7 @@ def crash_env(tmp_path):
     """A broker thread and a list of service processes, every one reaped at teardown."""
     broker = start_broker(tmp_path)
     procs = []
-    bus = client(tmp_path, "test-crasher")
+    bus = broker.client("cli-test-crasher")
     try:
         yield tmp_path, bus, procs
     finally:

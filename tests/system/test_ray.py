@@ -150,6 +150,9 @@ def test_the_replay_demo_runs_across_two_nodes_and_down_leaves_nothing(ray_swarm
     assert set(nodes) == {"manager", "writer", "editor"} and all(len(n) == 12 for n in nodes.values())
     assert nodes["writer"] == nodes["editor"] != nodes["manager"]
     assert all(a["status"] == "done" for a in agents.values())
+    # the agents' key pairs were made on their nodes and never written: no key file, no secret stored
+    assert not (sw.run.run_dir / "keys").exists()
+    assert "secret" not in json.dumps(json.loads((sw.run.run_dir / "credentials.json").read_text())["entries"])
     down = sw.run.cli("down", check=True)
     assert "is down" in down.stdout
     assert sw.left_behind() == []

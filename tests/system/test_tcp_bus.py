@@ -1,6 +1,8 @@
-"""A swarm on a tcp:// bus with CurveZMQ: our processes hold keys, a stranger gets nothing."""
+"""A swarm on a tcp:// bus with CurveZMQ: each process holds its own key, a stranger gets nothing."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import zmq
@@ -28,18 +30,14 @@ def test_swarm_on_tcp_with_curve(swarm):
 
     endpoint = runctl.endpoint_of(run.run_dir)
     assert endpoint.startswith("tcp://127.0.0.1:")
-    assert (run.run_dir / "keys" / "server.key").exists()
     assert not (run.run_dir / "sock" / "bus.ipc").exists()
-    # a stranger's keys are not in allowed/: the handshake never completes, nothing comes back
+    operator = runctl.operator_credential(run.run_dir)
+    assert operator.mechanism == "curve" and (run.run_dir / "operator.cred").stat().st_mode & 0o077 == 0
+    assert not (run.run_dir / "keys").exists()  # no key files: each process got its own credential
+    # a stranger's key was never issued: the handshake never completes, nothing comes back
     public, secret = zmq.curve_keypair()
-
-    class Stranger:
-        def apply_client(self, sock):
-            server = (run.run_dir / "keys" / "server.key").read_text()
-            sock.curve_secretkey, sock.curve_publickey = secret, public
-            sock.curve_serverkey = server.split('public-key = "')[1].split('"')[0].encode()
-
-    c = BusClient(endpoint, "cli-stranger", curve=Stranger(), heartbeat_interval=0.2, liveness=2)
+    stranger = dataclasses.replace(operator, secret=secret.decode(), public=public.decode())
+    c = BusClient(endpoint, "cli-stranger", credential=stranger, heartbeat_interval=0.2, liveness=2)
     c.connect()
     try:
         with pytest.raises(BusError):

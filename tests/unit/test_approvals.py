@@ -111,11 +111,16 @@ def test_deciding_twice_or_an_unknown_request_is_refused_and_changes_nothing(rig
 
 
 def test_only_an_operator_decides(rig):
-    """An agent cannot approve its own (or any) request."""
+    """An agent cannot approve its own (or any) request, nor set a budget, nor forge the gateway's report:
+    the authorization table refuses each (by the sender's kind)."""
     rig.root()
     rid = _held(rig)
-    with pytest.raises(PolicyDenied, match="only an operator"):
+    with pytest.raises(PolicyDenied, match="only the operator approves or denies"):
         rig.send("manager", m.Decide(rid, True))
+    with pytest.raises(PolicyDenied, match="only the operator sets budgets"):
+        rig.send("manager", m.SetBudget("manager", 10**9))
+    with pytest.raises(PolicyDenied, match="only the gateway reports a call held"):
+        rig.send("manager", m.BudgetExhausted("manager", "manager", "forged"), Kind.EVENT)
     assert rig.table.approvals.get(rid).state is State.PENDING
 
 
@@ -219,7 +224,8 @@ def test_budget_exhausted_freezes_the_agent_and_asks_once(rig):
     (req,) = rig.table.approvals.pending()
     assert (req.kind, req.agent, req.budget_of) == (ReqKind.BUDGET, "w", "manager")
     assert req.listing()["budget_of"] == "manager"
-    rig.send("intruder", m.BudgetExhausted("manager", "manager", "spoofed"), Kind.EVENT)
+    with pytest.raises(PolicyDenied, match="only the gateway"):
+        rig.send("intruder", m.BudgetExhausted("manager", "manager", "spoofed"), Kind.EVENT)
     assert rig.status("manager") == Status.RUNNING
 
 

@@ -6,7 +6,6 @@ import signal
 
 import pytest
 
-from bus.protocol import Kind
 from orchestrator.supervisor.backends.base import Known
 from orchestrator.supervisor.recovery import LOST, recover
 from swarm_core import messages as m
@@ -52,7 +51,7 @@ def test_a_lost_report_after_the_agent_ended_changes_nothing(rig):
     """A process lost after its agent ended (done) leaves the record as it was."""
     rig.root()
     w = rig.start("manager", "w")
-    rig.send("w", m.AgentDone("w", True, "finished"), Kind.EVENT)
+    rig.send("w", m.AgentDone("w", True, "finished"))
     before = rig.table.get("w")
     rig.reconciler.on_lost(w.pid, Reason.NODE_UNREACHABLE)
     assert (rig.table.get("w").status, rig.table.get("w").reason) == (before.status, before.reason)
@@ -77,3 +76,22 @@ def test_recover_keeps_what_the_backend_adopts_and_ends_the_rest(rig):
                                                           ("a", a.pid, "node-a"), ("b", b.pid, "node-a")}
     assert (rig.table.get("b").status, rig.table.get("b").reason) == (Status.CRASHED, LOST)
     assert "b" in rig.table.blocked and "a" not in rig.table.blocked
+
+
+def test_each_incarnation_has_its_own_credential_bound_to_its_pid_and_revoked_when_it_ends(rig):
+    """The backend issues the credential into the spec, the lifecycle binds it to the pid, and an exit or a
+    loss revokes it (the keyring is the one the backend issued through)."""
+    rig.root()
+    w = rig.start("manager", "w")
+    leaf = rig.start("w", "leaf")
+    spec_cred = next(s.credential for s in rig.spawner.specs if s.agent_id == "w")
+    assert rig.keys.current("w") is not None and spec_cred["key_id"] in rig.keys.principals
+    assert rig.keys.bind_pid("w", w.pid)  # the same pid again: still good
+    assert not rig.keys.bind_pid("leaf", leaf.pid + 1000)  # another process: leaked, revoked
+    assert rig.keys.current("leaf") is None
+    rig.reconciler.on_lost(w.pid, Reason.NODE_UNREACHABLE)
+    assert rig.keys.current("w") is None and spec_cred["key_id"] not in rig.keys.principals
+    assert rig.keys.current("manager") is not None
+    manager = rig.table.get("manager")
+    rig.reconciler.on_exit(manager.pid, 0)
+    assert rig.keys.current("manager") is None

@@ -9,14 +9,13 @@ import sys
 import pytest
 
 from agents.confine import paths
-from agents.confine.agent import credential_files, layout_problem, sandbox_mode, writable_mounts
+from agents.confine.agent import layout_problem, sandbox_mode, writable_mounts
 from agents.confine.denials import classify
 from agents.confine.environment import agent_environment, memory_environment
 from agents.confine.probe import Probe
 from orchestrator import cli, runctl
 from orchestrator.config import parse_config
 from swarm_core.errors import ConfigError, SwarmError
-from swarm_core.spec import AgentSpec
 
 UP_ENV = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/home/op",
           "OPENAI_API_KEY": "sk-secret", "SWARM_LLM_BASE_URL": "http://x", "SWARM_RUN_DIR": "/r",
@@ -107,16 +106,20 @@ def test_sandbox_mode_defaults_to_kernel(settings, mode):
     assert sandbox_mode(settings) == mode
 
 
-def test_credential_files_only_on_a_tcp_bus():
-    """A tcp-bus agent may read its client key and the server's public key; an ipc one reads none."""
-    spec = AgentSpec(agent_id="a", name="a", role_name="r", role="r", task="t", commands=(),
-                     endpoint="tcp://127.0.0.1:1", run_dir="/run/s")
-    assert credential_files(spec) == ("/run/s/keys/clients/swarm.key_secret", "/run/s/keys/server.key")
-    assert credential_files(AgentSpec(**{**spec.to_dict(), "endpoint": "ipc:///x"})) == ()
+def test_agent_view_holds_nothing_of_the_run_dir_but_its_log_even_on_tcp(tmp_path):
+    """On a tcp bus too, an agent reads no file of the run dir but writes its log (its credential is in its spec)."""
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    log = run / "logs" / "a.jsonl"
+    log.touch()
+    view = paths.agent_view(workspace=None, log_file=str(log), packages=(), endpoint="tcp://127.0.0.1:5")
+    everything = view.read + view.execute + view.write + view.files_rw
+    assert [p for p in everything if p.startswith(str(run))] == [str(log)]
+    assert view.ports == (5,)
 
 
 def test_writable_mounts_are_workspace_and_logs(tmp_path):
-    """Only the logs, the keys and the workspace (also in the exec root) stay writable for agents."""
+    """Only the logs and the workspace (also in the exec root) stay writable for agents."""
     run, ws = tmp_path / "run", tmp_path / "ws"
     (run / "logs").mkdir(parents=True)
     ws.mkdir()

@@ -9,12 +9,13 @@ from collections import deque
 import pytest
 
 from bus.client import DEFERRED
+from bus.dispatch import Dispatcher
 from bus.protocol import Kind, Message, make_header
 from orchestrator.config import LLM, Bucket, Price, Quotas
 from orchestrator.gateway.providers.base import Result
 from orchestrator.gateway.service import GatewayService
 from swarm_core import messages as m
-from swarm_core.errors import PeerBusy, ProviderError, Stopped, SwarmError
+from swarm_core.errors import PeerBusy, ProviderError, Stopped
 from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(30)
@@ -29,15 +30,23 @@ class FakeClient:
     """The bus-client port: records what the service sends; runs handed-back calls on poll."""
 
     def __init__(self):
-        self.handlers = {}
         self.replies = []  # (request msg, body)
         self.errors = []  # (request msg, SwarmError)
         self.sent = []  # (dst, body)
         self.calls = deque()
         self._ready = threading.Condition()
+        self.dispatcher = Dispatcher("gateway", self.reply, self.reply_error)  # the real client's dispatch
+        self.handlers = self.dispatcher.handlers
 
     def handle(self, cls, fn):
         self.handlers[cls.TYPE] = fn
+
+    def authorize_with(self, check):
+        self.dispatcher.authorize = check
+
+    def deliver(self, msg):
+        """What the real client does with a received request or event."""
+        self.dispatcher.dispatch(msg)
 
     def call_soon_threadsafe(self, fn):
         with self._ready:
@@ -259,15 +268,24 @@ def test_stop_answers_held_and_running_calls_with_stopped():
 
 
 def test_control_messages_only_from_the_supervisor():
-    """Freeze and Stop from anyone but the supervisor are refused."""
-    svc, _ = _service(GatedProvider())
-    with pytest.raises(SwarmError, match="only the supervisor"):
-        svc.on_freeze(_msg("x", m.Freeze("a", True, "t")))
-    with pytest.raises(SwarmError, match="only the supervisor"):
-        svc.on_stop(_msg("x", m.Stop("t")))
-    assert svc.stop_reason == ""
-    svc.on_stop(_msg("", m.Stop("bye"), src="supervisor"))
+    """Freeze and Stop from an agent or an operator are refused by the dispatch; the supervisor's pass."""
+    svc, client = _service(GatedProvider())
+    for src in ("x", "cli-1"):
+        client.deliver(_msg("", m.Freeze("a", True, "t"), src=src))
+        client.deliver(_msg("", m.Stop("t"), src=src))
+    assert [type(e).__name__ for _, e in client.errors] == ["PolicyDenied"] * 4
+    senders = ["x", "x", "cli-1", "cli-1"]
+    assert all(f" {src} " in e.message and " refused: " in e.message for (_, e), src in zip(client.errors, senders))
+    assert svc.stop_reason == "" and "a" not in svc._freezes
+    client.deliver(_msg("", m.Stop("bye"), src="supervisor"))
     assert svc.stop_reason == "bye"
+
+
+def test_an_agent_asks_only_for_its_own_calls():
+    """A Complete whose agent_id is not the authenticated sender is refused before it is queued."""
+    svc, client = _service(GatedProvider())
+    client.deliver(_msg("a", m.Complete("b", "prompt", ["do_nothing"])))
+    assert [e.code for _, e in client.errors] == ["policy_denied"] and svc._queue == []
 
 
 class WordyProvider(GatedProvider):

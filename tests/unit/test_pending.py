@@ -11,7 +11,7 @@ from swarm_core.errors import BusError, DeadlineExceeded
 def _book_with(deadline: float) -> tuple[PendingRequests, list]:
     book = PendingRequests("client")
     got: list = []
-    book.callbacks["r1"] = (got.append, deadline)
+    book.callbacks["r1"] = ("peer", got.append, deadline)
     return book, got
 
 
@@ -36,15 +36,16 @@ def test_an_expired_callback_gets_one_deadline_error_and_is_forgotten() -> None:
 def test_blocking_requests_are_not_expired_by_the_sweep() -> None:
     """A blocking request's entry (no callback) is left to its own waiting loop."""
     book = PendingRequests("client")
-    book.callbacks["r2"] = None
+    book.callbacks["r2"] = ("peer", None, 0.0)
     assert book.expire(now=1e12) == 0
-    assert book.callbacks == {"r2": None}
+    assert book.callbacks == {"r2": ("peer", None, 0.0)}
 
 
 def test_a_request_sent_by_an_expiring_callback_is_kept() -> None:
     """A callback that sends a new request while expiring leaves that request waiting."""
     book = PendingRequests("client")
-    book.callbacks["old"] = (lambda msg: book.callbacks.__setitem__("new", (print, 300.0)), 100.0)
+    renew = ("peer", print, 300.0)
+    book.callbacks["old"] = ("peer", lambda msg: book.callbacks.__setitem__("new", renew), 100.0)
     book.expire(now=150.0)
     assert list(book.callbacks) == ["new"]
 
@@ -52,7 +53,7 @@ def test_a_request_sent_by_an_expiring_callback_is_kept() -> None:
 def test_fail_all_answers_callbacks_and_parks_errors_for_blocking_requests() -> None:
     """A lost connection calls every callback with bus_error and parks one for each blocking request."""
     book, got = _book_with(deadline=100.0)
-    book.callbacks["r2"] = None
+    book.callbacks["r2"] = ("peer", None, 0.0)
     book.fail_all("connection lost", "broker")
     assert [r.body.code for r in got] == ["bus_error"] and "r1" not in book.callbacks
     assert book.replies["r2"].body == bm.ErrorReply("bus_error", "connection lost", {})

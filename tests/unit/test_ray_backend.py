@@ -1,4 +1,7 @@
-"""The Ray backend's own logic over fake host links (no cluster): placement, keys, exits, restarts, losses."""
+"""The Ray backend's own logic over fake host links (no cluster): placement, keys, exits, restarts, losses.
+
+The keys are enrolled in a real keyring (``bus.keyring``): the one credential scheme of every backend.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import yaml
 
 pytest.importorskip("ray")
 
-from bus import auth  # noqa: E402
+import zmq  # noqa: E402
+
+from bus.keyring import Keyring  # noqa: E402
 from orchestrator.config import parse_config  # noqa: E402
 from orchestrator.supervisor.backends.base import Exited, Lost  # noqa: E402
 from orchestrator.supervisor.backends.onray.driver import RayBackend  # noqa: E402
@@ -29,14 +34,17 @@ class FakeLink:
         self.deferred: list[tuple[list[int], int]] = []
         self.answers: dict[str, Any] = {}
         self.next_pid = first_pid
+        self.publics: dict[str, str] = {}
 
     def call(self, method: str, *args: Any, timeout: float) -> Any:
         self.calls.append((method, args))
         if method == "spawn":
             self.next_pid += 1
             return self.next_pid
-        if method == "issue_key":
-            return {"credential": f"/node/keys/issued/{args[0]}.key_secret", "public": f"PUB-{args[0]}"}
+        if method == "issue_key":  # the host makes the pair on its node; only the public key comes back
+            public, _ = zmq.curve_keypair()
+            self.publics[args[0]] = public.decode()
+            return {"public": public.decode()}
         return self.answers[method]
 
     def signal(self, pgids: list[int], sig: int) -> bool:
@@ -48,19 +56,6 @@ class FakeLink:
         return out
 
 
-class FakeKeys:
-    def __init__(self) -> None:
-        self.allowed: dict[str, str] = {}
-        self.order: list[str] = []
-
-    def allow(self, name: str, public: str) -> None:
-        self.allowed[name] = public
-        self.order.append(f"allow {name}")
-
-    def revoke(self, name: str) -> None:
-        self.allowed.pop(name, None)
-
-
 @pytest.fixture
 def rig(tmp_path):
     cfg = parse_config(yaml.safe_dump({
@@ -69,9 +64,8 @@ def rig(tmp_path):
         "agents": {"manager": {"role": "m"}, "writer": {"role": "w"}},
         "backend": {"kind": "ray", "address": "local", "placement": {"writer": "swarm_node_1"}}}),
         str(tmp_path / "s.yaml"))
-    auth.ensure_keys(tmp_path / "run")
     reports: list[Any] = []
-    keys = FakeKeys()
+    keys = Keyring("curve")
     backend = RayBackend(cfg, tmp_path / "run", reports.append, NullLog(), keys)
     links = {"n0": FakeLink("n0", 7000), "n1": FakeLink("n1", 8000)}
     backend.links = links  # type: ignore[assignment]
@@ -86,15 +80,17 @@ def _spec(agent_id: str, role: str) -> AgentSpec:
 
 
 def test_a_spawn_is_placed_keyed_and_forked_on_its_node(rig):
-    """A writer goes to the node offering swarm_node_1; its key is allowed before it is forked."""
+    """A writer goes to the node offering swarm_node_1; its node's public key is enrolled as its credential
+    before it is forked, and the spec carries that credential without any secret."""
     backend, links, _, keys = rig
     placed = backend.spawn(_spec("w1", "writer"))
     assert placed.node == "n1" and backend.owns(placed.pid)
     assert [c[0] for c in links["n1"].calls] == ["issue_key", "spawn"] and links["n0"].calls == []
-    assert keys.allowed == {"agent-w1": "PUB-w1"}
     raw = links["n1"].calls[1][1][0]
-    assert raw["credential"] == "/node/keys/issued/w1.key_secret"
-    assert raw["server_key"] == auth.server_public(backend.run_dir)
+    cred = raw["credential"]
+    assert cred["public"] == links["n1"].publics["w1"] and cred["secret"] == ""
+    assert cred["server"] == keys.server_public.decode() and cred["peer"] == "w1" and cred["kind"] == "agent"
+    assert keys.current("w1") is not None and keys.principals[cred["key_id"]].peer == "w1"
 
 
 def test_signals_go_to_the_owning_host_only(rig):
@@ -106,12 +102,12 @@ def test_signals_go_to_the_owning_host_only(rig):
     assert backend.signaller.send(424242, 9) is False
 
 
-def test_exits_are_reported_once_with_their_code_and_revoke_the_key(rig):
-    """An exit of an owned agent is reported exactly (then forgotten); its key is revoked."""
-    backend, links, reports, keys = rig
+def test_exits_are_reported_once_with_their_code(rig):
+    """An exit of an owned agent is reported exactly (then forgotten; the lifecycle revokes its key)."""
+    backend, links, reports, _ = rig
     pid = backend.spawn(_spec("w1", "writer")).pid
     backend.exits(links["n1"], [[1, pid, -9], [2, pid, -9], [3, 31337, 0]])
-    assert reports == [Exited(pid, -9)] and not backend.owns(pid) and keys.allowed == {}
+    assert reports == [Exited(pid, -9)] and not backend.owns(pid)
 
 
 def test_a_restarted_host_adopts_the_survivors_and_gets_the_kept_signals(rig):
@@ -129,13 +125,13 @@ def test_a_restarted_host_adopts_the_survivors_and_gets_the_kept_signals(rig):
 
 def test_a_lost_host_ends_its_agents_and_sweeps_them_when_it_answers_again(rig):
     """A lost host's agents are reported lost (node_unreachable) at once; when it answers, it kills them."""
-    backend, links, reports, keys = rig
+    backend, links, reports, _ = rig
     mine = backend.spawn(_spec("w1", "writer")).pid
     other = backend.spawn(_spec("m", "manager")).pid
     link = links["n1"]
     backend.lost(link)
     assert reports == [Lost(mine, Reason.NODE_UNREACHABLE)]
-    assert not backend.owns(mine) and backend.owns(other) and "agent-w1" not in keys.allowed
+    assert not backend.owns(mine) and backend.owns(other)
     link.answers["sweep"] = [mine]
     backend.back(link)
     assert link.calls[-1][0] == "sweep" and [p for p, _ in link.calls[-1][1][0]] == [mine]

@@ -271,9 +271,10 @@ def test_a_process_without_a_bus_identity_gets_no_client(tmp_path) -> None:
 
 
 def test_shared_options_give_the_host_spec(tmp_path) -> None:
-    """The shared options parse into a HostSpec: resolved run dir, default identity and endpoint."""
+    """The shared options parse into a HostSpec: resolved run dir, default identity, endpoint, credential."""
     args = host_parser("prog", "desc", identity="memory").parse_args(
-        ["--run-dir", str(tmp_path / "x" / ".." / "run"), "--heartbeat", "0.5"])
+        ["--run-dir", str(tmp_path / "x" / ".." / "run"), "--heartbeat", "0.5", "--credential", "-"])
     spec = host_spec(args, "memory", tick=0.2)
     assert spec.run_dir == (tmp_path / "run").resolve() and spec.identity == "memory"
     assert spec.endpoint == "" and spec.heartbeat_interval == 0.5 and spec.tick == 0.2
+    assert spec.credential == "-"  # read by the host at set-up (a read error is then one line, not a crash)

@@ -18,7 +18,7 @@ from orchestrator.supervisor.guards.flood import Flood
 from orchestrator.supervisor.reaper import Rung
 from orchestrator.supervisor.spawner import SpawnError
 from swarm_core import messages as m
-from swarm_core.errors import InvalidRequest, NotFound, PolicyDenied
+from swarm_core.errors import NotFound, PolicyDenied
 from swarm_core.status import Status
 from tests.supervisor_harness import SupervisorRig
 
@@ -101,7 +101,8 @@ def test_usage_counts_throttles_and_stops_on_a_spent_budget(rig):
     rig.send("gateway", m.Usage("w", 100, 2, 0.5, "throttled"), Kind.EVENT)
     got = rig.table.get("w")
     assert (got.tokens, got.requests, got.status) == (100, 2, Status.THROTTLED)
-    rig.send("w", m.Usage("w", 10**6, 99, 9.0, "", "budget_exhausted"), Kind.EVENT)  # not the gateway
+    with pytest.raises(PolicyDenied, match="usage from the agent w refused"):  # not the gateway
+        rig.send("w", m.Usage("w", 10**6, 99, 9.0, "", "budget_exhausted"), Kind.EVENT)
     assert rig.table.get("w").tokens == 100
     rig.send("gateway", m.Usage("w", 150, 3, 0.6, "running", "budget_exhausted"), Kind.EVENT)
     got = rig.table.get("w")
@@ -149,7 +150,7 @@ def test_a_step_report_about_another_agent_is_refused(rig):
     """An agent may report only its own steps."""
     rig.root()
     rig.start("manager", "w")
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(PolicyDenied, match="acts only for itself"):
         rig.send("w", m.StepReport("manager", 1, "read_file"))
 
 
@@ -306,8 +307,8 @@ def test_down_records_the_intent_only(rig):
     assert rig.shutdowns == ["down"] and rig.status("manager") == Status.RUNNING
 
 
-def header(src: str, kind: Kind = Kind.REQUEST) -> Header:
-    return Header(kind, "x", "id", "", src, "supervisor", 0.0)
+def header(src: str, kind: Kind = Kind.REQUEST, body: type = m.ListAgents, dst: str = "supervisor") -> Header:
+    return Header(kind, body.TYPE, "id", "", src, dst, 0.0)
 
 
 def test_gate_refuses_stopped_agents_and_floods_but_not_services(rig):
@@ -317,7 +318,25 @@ def test_gate_refuses_stopped_agents_and_floods_but_not_services(rig):
     flood = rig.parts.guards.find(Flood)
     gate = Gate(rig.table, flood.check, rig.clock)
     rig.send("cli-1", m.DeleteAgent("w"))
-    assert "stopped" in gate(header("w")) and gate(header("w", Kind.REPLY)) is None
-    verdicts = [gate(header("manager")) for _ in range(1000)]
+    assert "stopped" in gate(header("w"), "agent")
+    assert gate(header("w", Kind.REPLY, m.AgentReply, "manager"), "agent") is None
+    verdicts = [gate(header("manager"), "agent") for _ in range(1000)]
     assert verdicts[0] is None and "flooding" in verdicts[-1]
-    assert all(gate(header(p)) is None for p in ("gateway", "cli-7") for _ in range(1000))
+    usage = header("gateway", Kind.EVENT, m.Usage)
+    for _ in range(1000):
+        assert gate(usage, "gateway") is None and gate(header("cli-7"), "operator") is None
+
+
+def test_gate_applies_the_authorization_table_by_credential_kind(rig):
+    """The gate refuses what the table does not allow the sender's kind, whatever name it uses."""
+    rig.root()
+    rig.start("manager", "a")
+    rig.start("manager", "b")
+    gate = Gate(rig.table, lambda peer, now: None, rig.clock)
+    assert "down from the agent manager refused" in gate(header("manager", body=m.Down), "agent")
+    assert gate(header("cli-1", body=m.Down), "operator") is None
+    assert "only the gateway" in gate(header("a", Kind.EVENT, m.Usage), "agent")
+    assert "not in your subtree" in gate(header("a", body=m.AgentMessage, dst="b"), "agent")
+    assert gate(header("manager", body=m.AgentMessage, dst="b"), "agent") is None
+    unknown = Header(Kind.REQUEST, "nonsense", "id", "", "a", "supervisor", 0.0)
+    assert "deny by default" in gate(unknown, "agent")

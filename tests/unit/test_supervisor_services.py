@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from bus import messages as bm
+from bus.keyring import Keyring
 from bus.protocol import Kind, Message
 from orchestrator.supervisor.reaper import Reaper
 from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
@@ -51,7 +52,7 @@ class FakeServices(Services):
         self.signaller = signaller
         table = AgentTable(tmp_path / "registry.db")
         super().__init__([_Service("gateway", ["true"], 1.0)], tmp_path, ProbingClient(), table,
-                         Reaper(clock, signaller, TIMINGS), NullLog(), clock)
+                         Reaper(clock, signaller, TIMINGS), NullLog(), clock, keys=Keyring())
 
     def _launch(self, svc: _Service) -> None:
         proc = FakeProc(7000 + len(self.launched))
@@ -156,3 +157,22 @@ def test_announce_tells_every_live_agent_of_every_service(services):
     svc.table.add(AgentRecord(id="a", name="a", role="r", parent=None, depth=0, status=Status.RUNNING))
     svc.announce()
     assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]
+
+
+def test_an_adopted_agent_is_told_again_when_it_joins_the_new_broker(services):
+    """After a resume an adopted agent that had not yet joined the new bus is told when it joins, once;
+    another peer's join, or an agent ended meanwhile, gets nothing."""
+    from orchestrator.supervisor.registry import AgentRecord
+    from swarm_core.status import Status
+
+    svc, _, _ = services
+    for agent, status in (("a", Status.RUNNING), ("b", Status.RUNNING), ("c", Status.RUNNING)):
+        svc.table.add(AgentRecord(id=agent, name=agent, role="r", parent=None, depth=0, status=status))
+    svc.announce_on_join(["a", "b"])
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]  # told at once too
+    svc.table.end("b", Status.KILLED, "gone")
+    for peer in ("a", "a", "b", "c", "gateway"):
+        svc.on_peer_event(bm.PeerEvent("joined", peer))
+    assert svc.client.to("a", m.ServiceRestarted) == [m.ServiceRestarted("gateway")] * 2
+    assert svc.client.to("b", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]  # only the first
+    assert svc.client.to("c", m.ServiceRestarted) == [m.ServiceRestarted("gateway")]  # only announce()

@@ -16,7 +16,7 @@ from orchestrator.supervisor.backends.base import Backend, Report
 def _local(cfg: SwarmConfig, run_dir: Path, report: Report, log: Any, keys: Any) -> Backend:
     from orchestrator.supervisor.backends.local import LocalBackend
 
-    return LocalBackend(run_dir, report, log)
+    return LocalBackend(run_dir, report, log, keys)
 
 
 def _ray(cfg: SwarmConfig, run_dir: Path, report: Report, log: Any, keys: Any) -> Backend:
@@ -29,7 +29,8 @@ BACKENDS: dict[str, Callable[[SwarmConfig, Path, Report, Any, Any], Backend]] = 
 
 
 def make_backend(cfg: SwarmConfig, run_dir: Path, report: Report, log: Any, keys: Any = None) -> Backend:
-    """The backend ``cfg.backend.kind`` names; ``keys`` allows issued client keys at the broker (tcp)."""
+    """The backend ``cfg.backend.kind`` names; ``keys`` (a ``bus.keyring.Keyring``) issues its agents'
+    credentials."""
     return BACKENDS[cfg.backend.kind](cfg, Path(run_dir), report, log, keys)
 
 

@@ -5,8 +5,11 @@ The Ray backend runs one :class:`NodeHost` per node inside a host actor
 
 * starts a zygote on its node (the same preloaded fork server and kernel
   sandbox as the local backend) and forks agents from it;
-* issues each agent's CurveZMQ keypair on the node and hands back only the
-  public key (the secret never travels);
+* makes each agent's CurveZMQ key pair on the node and hands back only the
+  public key, which the supervisor enrolls in the swarm's keyring
+  (``bus.keyring.Keyring.enroll``) like any credential it issues; the
+  secret stays in this host's memory until it goes, inside the spec, to the
+  zygote that forks the agent (never a file, never the network);
 * signals only process groups it owns (spawned or adopted); a SIGTERM is
   followed, ``kill_timeout`` seconds later, by a SIGKILL to the groups still
   alive, decided on the node itself;
@@ -19,6 +22,7 @@ The Ray backend runs one :class:`NodeHost` per node inside a host actor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -29,10 +33,10 @@ from typing import Any, Callable
 
 import psutil
 
-from bus.auth import issue_key
+from bus.credentials import Credential
 from orchestrator.supervisor.backends.exitlog import ExitLog, PidWatch
 from orchestrator.supervisor.reaper import group_alive, signal_group
-from orchestrator.supervisor.spawner import Spawner
+from orchestrator.supervisor.spawner import Spawner, SpawnError
 from swarm_core.spec import AgentSpec
 
 
@@ -56,6 +60,7 @@ class NodeHost:
         self.incarnation = uuid.uuid4().hex[:12]  # a restarted host is a new incarnation
         self.exits = ExitLog()
         self._owned: dict[int, float] = {}  # pgid -> its start time (a reused pid is not ours)
+        self._secrets: dict[str, tuple[str, str]] = {}  # agent id -> key pair made here, until its spawn
         self._lock = threading.Lock()
         self._watch = PidWatch(lambda pid: self._ended(pid, None))
         self._spawner = spawner(self.run_dir, self._ended, log, name=f"zygote-{node}")
@@ -78,16 +83,32 @@ class NodeHost:
         return os.path.exists(path)
 
     def issue_key(self, agent_id: str) -> dict[str, str]:
-        """A fresh CurveZMQ keypair for ``agent_id``, kept on this node: its file and public key."""
-        secret_file, public = issue_key(self.run_dir / "keys" / "issued", agent_id)
-        return {"credential": str(secret_file), "public": public}
+        """A fresh CurveZMQ key pair for ``agent_id``, kept in this host's memory: its public key (z85)."""
+        import zmq
+
+        public, secret = zmq.curve_keypair()
+        with self._lock:
+            self._secrets[agent_id] = (public.decode(), secret.decode())
+        return {"public": public.decode()}
 
     def spawn(self, spec: dict[str, Any]) -> int:
-        """Fork the agent of ``spec`` (a spec dict) from the zygote; its pid (SpawnError if it cannot)."""
-        pid = self._spawner.spawn(AgentSpec.from_dict(spec))
+        """Fork the agent of ``spec`` (a spec dict) from the zygote, its credential completed with the
+        secret made here; its pid (SpawnError if it cannot, or if its credential is not the key made here).
+        """
+        agent = AgentSpec.from_dict(spec)
+        agent = dataclasses.replace(agent, credential=self._complete(agent.agent_id, agent.credential))
+        pid = self._spawner.spawn(agent)
         with self._lock:
             self._owned[pid] = created(pid) or time.time()
         return pid
+
+    def _complete(self, agent_id: str, raw: dict[str, str]) -> dict[str, str]:
+        with self._lock:
+            public, secret = self._secrets.pop(agent_id, ("", ""))
+        cred = Credential.from_dict(raw, f"credential of {agent_id}") if raw else None
+        if cred is None or not public or cred.public != public:
+            raise SpawnError(f"no key pair was made on node {self.node} for {agent_id}'s credential")
+        return dataclasses.replace(cred, secret=secret).to_dict()
 
     def _ended(self, pid: int, code: int | None) -> None:
         with self._lock:

@@ -1,14 +1,21 @@
-"""The local backend: agents forked from one zygote on this machine (the default)."""
+"""The local backend: agents forked from one zygote on this machine (the default).
+
+Each agent's bus credential is issued here, by the swarm's keyring, and
+travels to the zygote inside its spec (in memory).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Iterable
 
+from bus.keyring import Keyring
 from orchestrator.supervisor.backends.base import Exited, Known, Placed, Report
 from orchestrator.supervisor.reaper import GroupSignaller, ProcessSignaller
 from orchestrator.supervisor.recovery import same_process
 from orchestrator.supervisor.spawner import Spawner
+from swarm_core.peers import PeerKind
 from swarm_core.spec import AgentSpec
 
 
@@ -17,7 +24,8 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, run_dir: Path, report: Report, log: Any = None) -> None:
+    def __init__(self, run_dir: Path, report: Report, log: Any = None, keys: Keyring | None = None) -> None:
+        self.keys = keys if keys is not None else Keyring()
         self.spawner = Spawner(Path(run_dir), lambda pid, code: report(Exited(pid, code)), log)
         self.signaller = GroupSignaller()
 
@@ -26,8 +34,9 @@ class LocalBackend:
         self.spawner.start()
 
     def spawn(self, spec: AgentSpec) -> Placed:
-        """Fork the agent from the zygote (SpawnError when it cannot)."""
-        return Placed(self.spawner.spawn(spec), None)
+        """Fork the agent from the zygote with a fresh credential in its spec (SpawnError when it cannot)."""
+        cred = self.keys.issue(spec.agent_id, PeerKind.AGENT, one_process=True)
+        return Placed(self.spawner.spawn(dataclasses.replace(spec, credential=cred.to_dict())), None)
 
     def gone(self, pid: int) -> bool:
         """This machine's process table says so (a zombie counts as gone)."""

@@ -1,4 +1,8 @@
-"""Bus handlers for what agents tell the supervisor: start a sub-agent, ready, status, step, done."""
+"""Bus handlers for what agents tell the supervisor: start a sub-agent, ready, status, step, done.
+
+Only agents send these, and each reports only about itself (the
+authorization table's ``self`` scope, applied before a handler runs).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from orchestrator.supervisor.handlers.common import requester
 from orchestrator.supervisor.parts import START_TIMEOUT, Parts
 from orchestrator.supervisor.registry import AgentRecord, subtree_spend
 from swarm_core import messages as m
-from swarm_core.errors import InvalidRequest, PolicyDenied
+from swarm_core.errors import PolicyDenied
 from swarm_core.peers import RESERVED_IDS
 from swarm_core.status import HELD, SELF_REPORTED, Status, parent_ended
 
@@ -46,6 +50,8 @@ class AgentHandlers:
         req: m.StartAgent = msg.body
         p = self.p
         parent = requester(p.table, msg)
+        if parent.terminal:  # its requests are refused at the gate; one may have been in flight
+            raise PolicyDenied(f"agent {parent.id} is {parent.status}")
         decision = p.guards.on_spawn(self._spawn_request(parent, req))
         if isinstance(decision, policy.Deny):
             p.table.log_event(parent.id, "spawn_denied", decision.reason)
@@ -88,7 +94,7 @@ class AgentHandlers:
         body: m.AgentReady = msg.body
         p = self.p
         rec = p.table.get(body.agent_id)
-        if rec is None or msg.header.src != body.agent_id:
+        if rec is None:
             return
         if rec.status is Status.STARTING:
             p.table.mark_running(rec.id)
@@ -115,9 +121,7 @@ class AgentHandlers:
         """The guards' verdict on a step about to run its command (the agent waits for it)."""
         body: m.StepReport = msg.body
         p = self.p
-        rec = p.table.get(msg.header.src)
-        if rec is None or body.agent_id != rec.id:
-            raise InvalidRequest(f"{msg.header.src} may report only its own steps")
+        rec = requester(p.table, msg)
         if rec.terminal:
             return m.StepVerdict(m.StepVerdict.STOP, rec.reason or rec.status)
         decision = p.guards.on_step(rec, body)

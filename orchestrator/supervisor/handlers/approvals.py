@@ -1,9 +1,12 @@
 """Bus handlers for the operator in the loop: approval polls, decisions, budgets, budget pauses.
 
-Who may send what: an agent asks only about its own requests
-(``AwaitApproval``); only an operator (a CLI peer) decides and sets budgets
-(``Decide``, ``SetBudget``); only the gateway reports a held call
-(``BudgetExhausted``).
+Who may send what is the authorization table's (``swarm_core.authz``,
+applied by the gate and the dispatch before these run): only the operator
+(its credential, never a chosen name) decides and sets budgets (``Decide``,
+``SetBudget``), only the gateway reports a held call (``BudgetExhausted``),
+only agents poll (``AwaitApproval``), and the desk answers an agent only
+about its own requests (an approval request's owner is in the desk's book,
+not in the message).
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ from typing import Any, Callable
 
 from bus import messages as bm
 from bus.protocol import Message
-from orchestrator.supervisor.handlers.common import gateway_report, is_operator, requester
+from orchestrator.supervisor.handlers.common import reported_agent, requester
 from orchestrator.supervisor.parts import Parts
 from swarm_core import messages as m
-from swarm_core.errors import PolicyDenied
 
 
 class ApprovalHandlers:
@@ -36,16 +38,12 @@ class ApprovalHandlers:
     def decide(self, msg: Message) -> bm.Ok:
         """``swarm approve`` / ``swarm deny``."""
         body: m.Decide = msg.body
-        if not is_operator(self.p.table, msg):
-            raise PolicyDenied("only an operator may approve or deny")
         req = self.p.desk.decide(body.request_id, body.approve, body.text)
         return bm.Ok({"request": req.id, "agent": req.agent, "approved": body.approve})
 
     def set_budget(self, msg: Message) -> bm.Ok:
         """``swarm budget``: set an agent's budget and release the agents waiting for it."""
         body: m.SetBudget = msg.body
-        if not is_operator(self.p.table, msg):
-            raise PolicyDenied("only an operator may set budgets")
         released = self.p.desk.set_budget(body.agent_id, body.max_tokens, body.max_cost_usd)
         rec = self.p.table.get(body.agent_id)
         return bm.Ok({"agent": body.agent_id, "released": released,
@@ -55,6 +53,6 @@ class ApprovalHandlers:
     def budget_exhausted(self, msg: Message) -> None:
         """The gateway holds an agent's call for lack of budget: freeze it and ask (pause mode)."""
         body: m.BudgetExhausted = msg.body
-        rec = gateway_report(self.p.table, msg)
+        rec = reported_agent(self.p.table, body.agent_id)
         if rec is not None:
             self.p.desk.budget_exhausted(rec, body.budget_of, body.reason)

@@ -1,11 +1,15 @@
-"""Bus handlers for the gateway's reports: usage (counters, throttling, budgets) and breaker trips."""
+"""Bus handlers for the gateway's reports: usage (counters, throttling, budgets) and breaker trips.
+
+Only the gateway may send them (the authorization table, applied before
+these handlers run).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
 from bus.protocol import Message
-from orchestrator.supervisor.handlers.common import gateway_report
+from orchestrator.supervisor.handlers.common import reported_agent
 from orchestrator.supervisor.parts import Parts
 from swarm_core import messages as m
 from swarm_core.status import SELF_REPORTED, Status
@@ -25,7 +29,7 @@ class GatewayHandlers:
         body: m.Usage = msg.body
         p = self.p
         # usage of a call that finished just before the agent did still counts
-        rec = gateway_report(p.table, msg, live_only=False)
+        rec = reported_agent(p.table, body.agent_id, live_only=False)
         if rec is None:
             return
         fields: dict[str, Any] = {"tokens": max(rec.tokens, body.tokens),
@@ -45,7 +49,7 @@ class GatewayHandlers:
     def breaker(self, msg: Message) -> None:
         """The gateway's breaker froze an agent (its calls are held there already): record it."""
         body: m.BreakerTripped = msg.body
-        rec = gateway_report(self.p.table, msg)
+        rec = reported_agent(self.p.table, body.agent_id)
         if rec is None:
             return
         words = ", ".join(body.words)

@@ -25,7 +25,6 @@ from typing import Any, Iterable
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from bus.auth import server_public
 from orchestrator.config import SwarmConfig
 from orchestrator.supervisor.backends.base import Exited, Known, Lost, Placed, Report
 from orchestrator.supervisor.backends.onray.actor import start_host
@@ -33,6 +32,7 @@ from orchestrator.supervisor.backends.onray.cluster import ClusterLink
 from orchestrator.supervisor.backends.onray.links import LOST, HostLink
 from orchestrator.supervisor.backends.placement import NodeView, capacity, choose
 from orchestrator.supervisor.spawner import SpawnError
+from swarm_core.peers import PeerKind
 from swarm_core.spec import AgentSpec
 from swarm_core.status import Reason
 
@@ -73,14 +73,13 @@ class RayBackend:
         self.run_dir = Path(run_dir)
         self.report = report
         self.log = log
-        self.keys = keys  # bus.auth.CurveServer: allows and revokes the keys hosts issue
+        self.keys = keys  # bus.keyring.Keyring: enrolls the public keys hosts make (the lifecycle revokes)
         self.cluster = ClusterLink(self.settings, self.run_dir, log)
         self.signaller = RaySignaller(self)
         self.links: dict[str, HostLink] = {}
         self._owned: dict[int, _Owned] = {}
         self._sweep: dict[str, list[list[float]]] = {}
         self._resources: dict[str, dict[str, float]] = {}  # node -> its Ray resources (placement reads them)
-        self._server: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
@@ -150,10 +149,9 @@ class RayBackend:
         """Place the agent, have its node's host issue its key and fork it (SpawnError when it cannot)."""
         link = self.links[self._place(spec.role_name)]
         try:
-            issued = link.call("issue_key", spec.agent_id, timeout=CALL_TIMEOUT)
-            if self.keys is not None:
-                self.keys.allow(_key_name(spec.agent_id), issued["public"])
-            raw = {**spec.to_dict(), "credential": issued["credential"], "server_key": self._server_key()}
+            public = link.call("issue_key", spec.agent_id, timeout=CALL_TIMEOUT)["public"]
+            cred = self.keys.enroll(spec.agent_id, PeerKind.AGENT, public)
+            raw = {**spec.to_dict(), "credential": cred.to_dict()}  # no secret: the host has it
             pid = int(link.call("spawn", raw, timeout=CALL_TIMEOUT))
         except RayError as exc:
             raise SpawnError(f"node {link.node}: {_cause(exc)}") from None
@@ -171,11 +169,6 @@ class RayBackend:
                           used.get(link.node, 0), frozenset(resources.get(link.node, {})), link.state != LOST)
                  for link in self._links()]
         return choose(views, role, self.settings.placement)
-
-    def _server_key(self) -> str:
-        if self._server is None:
-            self._server = server_public(self.run_dir)
-        return self._server
 
     # ------------------------------------------------------------ signals and ownership
 
@@ -237,7 +230,6 @@ class RayBackend:
             with self._lock:
                 owned = self._owned.pop(int(pid), None)
             if owned is not None:
-                self._revoke(owned.agent_id)
                 self.report(Exited(int(pid), None if code is None else int(code)))
 
     def restarted(self, link: HostLink) -> None:
@@ -261,8 +253,7 @@ class RayBackend:
             for pid, owned in gone:
                 del self._owned[pid]
                 self._sweep.setdefault(link.node, []).append([pid, owned.started])
-        for pid, owned in gone:
-            self._revoke(owned.agent_id)
+        for pid, _owned in gone:
             self.report(Lost(pid, Reason.NODE_UNREACHABLE))
 
     def back(self, link: HostLink) -> None:
@@ -277,10 +268,6 @@ class RayBackend:
                 self.log.warning("sweep_failed", node=link.node, error=_cause(exc))
                 with self._lock:
                     self._sweep.setdefault(link.node, []).extend(known)
-
-    def _revoke(self, agent_id: str) -> None:
-        if self.keys is not None:
-            self.keys.revoke(_key_name(agent_id))
 
     # ------------------------------------------------------------ nodes coming and going
 
@@ -335,9 +322,6 @@ class RayBackend:
                 pass
         self.cluster.close()
 
-
-def _key_name(agent_id: str) -> str:
-    return f"agent-{agent_id}"
 
 
 def _cause(exc: BaseException) -> str:
