@@ -139,7 +139,7 @@ class DirectServer:
         uid = parts[0].get("User-Id")
         ident, hdr, body = parts[0].bytes, parts[1].bytes, parts[2].bytes
         info = route_info(hdr)
-        kind, _type, msg_id, _corr, src, _dst, _deadline = info
+        kind, _type, msg_id, _corr, src, _dst, _deadline, _traceparent = info
         bound = self._binds.get(ident)
         if bound is None or bound[0] != uid or bound[1] != src or uid not in self._principals:
             if self._admission.admit(ident, uid, bound, info, time.monotonic()) is None:
