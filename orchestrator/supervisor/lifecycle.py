@@ -91,8 +91,8 @@ class Lifecycle:
             self.log.error("agent_credential_misused", agent=rec.id, pid=placed.pid)
         self.table.bind_pid(rec.id, placed.pid, node=placed.node)
         self.bus.publish(rec.id, "spawned", Status.STARTING)
-        self.log.info("agent_spawned", agent=rec.id, pid=placed.pid, node=placed.node, parent=rec.parent,
-                      depth=rec.depth)
+        where = {"node": placed.node} if placed.node else {}  # a Ray node; nothing on this machine
+        self.log.info("agent_spawned", agent=rec.id, pid=placed.pid, **where, parent=rec.parent, depth=rec.depth)
         return placed.pid
 
     def restart(self, rec: AgentRecord) -> bool:
