@@ -43,6 +43,7 @@ from swarm_core.errors import (
     ProviderError,
     QuotaExhausted,
     Stopped,
+    StorageError,
     SwarmError,
 )
 from swarm_core.messages.inbox import Kind
@@ -303,8 +304,9 @@ class AgentRuntime:
 
         True: run it. False: do not (a stop was decided, or no verdict came
         in time: no command runs without one; the loop goes on unless a stop
-        is recorded). A report refused because this agent sends too fast is
-        asked again after a pause, within the same deadline.
+        is recorded). A report refused because this agent sends too fast, or
+        because the registry cannot be written, is asked again after a
+        pause, within the same deadline.
         """
         args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
         acked = list(self._unacked)
@@ -319,7 +321,8 @@ class AgentRuntime:
                 return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
-            except PolicyDenied as exc:  # throttled by the bus's flood gate
+            except (PolicyDenied, StorageError) as exc:  # throttled by the flood gate; a registry that
+                # cannot be written (a full disk) decides nothing: ask again after a pause, within the deadline
                 if self.clock() + REFUSED_PAUSE >= deadline:
                     return self._not_run(command, exc)
                 self.client.poll(REFUSED_PAUSE, until=self._stopping)
