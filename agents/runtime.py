@@ -321,8 +321,8 @@ class AgentRuntime:
                 return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
-            except (PolicyDenied, StorageError) as exc:  # throttled by the flood gate; a registry that
-                # cannot be written (a full disk) decides nothing: ask again after a pause, within the deadline
+            except (PolicyDenied, StorageError) as exc:  # throttled by the flood gate, or a registry
+                # that cannot be written (a full disk) decides nothing: ask again after a pause
                 if self.clock() + REFUSED_PAUSE >= deadline:
                     return self._not_run(command, exc)
                 self.client.poll(REFUSED_PAUSE, until=self._stopping)

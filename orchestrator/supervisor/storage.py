@@ -1,4 +1,4 @@
-"""When the registry cannot be written (a full or read-only run directory): say so, refuse changes, serve reads.
+"""When the registry cannot be written (a full or read-only run dir): say so, refuse changes, serve reads.
 
 Every bus handler runs inside :meth:`StorageWatch.guard`, and the loop's own
 work (the reconcile tick, reaped exits) inside :meth:`StorageWatch.run`. A

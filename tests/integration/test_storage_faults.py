@@ -58,7 +58,7 @@ def found(mc: MemoryClient, texts: dict[int, str]) -> bool:
 
 
 def test_a_full_disk_refuses_adds_serves_searches_and_loses_nothing(memory_on_small_disk):
-    """Full: adds get storage_unavailable (logged once), searches work; freed: adds work; restart: all there."""
+    """Full: adds get storage_unavailable (logged once), searches work; freed: adds work; all kept."""
     disk, start, run_dir = memory_on_small_disk
     mc, proc = start()
     acked = {mc.add(t)[0]: t for t in ("the kettle is in the kitchen", "the keys hang by the door")}

@@ -47,7 +47,8 @@ def shown(run, agent: str, note_id: str) -> list[int]:
 
 
 def received(run, agent: str, text: str) -> bool:
-    return any(e.get("event") == "inbox_received" and text in e.get("text", "") for e in run.log_events(agent))
+    return any(e.get("event") == "inbox_received" and text in e.get("text", "")
+               for e in run.log_events(agent))
 
 
 def send(run, agent: str, text: str) -> str:
