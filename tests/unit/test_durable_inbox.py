@@ -189,4 +189,3 @@ def test_a_retried_delete_answers_with_the_first_outcome(rig):
     again = rig.send("cli-1", m.DeleteAgent("w", "operator", request_id="d1"))
     assert first.info == again.info == {"stopped": 2}
     assert rig.send("cli-1", m.DeleteAgent("w", "operator", request_id="d2")).info == {"stopped": 0}
-
