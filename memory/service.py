@@ -9,7 +9,9 @@ Contract (requests, replies from ``bus/messages.py``):
   the first ids, or waits for them while the first is embedded.
 * ``MemSearch`` → ``MemHits(hits)``: the best ``k`` across the namespaces,
   best first; each hit is ``{id, score, text, namespace, metadata}``. The
-  query is embedded (``query``) unless a vector is given. A valid namespace
+  query is embedded (``query``) unless a vector is given; the embeddings of
+  the last ``QUERY_CACHE`` query texts are kept (agents search with their
+  task's text at every step). A valid namespace
   that holds nothing yet (an agent that never wrote) contributes no hits:
   it is not an error, so an agent may always search ``shared`` + its own.
 * ``MemDelete`` → ``Ok(info={"deleted": n})``, all or nothing: ids not in
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +82,7 @@ from swarm_core.peers import MEMORY
 
 TICK = 0.2  # seconds the loop waits on the bus per pass
 DRAIN_SECONDS = 10.0  # queued embeddings get this long to finish at a stop
+QUERY_CACHE = 1024  # query embeddings kept (the embedder is deterministic: a text's vector never changes)
 
 class MemoryService(Hosted):
     """Handles the Mem* requests for one store; transport is the given bus client."""
@@ -95,6 +99,8 @@ class MemoryService(Hosted):
         self.stop_reason = ""
         self.storage_error = ""  # why the disk refuses writes ("" while it takes them)
         self._adding: dict[str, list[Message]] = {}  # add request key -> retries waiting for its answer
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # query text -> its embedding (LRU)
+        self._query_hits = 0
         self._searches = 0
         self._search_seconds = 0.0  # inside store.search: the rest of a round trip is transport
         self._worker = EmbedWorker(embedder, client.call_soon_threadsafe, log)
@@ -209,8 +215,21 @@ class MemoryService(Hosted):
         if vectors is not None:
             return search(vectors[0])
         query = check_text(body.query, self.limits, "query")
-        self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
+        cached = self._queries.get(query)
+        if cached is not None:
+            self._queries.move_to_end(query)
+            self._query_hits += 1
+            return search(cached)
+        then = self._then(msg, lambda v: search(self._cache_query(query, v[0])))
+        self._worker.submit([query], "query", then)
         return DEFERRED
+
+    def _cache_query(self, query: str, vector: np.ndarray) -> np.ndarray:
+        """Keep a query's embedding (agents search with the same text at every step)."""
+        self._queries[query] = vector
+        while len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return vector
 
     def _on_delete(self, msg: Message) -> bm.Ok:
         self._check_running()
@@ -233,6 +252,7 @@ class MemoryService(Hosted):
         stats["pending_embeddings"] = self._worker.pending
         stats["storage_error"] = self.storage_error
         stats["searches"] = self._searches
+        stats["query_cache_hits"] = self._query_hits
         stats["search_seconds"] = self._search_seconds
         stats["limits"] = {"max_text_bytes": self.limits.max_text_bytes, "max_k": self.limits.max_k,
                            "max_texts": self.limits.max_texts}

@@ -162,6 +162,16 @@ def test_tries_in_flight_together_get_one_answer(swarm):
     assert mc.stats()["namespaces"][ns] == 1
 
 
+def test_a_query_searched_again_is_not_embedded_again(swarm):
+    """The second search with the same text finds the same hits from the kept embedding."""
+    _, mc, _ = swarm
+    mc.add(["the cache keeps query vectors"], namespace="agent:cache")
+    first = mc.search("what does the cache keep?", k=1, namespaces=["agent:cache"])
+    hits = mc.stats()["query_cache_hits"]
+    assert mc.search("what does the cache keep?", k=1, namespaces=["agent:cache"]) == first
+    assert mc.stats()["query_cache_hits"] == hits + 1
+
+
 def test_concurrent_thread_clients(swarm):
     """Threads with bus clients of their own (agents) add and search at once; every id is distinct, findable."""
     _, _, _, broker = swarm
