@@ -89,6 +89,13 @@ class Reconciler:
         rec = p.table.get(ex.record.id)
         if rec is None or rec.status is not Status.CRASHED:
             return
+        limit = p.cfg.limits.max_agents
+        if len(p.table.live()) >= limit:  # its slot was taken meanwhile: a restart is a start too
+            detail = f"max_agents {limit} reached"
+            p.table.log_event(rec.id, "restart_refused", detail)
+            p.log.warning("agent_restart_refused", agent=rec.id, reason=detail)
+            p.bus.tell(rec.parent, "supervisor", f"agent {rec.id} crashed and was not restarted: {detail}")
+            return
         if p.life.restart(rec):
             p.table.expect_ready(rec.id, None, p.clock() + ROOT_START_TIMEOUT)
 
