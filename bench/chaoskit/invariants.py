@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaoskit.swarm import ChaosSwarm, alive, wait
-from chaoskit.workload import MAX_AGENTS, MAX_DEPTH, Workload
+from chaoskit.workload import MAX_AGENTS, MAX_DEPTH, Workload, config
 
 TERMINAL = ("done", "failed", "killed", "crashed")
 ENDS = frozenset(TERMINAL)
@@ -100,25 +100,32 @@ def count_limit(swarm: ChaosSwarm) -> Verdict:
 
 
 def spend_within_budgets(swarm: ChaosSwarm) -> Verdict:
-    """Every agent's subtree spent no more than its budget (where the registry keeps budgets)."""
-    columns = swarm.budget_columns()
-    if not columns:
+    """No agent's subtree spent more than its budget (the gateway's ledger against the registry's budgets;
+    the root's subtree also against ``quotas.swarm``)."""
+    if not swarm.budget_columns():
         return Verdict("spend within every budget", None, "no budgets in this version of the registry")
     agents = swarm.agents()
-    rows = {r[0]: r[1:] for r in swarm.query(f"SELECT id, {', '.join(columns)} FROM agents")}
-    spent = _subtree_spend(agents)
-    over = []
+    spent = _subtree_spend(agents, swarm.ledger_spend())
+    swarm_quota = (config(swarm.workload).get("quotas", {}).get("swarm", {}) or {}).get("max_tokens")
+    over, checked = [], 0
     for a in agents:
-        for col, limit in zip(columns, rows.get(a["id"], ())):
-            used = spent[a["id"]][0 if col == "budget_tokens" else 1]
-            if limit is not None and used > limit:
-                over.append(f"{a['id']} spent {used:g} of {col} {limit:g}")
-    budgets = sum(1 for r in rows.values() if any(v is not None for v in r))
-    return Verdict("spend within every budget", not over, "; ".join(over[:4]) or f"{budgets} budgets held")
+        limits = {"tokens": a["budget_tokens"], "usd": a["budget_usd"]}
+        if a["parent"] is None and not a["budget_override"] and swarm_quota is not None:
+            limits["tokens"] = swarm_quota if limits["tokens"] is None else min(limits["tokens"], swarm_quota)
+        for kind, limit in limits.items():
+            if limit is None:
+                continue
+            checked += 1
+            used = spent[a["id"]][0 if kind == "tokens" else 1]
+            if used > limit:
+                over.append(f"{a['id']}'s subtree spent {used:g} {kind} of its {limit:g}")
+    met = sum(1 for a in agents if str(a["reason"] or "").startswith("budget_exhausted"))
+    return Verdict("spend within every budget", not over,
+                   "; ".join(over[:4]) or f"{checked} budgets held, {met} agents stopped at theirs")
 
 
-def _subtree_spend(agents: list[dict[str, Any]]) -> dict[str, list[float]]:
-    totals = {a["id"]: [float(a["tokens"]), float(a["cost_usd"])] for a in agents}
+def _subtree_spend(agents: list[dict[str, Any]], own: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+    totals = {a["id"]: list(own.get(a["id"], (0.0, 0.0))) for a in agents}
     for a in reversed(agents):  # children come after their parents
         if a["parent"] in totals:
             totals[a["parent"]][0] += totals[a["id"]][0]

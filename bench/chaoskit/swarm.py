@@ -68,7 +68,7 @@ class ChaosSwarm:
 
     def agents(self) -> list[dict[str, Any]]:
         cols = ("id", "name", "role", "parent", "depth", "pid", "status", "steps", "tokens", "cost_usd",
-                "created_at", "started_at", "ended_at", "restarts", "reason")
+                "created_at", "started_at", "ended_at", "restarts", "reason", *self.budget_columns())
         rows = self.query(f"SELECT {', '.join(cols)} FROM agents ORDER BY seq")
         out = [dict(zip(cols, r)) for r in rows]
         self.seen.update(a["pid"] for a in out if a["pid"])
@@ -80,7 +80,22 @@ class ChaosSwarm:
 
     def budget_columns(self) -> list[str]:
         """The budget columns of the agents table (empty before budgets exist)."""
-        return [r[1] for r in self.query("PRAGMA table_info(agents)") if r[1] in ("budget_tokens", "budget_usd")]
+        budget = ("budget_tokens", "budget_usd", "budget_override")
+        return [r[1] for r in self.query("PRAGMA table_info(agents)") if r[1] in budget]
+
+    def ledger_spend(self) -> dict[str, tuple[float, float]]:
+        """Each agent's own spend (tokens, dollars) as the gateway's ledger has it (read-only)."""
+        try:
+            conn = sqlite3.connect(f"file:{self.run_dir / 'ledger.db'}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error:
+            return {}
+        try:
+            return {r[0]: (float(r[1]), float(r[2]))
+                    for r in conn.execute("SELECT agent, tokens, cost_usd FROM spend").fetchall()}
+        except sqlite3.Error:
+            return {}
+        finally:
+            conn.close()
 
     def inbox(self) -> list[dict[str, Any]]:
         cols = ("id", "agent_id", "sender", "kind", "created_at", "acked_at", "acked_pid")

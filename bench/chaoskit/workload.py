@@ -7,8 +7,11 @@ lead (depth 1) starts ``WORKERS`` workers one after the other, spread over the f
 run; between two starts it writes a status file, remembers a fact, asks its last worker a question
 and waits for news. A worker (depth 2) works in cycles (write, remember, read, append, wait) for
 about one and a half of its lead's segments, then finishes with a result for its lead; each lead's
-first worker starts a helper (depth 3) whose own ``start_agent`` is refused (``max_depth`` 3). Only
-parents ask children questions, so no two agents wait on each other.
+first worker starts a helper (depth 3) whose own ``start_agent`` is refused (``max_depth`` 3); each
+lead's ``CAPPED``-th worker has a budget of half the tokens its work needs, so the gateway stops it
+(``on_exhausted: kill``) halfway. Every lead's subtree and the swarm have budgets too, generous ones
+(checked, never met unless something counts twice). Only parents ask children questions, so no two
+agents wait on each other.
 
 Every answer carries a ``delay_s``, the time the model "takes", so the run lasts about the duration
 asked for. The teams' work is sized to end well before the root's waits do (``WORK``), so a loaded
@@ -31,6 +34,8 @@ ROOT_WAIT = 4.0  # the root's model "takes" this long per waiting step
 IDLE_WAIT = 1.0  # seconds do_nothing waits for news (the config's idle_wait_seconds)
 LEAD_PAIR = 2.8  # about how long a lead's wait-and-write pair of steps takes (measured unloaded)
 WORKER_CYCLE = 4.0  # about how long a worker's cycle of five steps takes (measured unloaded)
+CAPPED = 3  # each lead's third worker runs out of budget halfway
+TOKENS_PER_CALL = 900  # about what one model call of this workload counts (replay: 4 characters a token)
 EVENTS_PER_AGENT = 3  # registry events an agent adds at least (spawned, ready, its end)
 
 
@@ -88,7 +93,8 @@ class Workload:
         for k in range(1, WORKERS + 1):
             worker = f"w{lead}-{k}"
             self.cassette[worker] = self._worker(worker, helper=f"h{lead}" if k == 1 else "")
-            out += [cmd("start_agent", 0.2, name=worker, task=f"work item {worker}", role="worker"),
+            role = "capped" if k == CAPPED else "worker"
+            out += [cmd("start_agent", 0.2, name=worker, task=f"work item {worker}", role=role),
                     cmd("memory_add", 0.5, text=self._fact(name, f"team {lead} started {worker}")),
                     cmd("message_agent", 0.5, key=worker, message=f"how is {worker} doing?")]
             out += self._pairs(name, k, pairs)
@@ -118,13 +124,27 @@ class Workload:
         return out + [cmd("task_complete", 0.3, reason=f"result of {name}")]
 
 
+    def budgets(self) -> dict[str, int]:
+        """Token budgets: a capped worker's (half its work), a lead subtree's and the swarm's (generous)."""
+        calls = {name: len(answers) for name, answers in self.cassette.items()}
+        capped = calls[f"w1-{CAPPED}"]
+        team = max(sum(n for name, n in calls.items() if name.startswith((f"lead{lead}", f"w{lead}-", f"h{lead}")))
+                   for lead in range(1, LEADS + 1))
+        return {"capped": capped * TOKENS_PER_CALL // 2, "lead": 2 * team * TOKENS_PER_CALL,
+                "swarm": 3 * sum(calls.values()) * TOKENS_PER_CALL}
+
+
 def config(workload: Workload) -> dict[str, Any]:
     """The swarm YAML of the run (its cassette in ``cassette.yaml`` beside it)."""
     restart = {"policy": "on-crash", "max_restarts": 3, "period_seconds": 60}
+    budgets = workload.budgets()
+    worker_commands = ["start_agent", "write_to_file", "read_file", "append_to_file", "memory_add", "do_nothing",
+                       "task_complete"]
     return {
         "name": "chaos", "goal": "keep working while everything fails", "root": "manager",
         "llm": {"provider": "replay", "cassette": "cassette.yaml"}, "workspace": "workspace",
         "memory": True,
+        "quotas": {"swarm": {"max_tokens": budgets["swarm"]}, "on_exhausted": "kill"},
         "limits": {"max_depth": MAX_DEPTH, "max_agents": MAX_AGENTS, "max_children": WORKERS + 1,
                    "max_steps": 2000, "max_wall_seconds": 2 * workload.duration + 120,
                    "loop_threshold": 1000, "idle_wait_seconds": IDLE_WAIT, "message_timeout": 20},
@@ -134,9 +154,11 @@ def config(workload: Workload) -> dict[str, Any]:
                         "can_start": ["lead"], "restart": restart},
             "lead": {"role": "Run a team.", "commands": ["start_agent", "message_agent", "write_to_file",
                                                          "memory_add", "do_nothing", "task_complete"],
-                     "can_start": ["worker"], "restart": restart},
-            "worker": {"role": "Do one work item.", "commands": [
-                "start_agent", "write_to_file", "read_file", "append_to_file", "memory_add", "do_nothing",
-                "task_complete"], "can_start": ["worker"], "restart": restart},
+                     "can_start": ["worker", "capped"], "restart": restart,
+                     "budget": {"max_tokens": budgets["lead"]}},
+            "worker": {"role": "Do one work item.", "commands": worker_commands, "can_start": ["worker"],
+                       "restart": restart},
+            "capped": {"role": "Do one work item on a small budget.", "commands": worker_commands,
+                       "can_start": ["worker"], "restart": restart, "budget": {"max_tokens": budgets["capped"]}},
         },
     }
