@@ -198,11 +198,12 @@ def approval_exists(run_dir: Path, request_id: str) -> bool:
 def decide_request(run_dir: Path, request_id: str, approve: bool, text: str = "") -> dict[str, Any]:
     """Approve (``text``: a note) or deny (``text``: the reason) a request; the supervisor's answer.
 
-    OperatorError for an unknown or already decided request, or a budget request to approve.
+    OperatorError for an unknown or already decided request, or a budget request to approve. Sent
+    under one retry id: a retry after a lost answer gets the first decision's answer.
     """
     if not approve and not text:
         text = DENY_REASON
-    return dict(ask(run_dir, m.Decide(request_id, approve, text)).info)
+    return dict(ask_once(run_dir, lambda rid: m.Decide(request_id, approve, text, rid)).info)
 
 
 def clean_previous_run(run_dir: Path) -> None:
