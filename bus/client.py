@@ -28,7 +28,10 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   reconnects with backoff (the broker restarts; the identity stays). When
   the broker's heartbeats name a new incarnation (it was restarted while
   our socket reconnected by itself), every pending request fails at once
-  with ``bus_error``: its answer cannot come.
+  with ``bus_error``: its answer cannot come. (One sent to the new broker
+  just before its first heartbeat fails too: callers that change state
+  retry under their request id, ``bus/retry.py``, model calls under their
+  call id.)
 * Identity: the client presents its ``credential`` (``bus.credentials``) at
   every handshake; without a live one the broker never lets it connect and
   sends fail as above. ``identity`` is the peer id every header carries as
