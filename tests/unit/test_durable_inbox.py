@@ -13,7 +13,7 @@ from bus.client import DEFERRED
 from bus.protocol import Kind
 from orchestrator.supervisor.messenger import REPUSH_AFTER
 from swarm_core import messages as m
-from swarm_core.errors import InvalidRequest, NotFound, PolicyDenied, SwarmError
+from swarm_core.errors import InvalidRequest, PolicyDenied, SwarmError
 from swarm_core.status import Status
 from tests.supervisor_harness import SupervisorRig
 
@@ -98,7 +98,7 @@ def test_acknowledgements_only_count_for_ones_own_messages(rig):
     rig.start("manager", "w")
     note_id = rig.send("cli-1", m.OperatorMessage("manager", "for the manager")).info["message_id"]
     rig.send("w", m.StepReport("w", 1, "do_nothing", inbox_ids=[note_id]))
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(PolicyDenied):  # the authorization table: an agent reports only its own steps
         rig.send("w", m.StepReport("manager", 1, "do_nothing", inbox_ids=[note_id]))
     assert [n.id for n in rig.table.inbox.unread("manager")] == [note_id]
 
@@ -115,8 +115,9 @@ def test_a_question_and_its_reply_are_both_kept(rig):
 
 
 @pytest.mark.parametrize("sender, body, error", [
-    ("manager", m.PostMessage("nobody", "hi"), NotFound),
-    ("manager", m.PostMessage("manager", "to myself"), InvalidRequest),
+    ("manager", m.PostMessage("nobody", "hi"), PolicyDenied),  # not in its subtree (swarm_core/authz.py)
+    ("manager", m.PostMessage("manager", "to myself"), PolicyDenied),
+    ("w", m.PostMessage("manager", "a question up the tree"), PolicyDenied),
     ("manager", m.PostMessage("w", "   "), InvalidRequest),
     ("manager", m.PostMessage("w", "x" * 20_001), InvalidRequest),
     ("manager", m.PostMessage("w", "hi", "notice"), InvalidRequest),
