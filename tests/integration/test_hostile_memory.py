@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from memory.client import MemoryClient
 from swarm_core import messages as m
 from tests.hostile_bodies import answer, bodies, mutants, texts
-from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready
+from tests.memory_harness import start_broker, start_service, stop_process, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -48,7 +48,7 @@ def memory(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("hostile-memory")
     broker = start_broker(run_dir)
     proc = start_service(run_dir)
-    bus = client(run_dir, "mallory")
+    bus = broker.client("cli-mallory")  # the operator: its bodies pass the authorization table
     try:
         mc = MemoryClient(bus, timeout=60)
         wait_ready(mc, proc)

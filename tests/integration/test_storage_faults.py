@@ -14,7 +14,7 @@ import pytest
 
 from memory.client import MemoryClient
 from swarm_core.errors import StorageError
-from tests.memory_harness import client, start_broker, start_service, stop_process, wait_ready
+from tests.memory_harness import start_broker, start_service, stop_process, wait_ready
 from tests.storage_harness import SmallDisk
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -27,7 +27,7 @@ def memory_on_small_disk(tmp_path):
     run_dir.mkdir()
     disk = SmallDisk(tmp_path / "small", 4)
     broker = start_broker(run_dir)
-    bus = client(run_dir, "test-storage")
+    bus = broker.client("cli-test-storage")  # the operator: it may read the statistics
     procs = []
 
     def start() -> tuple[MemoryClient, object]:
