@@ -164,7 +164,7 @@ def test_tries_in_flight_together_get_one_answer(swarm):
 
 def test_a_query_searched_again_is_not_embedded_again(swarm):
     """The second search with the same text finds the same hits from the kept embedding."""
-    _, mc, _ = swarm
+    _, mc, _, _ = swarm
     mc.add(["the cache keeps query vectors"], namespace="agent:cache")
     first = mc.search("what does the cache keep?", k=1, namespaces=["agent:cache"])
     hits = mc.stats()["query_cache_hits"]
