@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable
 
 from agents.commands.context import CommandError
+from bus.retry import new_request_id, once
 from bus.client import BusClient
 from swarm_core import messages as m
 from swarm_core.errors import (
@@ -21,7 +22,10 @@ from swarm_core.errors import (
     SwarmError,
     UnknownDestination,
 )
+from swarm_core.messages.inbox import Kind
 from swarm_core.peers import SUPERVISOR
+
+POST_BUDGET = 30.0  # seconds to get a message kept by the supervisor (it may be restarting)
 
 
 class BusPorts:
@@ -38,6 +42,8 @@ class BusPorts:
         should_stop: Callable[[], bool] = lambda: False,
         has_news: Callable[[], bool] = lambda: False,
         set_status: Callable[[str], None] = lambda s: None,
+        reply_ready: Callable[[str], bool] = lambda q: False,
+        take_reply: Callable[[str], str | None] = lambda q: None,
     ) -> None:
         self.client = client
         self.agent_id = agent_id
@@ -47,11 +53,30 @@ class BusPorts:
         self._should_stop = should_stop
         self._has_news = has_news
         self._set_status = set_status
+        self._reply_ready = reply_ready
+        self._take_reply = take_reply
         self._memory: Any = None
 
     def _ask(self, dst: str, body: Any, timeout: float) -> Any:
+        return self._answer(dst, timeout,
+                            lambda: self.client.request(dst, body, timeout, abort=self._should_stop))
+
+    def _ask_once(self, dst: str, make: Callable[[str], Any], budget: float) -> Any:
+        """A state-changing request: one request id, tried again after a lost answer (``bus/retry.py``)."""
+        request_id = new_request_id()
+
+        def attempt(timeout: float) -> Any:
+            return self.client.request(dst, make(request_id), timeout, abort=self._should_stop)
+
+        return self._answer(dst, budget, lambda: once(attempt, budget, self._pause, self._should_stop))
+
+    def _pause(self, seconds: float) -> None:
+        self.client.poll(seconds, until=self._should_stop)
+
+    def _answer(self, dst: str, timeout: float, call: Callable[[], Any]) -> Any:
+        """The reply of ``call()``; its errors as CommandError observations (Stopped passes)."""
         try:
-            return self.client.request(dst, body, timeout, abort=self._should_stop)
+            return call()
         except Stopped:
             raise
         except PolicyDenied as exc:
@@ -68,25 +93,46 @@ class BusPorts:
     # ------------------------------------------------------------ agents
 
     def start_agent(self, name: str, task: str, prompt: str = "", role: str = "", budget: int = 0) -> str:
-        r = self._ask(SUPERVISOR, m.StartAgent(name, task, prompt, role, budget), self.spawn_timeout)
+        r = self._ask_once(SUPERVISOR, lambda rid: m.StartAgent(name, task, prompt, role, budget, request_id=rid),
+                           2 * self.spawn_timeout)
         return (f"started agent {r.agent_id!r} (depth {r.depth}); it works on its own and its result "
                 f"will arrive in your INBOX. Use do_nothing to wait for it.")
 
     def message_agent(self, key: str, message: str) -> str:
+        """Post a question to agent ``key`` (kept by the supervisor) and wait (bounded) for its reply."""
         if key == self.agent_id:
             raise CommandError("you cannot message yourself")
+        posted = self.post(key, message, Kind.QUESTION)
         self._set_status("waiting")
         try:
-            reply = self._ask(key, m.AgentMessage(message), self.message_timeout)
+            self.client.poll(self.message_timeout,
+                             until=lambda: self._reply_ready(posted) or self._should_stop())
         finally:
             self._set_status("running")
-        return f"{key} replied: {reply.text}"
+        text = self._take_reply(posted)
+        if text is not None:
+            return f"{key} replied: {text}"
+        if self._should_stop():
+            raise Stopped(f"stopped while waiting for {key}'s reply")
+        raise CommandError(f"no reply from {key} within {self.message_timeout:g}s; "
+                           "if it answers later, the reply arrives in your INBOX")
+
+    def post(self, key: str, text: str, kind: str, reply_to: str = "") -> str:
+        """Have the supervisor keep and deliver a message for agent ``key``; return its id."""
+        posted = self._ask_once(SUPERVISOR, lambda rid: m.PostMessage(key, text, kind, reply_to, rid),
+                                POST_BUDGET)
+        return str(posted.message_id)
+
+    def reply(self, key: str, question_id: str, text: str) -> str:
+        """Answer question ``question_id`` that agent ``key`` asked (delivered like any message)."""
+        return self.post(key, text, Kind.REPLY, question_id)
 
     def list_agents(self) -> list[dict[str, Any]]:
         return list(self._ask(SUPERVISOR, m.ListAgents("children"), 10.0).agents)
 
     def delete_agent(self, key: str) -> str:
-        self._ask(SUPERVISOR, m.DeleteAgent(key, reason=f"deleted by {self.agent_id}"), 15.0)
+        self._ask_once(SUPERVISOR, lambda rid: m.DeleteAgent(key, reason=f"deleted by {self.agent_id}",
+                                                             request_id=rid), 30.0)
         return f"agent {key} and its sub-agents were stopped"
 
     # ------------------------------------------------------------ memory
@@ -99,8 +145,16 @@ class BusPorts:
         return self._memory
 
     def memory_add(self, text: str) -> int:
+        """Store ``text`` in shared memory once, however often the request must be tried."""
+        request_id = new_request_id()
+        meta = [{"agent": self.agent_id, "request": request_id}]
+
+        def attempt(timeout: float) -> list[int]:
+            return self._mem().add([text], namespace="shared", metadata=meta, request_id=request_id,
+                                   timeout=timeout)
+
         try:
-            ids = self._mem().add([text], namespace="shared", metadata=[{"agent": self.agent_id}])
+            ids = once(attempt, 2 * self.memory_timeout, self._pause, self._should_stop)
         except SwarmError as exc:
             raise CommandError(f"memory: {exc.message}") from None
         return int(ids[0])

@@ -28,6 +28,8 @@ class AgentHosting(Hosted):
             should_stop=lambda: self.runtime.stop_reason is not None,
             has_news=lambda: self.runtime.has_news(),
             set_status=lambda s: self.runtime.set_status(s),
+            reply_ready=lambda q: self.runtime.inbox.reply_ready(q),
+            take_reply=lambda q: self.runtime.take_reply(q),
         )
         self.runtime = AgentRuntime(agent, host.client, ports, _workspace(agent), host.log)
 

@@ -27,11 +27,12 @@ from typing import Any, Callable
 
 from agents.approval import await_decision
 from agents.commands import registry
-from agents.commands.context import CommandContext
+from agents.commands.context import CommandContext, CommandError
 from agents.commands.registry import Observation
+from agents.inbox import AgentInbox, Arrival, Note
 from agents.parse import ParseError, parse_decision
 from agents.prompt import PromptInput, build_prompt
-from bus.client import DEFERRED, BusClient
+from bus.client import BusClient
 from bus.protocol import Message
 from swarm_core import messages as m
 from swarm_core.errors import (
@@ -42,8 +43,10 @@ from swarm_core.errors import (
     ProviderError,
     QuotaExhausted,
     Stopped,
+    StorageError,
     SwarmError,
 )
+from swarm_core.messages.inbox import Kind
 from swarm_core.peers import GATEWAY, SUPERVISOR
 from swarm_core.spec import AgentSpec
 from swarm_core.tracing import Recorder
@@ -68,8 +71,8 @@ class AgentRuntime:
         self.clock = clock
         self.steps = 0
         self.history: list[dict[str, Any]] = []
-        self.inbox: list[str] = []
-        self.questions: list[Message] = []
+        self.inbox = AgentInbox()
+        self._unacked: list[str] = []  # shown, not yet acknowledged by an answered step report
         self.stop_reason: str | None = None
         self._status = "starting"
         self._invalid = 0
@@ -84,7 +87,6 @@ class AgentRuntime:
         self.tracer = Recorder(spec.agent_id)
         self._spans_sent_at = clock()
         client.handle(m.InboxMessage, self._on_inbox)
-        client.handle(m.AgentMessage, self._on_question)
         client.handle(m.Stop, self._on_stop)
         client.handle(m.ServiceRestarted, self._on_service_restarted)
 
@@ -92,19 +94,18 @@ class AgentRuntime:
 
     def _on_inbox(self, msg: Message) -> None:
         body: m.InboxMessage = msg.body
-        self._take_note(body.sender, body.kind, body.text)
+        note = Note(body.sender, body.kind, body.text, body.message_id, body.reply_to)
+        arrival = self.inbox.receive(note)
+        if arrival is Arrival.SHOWN:
+            self._ack([note.id])  # our acknowledgement was lost: say it again
+        elif arrival is Arrival.NEW:
+            self.log.info("inbox_received", sender=body.sender, kind=body.kind, text=body.text[:500],
+                          message_id=body.message_id)
 
     def _take_note(self, sender: str, kind: str, text: str) -> None:
-        prefix = {"result": f"result from {sender}", "notice": f"notice from {sender}"}.get(
-            kind, f"message from {sender}")
-        self.inbox.append(f"[{prefix}] {text}")
-        self.log.info("inbox_received", sender=sender, kind=kind, text=text[:500])
-
-    def _on_question(self, msg: Message) -> object:
-        if self.stop_reason is not None:
-            raise Stopped(f"{self.spec.agent_id} is stopping")
-        self.questions.append(msg)
-        return DEFERRED  # answered after this agent's next step
+        """A local note for the next prompt (not kept by the supervisor: no id)."""
+        self.inbox.receive(Note(sender, kind, text))
+        self.log.info("inbox_received", sender=sender, kind=kind, text=text[:500], message_id="")
 
     def _on_stop(self, msg: Message) -> None:
         self.request_stop(msg.body.reason)
@@ -120,7 +121,26 @@ class AgentRuntime:
             self.stop_reason = reason
 
     def has_news(self) -> bool:
-        return bool(self.inbox or self.questions)
+        return self.inbox.has_news()
+
+    def take_reply(self, question_id: str) -> str | None:
+        """The reply to this agent's question ``question_id`` if it has come (it counts as shown)."""
+        note = self.inbox.take_reply(question_id)
+        if note is None:
+            return None
+        self._shown([note], via="message_agent")
+        return note.text
+
+    def _shown(self, notes: list[Note], via: str = "prompt") -> None:
+        """These messages reached the model: log their ids (the prompts log); the next answered step
+        report acknowledges them."""
+        ids = [n.id for n in notes if n.id]
+        if ids:
+            self.log.info("inbox_shown", ids=ids, pid=os.getpid(), step=self.steps, via=via)
+            self._ack(ids)
+
+    def _ack(self, ids: list[str]) -> None:
+        self._unacked.extend(i for i in ids if i not in self._unacked)
 
     def set_status(self, status: str) -> None:
         if status != self._status:
@@ -148,7 +168,7 @@ class AgentRuntime:
             pass
         self._send_spans(force=True)
         self.log.info("agent_stopped", reason=self.stop_reason)
-        self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})")
+        self._answer_questions(f"{self.spec.agent_id} was stopped ({self.stop_reason})", everyone=True)
         return 0
 
     def step(self) -> tuple[bool, str] | None:
@@ -167,28 +187,29 @@ class AgentRuntime:
 
     def _step(self) -> tuple[bool, str] | None:
         self.set_status("running")
-        inbox, self.inbox = self.inbox, []
-        questions = list(self.questions)
-        prompt, context = self._prompt(inbox, questions)
+        notes, questions = self.inbox.take()
+        prompt, context = self._prompt(notes, questions)
+        self._shown(notes + questions)
         completion, outcome = self._ask_model(prompt, context)
         if completion is None:
             return outcome
-        return self._act(completion.text, questions)
+        return self._act(completion.text)
 
-    def _prompt(self, inbox: list[str], questions: list[Message]) -> tuple[str, dict[str, Any]]:
+    def _prompt(self, notes: list[Note], questions: list[Note]) -> tuple[str, dict[str, Any]]:
         """This step's prompt (and its structured parts); the inbox notes enter the history."""
         memories = self._memories()
+        inbox = [n.line() for n in notes]
         self.log.debug("step_started", step=self.steps, inbox=len(inbox), questions=len(questions),
                        memories=len(memories))
         built = build_prompt(PromptInput(
             name=self.spec.agent_id, role=self.spec.role, task=self.spec.task,
             goals=list(self.spec.goals), commands=list(self.spec.commands),
             can_start=list(self.spec.can_start), extra=self.spec.prompt, history=self.history,
-            inbox=inbox, questions=[q.body.text for q in questions],
+            inbox=inbox, questions=[q.line() for q in questions],
             memories=memories, examples=list(self.spec.examples),
         ))
-        for note in inbox:
-            self._remember({"command": "(inbox)", "args": {}, "result": note})
+        for line in inbox + [q.line() for q in questions]:
+            self._remember({"command": "(inbox)", "args": {}, "result": line})
         return built
 
     def _ask_model(self, prompt: str, context: dict[str, Any]) -> tuple[Any, tuple[bool, str] | None]:
@@ -234,7 +255,7 @@ class AgentRuntime:
             self.log.error("model_call_failed", code=exc.code, error=exc.message)
             return None, (False, f"{exc.code}: {exc.message}")
 
-    def _act(self, text: str, questions: list[Message]) -> tuple[bool, str] | None:
+    def _act(self, text: str) -> tuple[bool, str] | None:
         """Parse the answer, ask the supervisor, run the command, answer the questions."""
         try:
             decision = parse_decision(text)
@@ -261,7 +282,7 @@ class AgentRuntime:
             if span is not None:
                 span.set(**{"swarm.tool.ok": obs.ok})
         self._record(obs, decision.args)
-        self._answer_questions(_speak(decision.thoughts) or obs.text, questions)
+        self._answer_questions(_speak(decision.thoughts) or obs.text)
         if obs.finished:
             return True, obs.text
         return None
@@ -278,25 +299,30 @@ class AgentRuntime:
                       step=self.steps)
 
     def _report_step(self, command: str, args: Any, thoughts: dict[str, Any] | None = None) -> bool:
-        """Ask the supervisor whether this step's command may run (its guards decide: steps, loops).
+        """Ask the supervisor whether this step's command may run (its guards decide: steps, loops);
+        the report acknowledges the inbox messages shown since the last answered one.
 
         True: run it. False: do not (a stop was decided, or no verdict came
         in time: no command runs without one; the loop goes on unless a stop
-        is recorded). A report refused because this agent sends too fast is
-        asked again after a pause, within the same deadline.
+        is recorded). A report refused because this agent sends too fast, or
+        because the registry cannot be written, is asked again after a
+        pause, within the same deadline.
         """
         args_text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)[:2000]
+        acked = list(self._unacked)
         report = m.StepReport(self.spec.agent_id, self.steps, str(command), args_text,
-                              _speak(thoughts or {})[:500])
+                              _speak(thoughts or {})[:500], acked)
         deadline = self.clock() + STEP_VERDICT_TIMEOUT
         while self.stop_reason is None:
             try:
                 verdict = self.client.request(SUPERVISOR, report, max(0.1, deadline - self.clock()),
                                               abort=self._stopping)
+                self._unacked = [i for i in self._unacked if i not in acked]
                 return self._verdicts.get(verdict.verdict, self._verdict_unknown)(verdict, str(command), args)
             except Stopped:
                 break
-            except PolicyDenied as exc:  # throttled by the bus's flood gate
+            except (PolicyDenied, StorageError) as exc:  # throttled by the flood gate, or a registry
+                # that cannot be written (a full disk) decides nothing: ask again after a pause
                 if self.clock() + REFUSED_PAUSE >= deadline:
                     return self._not_run(command, exc)
                 self.client.poll(REFUSED_PAUSE, until=self._stopping)
@@ -362,15 +388,17 @@ class AgentRuntime:
             except SwarmError:
                 pass
 
-    def _answer_questions(self, text: str, questions: list[Message] | None = None) -> None:
-        answered = self.questions if questions is None else questions
-        for q in list(answered):
+    def _answer_questions(self, text: str, everyone: bool = False) -> None:
+        """Reply ``text`` to the questions shown so far (``everyone``: also to those not shown yet)."""
+        questions = list(self.inbox.unanswered)
+        if everyone:
+            questions += [n for n in self.inbox.notes if n.kind == Kind.QUESTION]
+        for q in questions:
             try:
-                self.client.reply(q, m.AgentReply(text))
-            except SwarmError:
-                pass
-            if q in self.questions:
-                self.questions.remove(q)
+                self.ports.reply(q.sender, q.id, text)
+            except (CommandError, SwarmError) as exc:  # the asker has gone: nobody waits for it
+                self.log.info("reply_not_sent", to=q.sender, question=q.id, error=str(exc))
+        self.inbox.answered(questions)
 
     def _memories(self) -> list[str]:
         if not self.spec.memory:
@@ -383,7 +411,7 @@ class AgentRuntime:
 
     def _finish(self, ok: bool, result: str) -> None:
         self.log.info("agent_finished", ok=ok, result=result[:500], steps=self.steps)
-        self._answer_questions(f"{self.spec.agent_id} has finished: {result}")
+        self._answer_questions(f"{self.spec.agent_id} has finished: {result}", everyone=True)
         try:
             self.client.request(SUPERVISOR, m.AgentDone(self.spec.agent_id, result[:20000], ok), 10.0)
         except SwarmError as exc:

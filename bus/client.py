@@ -25,7 +25,13 @@ the broker. Other threads hand work to the loop with ``call_soon_threadsafe``.
   request's deadline (else the liveness window) and raises BusError;
   heartbeats and Bye are not waited for at all.
 * If the broker goes silent for ``liveness`` heartbeat intervals the client
-  reconnects with backoff (the broker restarts; the identity stays).
+  reconnects with backoff (the broker restarts; the identity stays). When
+  the broker's heartbeats name a new incarnation (it was restarted while
+  our socket reconnected by itself), every pending request fails at once
+  with ``bus_error``: its answer cannot come. (One sent to the new broker
+  just before its first heartbeat fails too: callers that change state
+  retry under their request id, ``bus/retry.py``, model calls under their
+  call id.)
 * Identity: the client presents its ``credential`` (``bus.credentials``) at
   every handshake; without a live one the broker never lets it connect and
   sends fail as above. ``identity`` is the peer id every header carries as
@@ -127,6 +133,7 @@ class BusClient:
         self._wake_r = self._loop_calls.fd
         self._next_heartbeat = 0.0
         self._broker_seen = 0.0
+        self._broker = ""  # the incarnation of the broker we speak to (from its heartbeats)
         self._backoff = heartbeat_interval
         self._closed = False
         self.reconnects = 0
@@ -350,6 +357,7 @@ class BusClient:
             return
         kind = msg.header.kind
         if kind is Kind.HEARTBEAT:
+            self._broker_incarnation(msg.body.broker)
             return
         if kind in (Kind.REPLY, Kind.ERROR):
             self._on_reply(msg)
@@ -395,6 +403,17 @@ class BusClient:
                                             f"malformed reply from {header.src}: {exc.message}", header.src))
 
     # ------------------------------------------------------ heartbeat/reconnect
+
+    def _broker_incarnation(self, incarnation: str) -> None:
+        """A broker that is not the one we spoke to: what we asked the old one is lost, say so now
+        (the caller may try again) instead of when each request's deadline passes."""
+        if not incarnation or incarnation == self._broker:
+            return
+        if self._broker and self._pending:
+            if self._log is not None:
+                self._log.warning("broker_restarted", pending=len(self._pending))
+            self._book.fail_all("the broker restarted; the request may not have arrived", BROKER)
+        self._broker = incarnation
 
     def _heartbeat(self, now: float) -> None:
         self._next_heartbeat = now + self.heartbeat_interval

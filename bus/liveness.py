@@ -2,7 +2,8 @@
 
 The books are a :class:`~bus.peers.PeerTable`; this module acts on them:
 it logs and publishes a ``PeerEvent`` when a peer joins, says Bye or is
-declared dead, heartbeats every live peer each tick, and answers the
+declared dead, heartbeats every live peer each tick (with this broker's
+incarnation, so peers can tell a restarted broker), and answers the
 messages addressed to the broker itself (heartbeats, Bye, Ping). Everything
 it sends goes through the broker's :class:`~bus.outbox.Outbox`, so nothing
 here blocks or raises on a gone peer.
@@ -10,6 +11,7 @@ here blocks or raises on a gone peer.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bus import messages as m
@@ -30,6 +32,7 @@ class Liveness:
         self._out = out
         self._log = log
         self._max_bytes = max_bytes
+        self._heartbeat = m.Heartbeat(os.urandom(6).hex())  # this broker's incarnation
 
     def join(self, ident: bytes, binding: Binding, now: float) -> None:
         """A connection was admitted (its first message, or its first after being declared dead)."""
@@ -44,7 +47,7 @@ class Liveness:
             if left:
                 self._out.publish(m.PeerEvent("left", peer, "dead"))
         for ident, peer in self.table.live():
-            self._out.send(ident, Kind.HEARTBEAT, m.Heartbeat(), peer, quiet=True)
+            self._out.send(ident, Kind.HEARTBEAT, self._heartbeat, peer, quiet=True)
 
     def for_broker(self, ident: bytes, kind: int, type_name: str, msg_id: str,
                    body: bytes) -> SwarmError | None:

@@ -18,9 +18,15 @@ from swarm_core.wire import message
 @message
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """Liveness signal between a peer and the broker (kind HEARTBEAT)."""
+    """Liveness signal between a peer and the broker (kind HEARTBEAT).
+
+    The broker's carry its incarnation (``broker``, random per broker
+    start): a peer that sees it change knows its pending requests went to a
+    broker that is gone.
+    """
 
     TYPE = "heartbeat"
+    broker: str = ""
 
 
 @message

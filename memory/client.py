@@ -34,12 +34,14 @@ class MemoryClient:
     def add(self, texts: str | Sequence[str], namespace: str = SHARED,
             metadata: Sequence[dict[str, Any]] | dict[str, Any] | None = None,
             vectors: Sequence[Sequence[float]] | None = None, *,
-            timeout: float | None = None) -> list[int]:
+            timeout: float | None = None, request_id: str = "") -> list[int]:
         """Store one text or many; return the new ids in order.
 
         ``metadata`` is one object for a single text or one per text;
         ``vectors`` (optional) skips the service's embedder; a numpy array
-        travels packed as float32 bytes, lists as lists of floats.
+        travels packed as float32 bytes, lists as lists of floats. The same
+        ``request_id`` sent again (a retry) stores nothing new and returns
+        the first try's ids.
         """
         items = [texts] if isinstance(texts, str) else list(texts)
         if isinstance(metadata, dict):
@@ -47,9 +49,10 @@ class MemoryClient:
         else:
             metas = list(metadata or [])
         if _is_array(vectors):
-            body = m.MemAdd(namespace, items, metas, vectors_f32=_packed(vectors))
+            body = m.MemAdd(namespace, items, metas, vectors_f32=_packed(vectors), request_id=request_id)
         else:
-            body = m.MemAdd(namespace, items, metas, _float_rows(vectors) if vectors is not None else [])
+            body = m.MemAdd(namespace, items, metas, _float_rows(vectors) if vectors is not None else [],
+                            request_id=request_id)
         reply = self._call(body, timeout)
         return list(reply.ids)
 

@@ -4,10 +4,14 @@ Contract (requests, replies from ``bus/messages.py``):
 
 * ``MemAdd`` → ``MemAdded(ids)``: texts are embedded (``passage``) unless
   vectors are given (as float lists or packed float32 bytes); the reply is
-  sent only after the change is on disk.
+  sent only after the change is on disk. An add with a ``request_id`` is
+  stored once: a retry (the same sender and id, also after a restart) gets
+  the first ids, or waits for them while the first is embedded.
 * ``MemSearch`` → ``MemHits(hits)``: the best ``k`` across the namespaces,
   best first; each hit is ``{id, score, text, namespace, metadata}``. The
-  query is embedded (``query``) unless a vector is given. A valid namespace
+  query is embedded (``query``) unless a vector is given; the embeddings of
+  the last ``QUERY_CACHE`` query texts are kept (agents search with their
+  task's text at every step). A valid namespace
   that holds nothing yet (an agent that never wrote) contributes no hits:
   it is not an error, so an agent may always search ``shared`` + its own.
 * ``MemDelete`` → ``Ok(info={"deleted": n})``, all or nothing: ids not in
@@ -22,6 +26,10 @@ Contract (requests, replies from ``bus/messages.py``):
   authenticated), the operator any namespace; only the operator deletes,
   clears and reads statistics; only the supervisor stops the service. A
   refusal is a ``policy_denied`` reply naming the rule, and a log line.
+* A disk that refuses writes (full, read-only) → a ``storage_unavailable``
+  error reply to each change (nothing is changed), one ``memory_storage_failed``
+  log line when it starts (``memory_storage_recovered`` when writes work
+  again); searches and stats go on.
 * ``Stop`` (request or event), SIGTERM and SIGINT stop it cleanly: the
   handler records the intent, the loop stops accepting work, lets queued
   embeddings finish, writes a final snapshot and says goodbye to the broker
@@ -40,6 +48,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,16 +71,18 @@ from memory.validate import (
     check_namespaces,
     check_text,
     check_texts,
+    request_key,
     vectors_of,
 )
 from memory.worker import EmbedWorker
 from swarm_core import authz
 from swarm_core import messages as m
-from swarm_core.errors import InternalError, ProviderError, Stopped, SwarmError
+from swarm_core.errors import InternalError, ProviderError, StorageError, Stopped, SwarmError
 from swarm_core.peers import MEMORY
 
 TICK = 0.2  # seconds the loop waits on the bus per pass
 DRAIN_SECONDS = 10.0  # queued embeddings get this long to finish at a stop
+QUERY_CACHE = 1024  # query embeddings kept (the embedder is deterministic: a text's vector never changes)
 
 class MemoryService(Hosted):
     """Handles the Mem* requests for one store; transport is the given bus client."""
@@ -86,6 +97,10 @@ class MemoryService(Hosted):
         self.limits = limits
         self._log = log
         self.stop_reason = ""
+        self.storage_error = ""  # why the disk refuses writes ("" while it takes them)
+        self._adding: dict[str, list[Message]] = {}  # add request key -> retries waiting for its answer
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # query text -> its embedding (LRU)
+        self._query_hits = 0
         self._searches = 0
         self._search_seconds = 0.0  # inside store.search: the rest of a round trip is transport
         self._worker = EmbedWorker(embedder, client.call_soon_threadsafe, log)
@@ -98,9 +113,12 @@ class MemoryService(Hosted):
     # ------------------------------------------------------- the host's hooks
 
     def start(self) -> None:
-        """Say what is served (the bus client is connected)."""
+        """Say what is served (the bus client is connected), and whether changes are refused."""
         self._log.info("memory_ready", identity=self._client.identity, dim=self.store.dim,
                        embedder=self.embedder.name, items=self.store.count())
+        if self.store.write_problem:
+            self.storage_error = self.store.write_problem
+            self._log.error("memory_storage_failed", error=self.storage_error)
 
     def stop_accepting(self) -> None:
         """From now on every request is answered ``stopped``."""
@@ -131,20 +149,53 @@ class MemoryService(Hosted):
     def _on_add(self, msg: Message) -> Any:
         self._check_running()
         body: m.MemAdd = msg.body
+        key = request_key(msg.src, body.request_id, self.limits)
+        first = self._first_add(key, msg)
+        if first is not None:
+            return first
         ns = check_namespace(body.namespace)
         texts = check_texts(body.texts, self.limits)
         metas = check_metadata(body.metadata, len(texts), self.limits)
 
         def add(vectors: np.ndarray) -> m.MemAdded:
-            ids = self.store.add(ns, texts, vectors, metas)
+            ids = self._write(lambda: self.store.add(ns, texts, vectors, metas, request=key))
             self._log.info("memory_added", namespace=ns, count=len(ids), first_id=ids[0], src=msg.src)
             return m.MemAdded(ids)
 
         vectors = vectors_of(body.vectors, body.vectors_f32, len(texts), self.store.dim)
         if vectors is not None:
             return add(vectors)
-        self._worker.submit(texts, "passage", self._then(msg, add))
+        if key is not None:
+            self._adding[key] = []  # retries that come while it is embedded wait for its answer
+        self._worker.submit(texts, "passage", self._then(msg, add, key))
         return DEFERRED
+
+    def _first_add(self, key: str | None, msg: Message) -> Any:
+        """The answer to a retried add (its first ids, or DEFERRED while the first is embedded); None: new."""
+        if key is None:
+            return None
+        ids = self.store.added(key)
+        if ids is not None:
+            self._log.info("memory_add_retried", request=key, first_id=ids[0])
+            return m.MemAdded(ids)
+        if key in self._adding:
+            self._adding[key].append(msg)
+            return DEFERRED
+        return None
+
+    def _write(self, change: Callable[[], Any]) -> Any:
+        """Run a store change; say once, in one line, when the disk starts or stops refusing writes."""
+        try:
+            result = change()
+        except StorageError as exc:
+            if not self.storage_error:
+                self._log.error("memory_storage_failed", error=exc.message)
+            self.storage_error = exc.message
+            raise
+        if self.storage_error:
+            self._log.warning("memory_storage_recovered", was=self.storage_error)
+            self.storage_error = ""
+        return result
 
     def _on_search(self, msg: Message) -> Any:
         self._check_running()
@@ -164,28 +215,44 @@ class MemoryService(Hosted):
         if vectors is not None:
             return search(vectors[0])
         query = check_text(body.query, self.limits, "query")
-        self._worker.submit([query], "query", self._then(msg, lambda v: search(v[0])))
+        cached = self._queries.get(query)
+        if cached is not None:
+            self._queries.move_to_end(query)
+            self._query_hits += 1
+            return search(cached)
+        then = self._then(msg, lambda v: search(self._cache_query(query, v[0])))
+        self._worker.submit([query], "query", then)
         return DEFERRED
+
+    def _cache_query(self, query: str, vector: np.ndarray) -> np.ndarray:
+        """Keep a query's embedding (agents search with the same text at every step)."""
+        self._queries[query] = vector
+        while len(self._queries) > QUERY_CACHE:
+            self._queries.popitem(last=False)
+        return vector
 
     def _on_delete(self, msg: Message) -> bm.Ok:
         self._check_running()
         body: m.MemDelete = msg.body
         ns = check_namespace(body.namespace)
-        n = self.store.delete(ns, check_ids(body.ids, self.limits))
+        ids = check_ids(body.ids, self.limits)
+        n = self._write(lambda: self.store.delete(ns, ids))
         self._log.info("memory_deleted", namespace=ns, count=n, src=msg.src)
         return bm.Ok({"deleted": n})
 
     def _on_clear(self, msg: Message) -> bm.Ok:
         self._check_running()
         ns = check_namespace(msg.body.namespace)
-        n = self.store.clear(ns)
+        n = self._write(lambda: self.store.clear(ns))
         self._log.info("memory_cleared", namespace=ns, count=n, src=msg.src)
         return bm.Ok({"cleared": n})
 
     def _on_stats(self, msg: Message) -> m.MemStatsReply:
         stats = self.store.stats()
         stats["pending_embeddings"] = self._worker.pending
+        stats["storage_error"] = self.storage_error
         stats["searches"] = self._searches
+        stats["query_cache_hits"] = self._query_hits
         stats["search_seconds"] = self._search_seconds
         stats["limits"] = {"max_text_bytes": self.limits.max_text_bytes, "max_k": self.limits.max_k,
                            "max_texts": self.limits.max_texts}
@@ -196,10 +263,13 @@ class MemoryService(Hosted):
         self.request_stop(msg.body.reason)
         return bm.Ok()
 
-    def _then(self, msg: Message, fn: Callable[[np.ndarray], Any]) -> Callable[..., None]:
-        """The loop-thread continuation of a request after its texts were embedded."""
+    def _then(self, msg: Message, fn: Callable[[np.ndarray], Any],
+              key: str | None = None) -> Callable[..., None]:
+        """The loop-thread continuation of a request after its texts were embedded (its retries that
+        came meanwhile, under ``key``, get the same answer)."""
 
         def done(vectors: np.ndarray | None, error: BaseException | None) -> None:
+            waiting = [msg, *self._adding.pop(key, [])] if key is not None else [msg]
             try:
                 if error is not None:
                     if isinstance(error, SwarmError):
@@ -208,13 +278,16 @@ class MemoryService(Hosted):
                                         f"{type(error).__name__}: {error}")
                 reply = fn(vectors)  # type: ignore[arg-type]
             except SwarmError as err:
-                self._client.reply_error(msg, err)
+                for request in waiting:
+                    self._client.reply_error(request, err)
                 return
             except Exception as exc:  # handler boundary: log with the traceback, answer, go on
                 self._log.exception("memory_handler_failed", type=msg.type)
-                self._client.reply_error(msg, InternalError(f"{type(exc).__name__}: {exc}"))
+                for request in waiting:
+                    self._client.reply_error(request, InternalError(f"{type(exc).__name__}: {exc}"))
                 return
-            self._client.reply(msg, reply)
+            for request in waiting:
+                self._client.reply(request, reply)
 
         return done
 

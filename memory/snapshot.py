@@ -3,9 +3,10 @@
 Contract:
 
 * A snapshot is a directory ``<dir>/<n:08d>/`` where ``n`` is the last log
-  segment it covers. It holds ``manifest.json`` and, per namespace, a FAISS
+  segment it covers. It holds ``manifest.json``, per namespace a FAISS
   index (``ns-<i>.faiss``) and its items (``ns-<i>.items.jsonl``: one
-  ``[id, text, metadata]`` per line).
+  ``[id, text, metadata]`` per line), and ``requests.json``: the ids each
+  idempotent add request was given (absent in older snapshots).
 * The manifest carries the SHA-256 of every other file and of itself
   (``sha256``, over its canonical JSON without that key). :func:`read_snapshot`
   checks them all before it loads anything and raises
@@ -32,6 +33,7 @@ from memory.index import VectorIndex
 from memory.wal import fsync_dir
 
 MANIFEST = "manifest.json"
+REQUESTS = "requests.json"
 FORMAT = 2
 FORMATS = (1, 2)  # what read_snapshot accepts (1: before checksums)
 CORRUPT = "corrupt-"
@@ -58,6 +60,7 @@ class Image:
     dim: int
     embedder: str
     namespaces: dict[str, NamespaceImage] = field(default_factory=dict)
+    requests: dict[str, list[int]] = field(default_factory=dict)  # add request key -> the ids it got
 
 
 def _fsync_file(path: Path) -> None:
@@ -115,6 +118,7 @@ def write_snapshot(snap_dir: Path, image: Image) -> Path:
             for item_id, (text, meta) in ns.items.items():
                 f.write(json.dumps([item_id, text, meta], ensure_ascii=False) + "\n")
         entries.append({"name": name, "file": stem, "count": len(ns.items)})
+    (tmp / REQUESTS).write_text(json.dumps(image.requests, ensure_ascii=False), encoding="utf-8")
     manifest: dict[str, Any] = {
         "format": FORMAT, "covers": image.covers, "next_id": image.next_id,
         "dim": image.dim, "embedder": image.embedder, "namespaces": entries,
@@ -171,6 +175,9 @@ def _load(path: Path, manifest: dict[str, Any]) -> Image:
                 f"but {len(index)} vectors"
             )
         image.namespaces[entry["name"]] = NamespaceImage(index, items)
+    if (path / REQUESTS).exists():
+        image.requests = {str(k): [int(i) for i in v]
+                          for k, v in json.loads((path / REQUESTS).read_text(encoding="utf-8")).items()}
     return image
 
 

@@ -16,6 +16,13 @@ Contract:
   is ignored. A corrupt snapshot is logged (``memory_snapshot_corrupt``) and
   set aside, and the previous snapshot plus the log take its place.
 * Ids are int64, unique across all namespaces of the store, never reused.
+* An add may carry a request key: the key and the ids it got are part of
+  the add's log record (and of snapshots), so the same key added again
+  (:meth:`Store.added` tells) is answered with the first ids, even after a
+  crash and a restart. The newest ``MAX_REQUESTS`` keys are kept.
+* A write the disk refuses (full, read-only, failing) raises
+  :class:`StorageError` and changes nothing; reads go on. A store opened on
+  a read-only disk serves what it holds and refuses every change.
 * Bad input raises :class:`InvalidRequest`, unknown ids :class:`NotFound`.
   Namespace names are not checked here (the service checks their syntax).
 
@@ -28,6 +35,7 @@ import json
 import os
 import struct
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,11 +44,12 @@ import numpy as np
 
 from memory import snapshot as snap
 from memory.index import VectorIndex, as_matrix, normalized
-from memory.wal import Wal, read_records, segment_numbers, segment_path
-from swarm_core.errors import ConfigError, InvalidRequest, NotFound
+from memory.wal import RefusingLog, Wal, read_records, segment_numbers, segment_path
+from swarm_core.errors import ConfigError, InvalidRequest, NotFound, StorageError
 
 STORE_FILE = "store.json"
 DEFAULT_SNAPSHOT_BYTES = 64 << 20
+MAX_REQUESTS = 100_000  # add request keys remembered (oldest forgotten first)
 _LEN = struct.Struct("<I")
 
 
@@ -88,6 +97,7 @@ class Store:
         self.snapshot_bytes = snapshot_bytes
         self._log = log
         self._ns: dict[str, _Namespace] = {}
+        self._requests: OrderedDict[str, list[int]] = OrderedDict()
         self._next_id = 1
         self._snap_thread: threading.Thread | None = None
         self._snap_error: BaseException | None = None
@@ -135,6 +145,7 @@ class Store:
             self.covers = image.covers
             self._next_id = image.next_id
             self._ns = {name: _Namespace(ns.index, ns.items) for name, ns in image.namespaces.items()}
+            self._requests.update(image.requests)
         segments = segment_numbers(self._log_dir)
         if segments and segments[0] > self.covers + 1 and self._log is not None:
             self._log.error("memory_log_missing", after_snapshot=self.covers, first_segment=segments[0])
@@ -148,9 +159,15 @@ class Store:
                     self._log.error("log_record_skipped", error=f"{type(exc).__name__}: {exc}")
                 continue
             replayed += 1
-        self._drop_covered(self._previous)
         start = max(self.covers + 1, *(segment_numbers(self._log_dir) or [1]))
-        self._wal = Wal(self._log_dir, start=start)
+        self._wal: Wal | RefusingLog
+        try:
+            self._drop_covered(self._previous)
+            self._wal = Wal(self._log_dir, start=start)
+        except OSError as exc:  # a read-only disk: serve what is there, refuse every change
+            self._wal = RefusingLog(self._log_dir, start, exc.strerror or str(exc))
+            if self._log is not None:
+                self._log.error("memory_store_read_only", dir=str(self.dir), error=str(exc))
         if self._log is not None:
             self._log.info("memory_store_opened", dir=str(self.dir), snapshot=self.covers,
                            replayed=replayed, items=self.count(), next_id=self._next_id)
@@ -195,6 +212,8 @@ class Store:
                 ns.items[int(item_id)] = (text, meta)
             if len(ids):
                 self._next_id = max(self._next_id, int(ids.max()) + 1)
+            if op.get("req"):
+                self._remember(op["req"], [int(i) for i in op["ids"]])
         elif kind == "delete":
             ns = self._ns.get(name)
             if ns is not None:
@@ -206,23 +225,53 @@ class Store:
         else:
             raise ValueError(f"unknown log operation {kind!r}")
 
+    def _remember(self, key: str, ids: list[int]) -> None:
+        self._requests[key] = ids
+        self._requests.move_to_end(key)
+        while len(self._requests) > MAX_REQUESTS:
+            self._requests.popitem(last=False)
+
+    @property
+    def write_problem(self) -> str:
+        """Why this store refuses every change ("" when it takes them): the disk was read-only at open."""
+        return self._wal.reason if isinstance(self._wal, RefusingLog) else ""
+
+    def added(self, request_key: str) -> list[int] | None:
+        """The ids the add under ``request_key`` got (None: no such add is on disk)."""
+        return self._requests.get(request_key)
+
     def _commit(self, op: dict[str, Any], vectors: bytes = b"") -> None:
         """Write ``op`` durably, then apply it, then snapshot if the log is long."""
         try:
             payload = _encode(op, vectors)
         except (TypeError, ValueError) as exc:  # metadata JSON cannot carry (NaN, bytes...)
             raise InvalidRequest(f"metadata is not JSON-serialisable: {exc}", field="metadata") from None
-        self._wal.append(payload)
-        self._wal.sync()
+        try:
+            self._wal.append(payload)
+            self._wal.sync()
+        except OSError as exc:
+            raise StorageError(f"the memory store cannot write to {self._log_dir}: "
+                               f"{exc.strerror or exc}; nothing was changed (searches still work)",
+                               dir=str(self._log_dir)) from None
         self._apply(op, vectors)
         if self._wal.bytes >= self.snapshot_bytes:
-            self.snapshot()
+            try:
+                self.snapshot()
+            except OSError as exc:  # the change is durable in the log: a snapshot can come later
+                self._snap_error = exc
+                if self._log is not None:
+                    self._log.error("memory_snapshot_failed", error=str(exc))
 
     # ------------------------------------------------------------ operations
 
     def add(self, namespace: str, texts: Sequence[str], vectors: Any,
-            metadata: Sequence[dict[str, Any]] | None = None) -> list[int]:
-        """Store ``texts`` with their ``vectors`` (any scale) durably; return their new ids."""
+            metadata: Sequence[dict[str, Any]] | None = None, request: str | None = None) -> list[int]:
+        """Store ``texts`` with their ``vectors`` (any scale) durably; return their new ids.
+
+        With a ``request`` key already added, nothing is stored: the first ids are returned.
+        """
+        if request and request in self._requests:
+            return list(self._requests[request])
         n = len(texts)
         if n == 0:
             raise InvalidRequest("nothing to add: no texts given")
@@ -237,6 +286,8 @@ class Store:
             raise InvalidRequest(f"{vecs.shape[0]} vectors for {n} texts", field="vectors")
         ids = list(range(self._next_id, self._next_id + n))
         op = {"op": "add", "ns": namespace, "ids": ids, "texts": list(texts), "meta": metas}
+        if request:
+            op["req"] = request
         self._commit(op, vecs.tobytes())
         return ids
 
@@ -329,7 +380,7 @@ class Store:
         image = snap.Image(covers, self._next_id, self.dim, self.embedder, {
             name: snap.NamespaceImage(ns.index.clone(), dict(ns.items))
             for name, ns in self._ns.items() if ns.items
-        })
+        }, dict(self._requests))
         self._snap_thread = threading.Thread(target=self._write_snapshot, args=(image,),
                                              name="memory-snapshot", daemon=True)
         self._snap_thread.start()
@@ -357,6 +408,14 @@ class Store:
         self._closed = True
         if self._snap_thread is not None:
             self._snap_thread.join()
-        if final_snapshot and self._wal.bytes > 0:
-            self.snapshot(wait=True)
-        self._wal.close()
+        try:
+            if final_snapshot and self._wal.bytes > 0:
+                self.snapshot(wait=True)
+        except OSError as exc:  # a full disk: the log holds every change, a snapshot can come later
+            if self._log is not None:
+                self._log.error("memory_snapshot_failed", error=str(exc))
+        try:
+            self._wal.close()
+        except OSError as exc:  # nothing acknowledged is lost: it was synced before its reply
+            if self._log is not None:
+                self._log.error("memory_log_close_failed", error=str(exc))

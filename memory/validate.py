@@ -27,6 +27,7 @@ class Limits:
     max_k: int = 100
     max_namespaces: int = 16  # namespaces one search may span
     max_ids: int = 10_000  # ids per delete
+    max_request_id: int = 128  # characters of an add's request id
 
 
 def check_text(text: Any, limits: Limits, what: str = "text") -> str:
@@ -158,3 +159,13 @@ def check_ids(ids: Sequence[Any], limits: Limits) -> list[int]:
     if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
         raise InvalidRequest("ids must be integers", field="ids")
     return list(ids)
+
+
+def request_key(sender: str, request_id: str, limits: Limits) -> str | None:
+    """The store's key of an add's request id (None without one): the sender and the id."""
+    if not request_id:
+        return None
+    if len(request_id) > limits.max_request_id:
+        raise InvalidRequest(f"request_id is {len(request_id)} characters, more than the limit of "
+                             f"{limits.max_request_id}", field="request_id")
+    return f"{sender}:{request_id}"

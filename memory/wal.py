@@ -18,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import zlib
@@ -109,11 +110,20 @@ def read_records(log_dir: Path, after: int, log=None) -> Iterator[bytes]:
                     dropped_bytes=scan.size - scan.good_end, last_segment=last,
                 )
             if last:
-                with open(path, "r+b") as f:
-                    f.truncate(scan.good_end)
-                    f.flush()
-                    os.fsync(f.fileno())
+                _cut_tail(path, scan.good_end, log)
         yield from scan.payloads
+
+
+def _cut_tail(path: Path, size: int, log=None) -> None:
+    """Truncate a torn last segment; on a disk that refuses (read-only) leave it: nothing is appended then."""
+    try:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if log is not None:
+            log.error("log_tail_not_cut", segment=str(path), error=str(exc))
 
 
 class Wal:
@@ -131,12 +141,19 @@ class Wal:
         self._dirty = False
 
     def _open(self, number: int) -> None:
+        """Make segment ``number`` the one appended to (on an OSError nothing has changed)."""
         path = segment_path(self.dir, number)
         created = not path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self.bytes = os.fstat(self._fd).st_size
-        if created:
-            fsync_dir(self.dir)  # the new file's entry must survive a crash too
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if created:
+                fsync_dir(self.dir)  # the new file's entry must survive a crash too
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self.bytes = fd, size
+        self._synced = size  # bytes known to be on disk
 
     def append(self, payload: bytes) -> None:
         """Write one record (not yet durable: call :meth:`sync` before acknowledging).
@@ -165,7 +182,9 @@ class Wal:
         """Make every appended record durable (one fsync for the whole batch).
 
         After a failed fsync the kernel may have dropped the dirty pages, so
-        the log refuses further writes rather than acknowledge on top of them.
+        the log refuses further writes rather than acknowledge on top of them;
+        the records of the failed batch are cut off again (best effort), so
+        a restart does not replay changes that were never acknowledged.
         """
         if self._dirty and self._fd >= 0:
             self._check_writable()
@@ -173,8 +192,17 @@ class Wal:
                 os.fsync(self._fd)
             except OSError as exc:
                 self._broken = f"fsync failed: {exc}"
+                self._cut(self._synced)
                 raise
             self._dirty = False
+            self._synced = self.bytes
+
+    def _cut(self, size: int) -> None:
+        try:
+            os.ftruncate(self._fd, size)
+            self.bytes = size
+        except OSError:
+            pass  # the log is broken already: nothing more is written to it
 
     def _check_writable(self) -> None:
         if self._fd < 0:
@@ -185,16 +213,46 @@ class Wal:
     def roll(self) -> int:
         """Sync and close the current segment, start the next; return the closed number."""
         self.sync()
-        closed = self.segment
-        os.close(self._fd)
-        self.segment += 1
-        self._open(self.segment)
+        closed, old_fd = self.segment, self._fd
+        self._open(closed + 1)  # a full disk raises here, and the current segment stays open
+        os.close(old_fd)
+        self.segment = closed + 1
         self.records = 0
         return closed
 
     def close(self) -> None:
-        """Sync and close (idempotent)."""
+        """Sync and close (idempotent). A failing sync is raised after the file is closed."""
         if self._fd >= 0:
-            self.sync()
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+class RefusingLog:
+    """Stands in for :class:`Wal` when the log directory cannot be written at all (a read-only disk).
+
+    Every write is refused with an OSError naming ``reason``; the store's
+    reads go on. A restart on a writable disk opens a real :class:`Wal`.
+    """
+
+    records = 0
+
+    def __init__(self, log_dir: Path, segment: int, reason: str) -> None:
+        self.dir = Path(log_dir)
+        self.segment = segment
+        self.bytes = 0
+        self.reason = reason
+
+    def append(self, payload: bytes) -> None:
+        raise OSError(errno.EROFS, f"the memory log {self.dir} cannot be written: {self.reason}")
+
+    def sync(self) -> None:
+        """Nothing was appended: nothing to sync."""
+
+    def roll(self) -> int:
+        raise OSError(errno.EROFS, f"the memory log {self.dir} cannot be written: {self.reason}")
+
+    def close(self) -> None:
+        """Nothing is open."""

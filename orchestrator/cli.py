@@ -281,8 +281,8 @@ def top(ctx: click.Context, interval: float, once: bool) -> None:
 @click.pass_context
 def send(ctx: click.Context, agent_id: str, message: str) -> None:
     """Put MESSAGE into agent ID's inbox (it sees it at its next step)."""
-    runctl.send_message(_run_dir(ctx), agent_id, message)
-    click.echo(f"sent to {agent_id}")
+    message_id = runctl.send_message(_run_dir(ctx), agent_id, message)
+    click.echo(f"sent to {agent_id} (message {message_id})")
 
 
 @cli.command()

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
 from bus.client import BusClient
 from bus.credentials import OPERATOR_FILE, Credential, read_credential
+from bus.retry import new_request_id, once
 from bus.sockets import ipc_endpoint
 from orchestrator.supervisor.reaper import GroupSignaller, ProcessSignaller, Reaper, Timings
 from orchestrator.supervisor.registry import Registry
@@ -118,6 +119,17 @@ def ask(run_dir: Path, body: Any, timeout: float = 10.0) -> Any:
         client.close()
 
 
+def ask_once(run_dir: Path, make: Callable[[str], Any], budget: float = 30.0) -> Any:
+    """A state-changing request to the supervisor under one request id, tried again after a lost
+    answer (a restarting supervisor answers the retry with the first outcome; ``bus/retry.py``)."""
+    request_id = new_request_id()
+    client = connect(run_dir)
+    try:
+        return once(lambda t: client.request("supervisor", make(request_id), t), budget, client.poll)
+    finally:
+        client.close()
+
+
 # ------------------------------------------------------------ operator actions
 # The CLI and the dashboard act on agents through these, so both take the same
 # authenticated operator path to the supervisor.
@@ -127,7 +139,8 @@ def kill_agent(run_dir: Path, agent_id: str, reason: str = "operator") -> int:
     """Stop agent ``agent_id`` and its subtree; return how many agents were stopped."""
     from swarm_core import messages as m
 
-    return int(ask(run_dir, m.DeleteAgent(agent_id, reason=reason)).info.get("stopped", 0))
+    reply = ask_once(run_dir, lambda rid: m.DeleteAgent(agent_id, reason=reason, request_id=rid))
+    return int(reply.info.get("stopped", 0))
 
 
 def kill_all(run_dir: Path, reason: str = "operator") -> int:
@@ -144,11 +157,14 @@ def freeze_agent(run_dir: Path, agent_id: str, frozen: bool, reason: str = "oper
     return int(ask(run_dir, m.Freeze(agent_id, frozen, reason)).info.get("agents", 0))
 
 
-def send_message(run_dir: Path, agent_id: str, text: str) -> None:
-    """Put ``text`` into agent ``agent_id``'s inbox (it sees it at its next step)."""
+def send_message(run_dir: Path, agent_id: str, text: str) -> str:
+    """Put ``text`` into agent ``agent_id``'s inbox (it sees it at its next step); the message's id.
+
+    The supervisor keeps it before it answers; a retry after a lost answer is kept once."""
     from swarm_core import messages as m
 
-    ask(run_dir, m.OperatorMessage(agent_id, text))
+    reply = ask_once(run_dir, lambda rid: m.OperatorMessage(agent_id, text, rid))
+    return str(reply.info.get("message_id", "?"))
 
 
 DENY_REASON = "denied by the operator"  # what the model reads when the operator gives no reason
@@ -182,11 +198,12 @@ def approval_exists(run_dir: Path, request_id: str) -> bool:
 def decide_request(run_dir: Path, request_id: str, approve: bool, text: str = "") -> dict[str, Any]:
     """Approve (``text``: a note) or deny (``text``: the reason) a request; the supervisor's answer.
 
-    OperatorError for an unknown or already decided request, or a budget request to approve.
+    OperatorError for an unknown or already decided request, or a budget request to approve. Sent
+    under one retry id: a retry after a lost answer gets the first decision's answer.
     """
     if not approve and not text:
         text = DENY_REASON
-    return dict(ask(run_dir, m.Decide(request_id, approve, text)).info)
+    return dict(ask_once(run_dir, lambda rid: m.Decide(request_id, approve, text, rid)).info)
 
 
 def clean_previous_run(run_dir: Path) -> None:

@@ -93,6 +93,8 @@ TABLE: dict[str, Rule] = {
     m.AgentMessage.TYPE: _rule(REQUEST, "agents message agents of their own subtree", "subtree",
                                agent=_TO_AGENTS, operator=_TO_AGENTS),
     m.InboxMessage.TYPE: _rule(EVENT, "only the supervisor fills an inbox", supervisor=_TO_AGENTS),
+    m.PostMessage.TYPE: _rule(REQUEST, "agents ask agents of their own subtree (and answer who asked them) "
+                              "through the durable inbox", "post", agent=_SUP),
     # the operator's control surface
     m.KillAll.TYPE: _rule(REQUEST, "only the operator kills every agent", operator=_SUP),
     m.Freeze.TYPE: _rule((REQUEST, EVENT), "the operator asks the supervisor, which tells the gateway",
@@ -132,7 +134,7 @@ TABLE: dict[str, Rule] = {
                              agent=_SUP, gateway=_SUP),
 }
 for _type in (m.AgentStarted, m.ApprovalAnswer, m.AgentList, m.StepVerdict, m.AgentReply, m.InspectReply, m.SwarmState,
-              m.Completion, m.Embeddings, m.MemAdded, m.MemHits, m.MemStatsReply):
+              m.Completion, m.Embeddings, m.MemAdded, m.MemHits, m.MemStatsReply, m.Posted):
     TABLE[_type.TYPE] = _reply(f"answer to a request ({_type.__name__})")
 
 
@@ -156,6 +158,15 @@ def _below(src: str, body: Any, tree: Tree | None) -> str | None:
     return (f"{target} is not one of your sub-agents: an agent may delete only agents of its own subtree")
 
 
+def _post(src: str, body: Any, tree: Tree | None) -> str | None:
+    if getattr(body, "kind", "") == "reply":
+        return None  # to whoever asked: the supervisor checks the question it answers
+    target = getattr(body, "agent_id", "")
+    if tree is not None and target != src and tree(src, target):
+        return None
+    return f"{target} is not in your subtree: an agent may message only agents it started (or they started)"
+
+
 def _children(src: str, body: Any, tree: Tree | None) -> str | None:
     scope = getattr(body, "scope", "")
     return None if scope == "children" else f"an agent lists only its own children, not {scope!r}"
@@ -172,7 +183,7 @@ def _namespaces(src: str, body: Any, tree: Tree | None) -> str | None:
 
 HEADER_SCOPES: dict[str, Callable[[str, str, Tree | None], str | None]] = {"subtree": _subtree}
 BODY_SCOPES: dict[str, Callable[[str, Any, Tree | None], str | None]] = {
-    "self": _self, "below": _below, "children": _children, "namespaces": _namespaces}
+    "self": _self, "below": _below, "children": _children, "namespaces": _namespaces, "post": _post}
 
 
 # ------------------------------------------------------------------ the checks

@@ -180,6 +180,17 @@ class Stopped(SwarmError):
 
 
 @_register
+class StorageError(SwarmError):
+    """The run directory cannot be written (full, read-only, failing): nothing was changed.
+
+    Reads go on; what was acknowledged before stays on disk.
+    """
+
+    code = "storage_unavailable"
+    exit_code = 9
+
+
+@_register
 class InternalError(SwarmError):
     """A bug: an unexpected exception caught at a handler boundary."""
 

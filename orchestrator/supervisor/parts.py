@@ -61,7 +61,7 @@ def assemble(cfg: SwarmConfig, run_dir: Path, table: AgentTable, client: Any, ba
     ``tracing`` defaults to none (the service passes
     the run's exporter).
     """
-    bus = Messenger(client, table)
+    bus = Messenger(client, table, clock)
     specs = SpecBuilder(cfg, Path(run_dir), endpoint, heartbeat_interval, liveness)
     tracing = tracing or SupervisorTracing.off()
     life = Lifecycle(table, backend, reaper, bus, specs, log, keys, tracing)

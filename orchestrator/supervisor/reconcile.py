@@ -1,8 +1,10 @@
 """Reconcile on a tick, and react to exits and dead peers (the supervisor's loop calls these).
 
 A tick moves pending stops up the reaper's ladder, looks for adopted agents
-that exited, asks every guard for stops, and fails starts that never became
-ready. An exit or a dead peer is handled when it is reported.
+that exited, asks every guard for stops, fails starts that never became
+ready, and (every ``redeliver_every`` seconds) pushes again the inbox
+messages agents have not acknowledged. An exit or a dead peer is handled
+when it is reported.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ class Reconciler:
     """
 
     def __init__(self, parts: Parts, gone: Callable[[int], bool] = process_gone,
-                 adopted_every: float = 1.0) -> None:
+                 adopted_every: float = 1.0, redeliver_every: float = 1.0) -> None:
         self.p = parts
         self.gone = gone
         self.adopted_every = adopted_every
+        self.redeliver_every = redeliver_every
         self._next_adopted = 0.0
+        self._next_redelivery = 0.0
 
     def tick(self) -> None:
         """Reconcile: the stop ladder, adopted exits, every guard's stops and refusals, parked
-        approval polls, start timeouts."""
+        approval polls, start timeouts, unread messages."""
         p = self.p
         now = p.clock()
         p.reaper.step()
@@ -59,6 +63,9 @@ class Reconciler:
             p.life.stop_subtree(agent_id, Reason.START_TIMEOUT, hard=True)
             if pending.request is not None:
                 p.bus.reply_error(pending.request, SwarmError(f"agent {agent_id} did not start in time"))
+        if now >= self._next_redelivery:
+            self._next_redelivery = now + self.redeliver_every
+            p.bus.redeliver_due()
 
     def on_exit(self, pid: int, code: int | None) -> None:
         """A process was reaped: record the agent's end; restart it if its role's policy says so."""
@@ -81,6 +88,13 @@ class Reconciler:
         p = self.p
         rec = p.table.get(ex.record.id)
         if rec is None or rec.status is not Status.CRASHED:
+            return
+        limit = p.cfg.limits.max_agents
+        if len(p.table.live()) >= limit:  # its slot was taken meanwhile: a restart is a start too
+            detail = f"max_agents {limit} reached"
+            p.table.log_event(rec.id, "restart_refused", detail)
+            p.log.warning("agent_restart_refused", agent=rec.id, reason=detail)
+            p.bus.tell(rec.parent, "supervisor", f"agent {rec.id} crashed and was not restarted: {detail}")
             return
         if p.life.restart(rec):
             p.table.expect_ready(rec.id, None, p.clock() + ROOT_START_TIMEOUT)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from swarm_core.status import Status, is_terminal
 
@@ -135,8 +136,21 @@ class Registry:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The open connection, for the tables kept beside the agents' (approval requests)."""
+        """The open connection, for the tables kept beside the agents' (approval requests, inbox, request
+        outcomes)."""
         return self._conn
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every write inside is committed together, or (on an exception) none is."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def _max_seq(self) -> int:
         try:

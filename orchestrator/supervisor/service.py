@@ -46,6 +46,7 @@ from orchestrator.supervisor.reconcile import Reconciler
 from orchestrator.supervisor.recovery import recover
 from orchestrator.supervisor.registry import AgentRecord
 from orchestrator.supervisor.services import Services, service_argvs
+from orchestrator.supervisor.storage import StorageWatch
 from orchestrator.supervisor.table import AgentTable
 from orchestrator.supervisor.tracing import SupervisorTracing
 from swarm_core import authz
@@ -82,6 +83,7 @@ class Supervisor:
         self.resume = resume
         self.endpoint, self.pub_endpoint = _endpoints(cfg, self.run_dir)
         self.table = AgentTable(self.run_dir / "registry.db")
+        self.storage = StorageWatch(self.table, log)
         # every credential of the swarm (made now: a backend issues its agents' through it)
         self.keys = self._keyring()
         self.backend = make_backend(cfg, self.run_dir, self._report_threadsafe, log, keys=self.keys)
@@ -134,7 +136,7 @@ class Supervisor:
         self._adopt(parts, adopted)
         client.authorize_with(authz.for_dispatch(table.is_below))
         for body, handler in routes(parts).items():
-            client.handle(body, handler)
+            client.handle(body, self.storage.guard(body, handler))
         self._events_thread = threading.Thread(target=self._watch_events, name="events", daemon=True)
         self._events_thread.start()
         self.services = Services(service_argvs(self.cfg, self.run_dir, self.endpoint), self.run_dir, client,
@@ -215,14 +217,16 @@ class Supervisor:
             self.teardown()
 
     def tick(self) -> None:
-        """Reconcile the zygote, the agents (guards, ladder, start timeouts) and the services."""
+        """Reconcile the zygote, the agents (guards, ladder, start timeouts) and the services; probe a
+        refusing disk."""
+        self.storage.probe()
         if self.keeper is not None:
             self.keeper.check()
         if self.reconciler is not None:
-            self.reconciler.tick()
+            self.storage.run(self.reconciler.tick)
         self.service_reaper.step()
         if self.services is not None:
-            self.services.check()
+            self.storage.run(self.services.check)
 
     def _idle(self, seconds: float) -> None:
         if self.client is not None:
@@ -236,7 +240,10 @@ class Supervisor:
         self.log.info("supervisor_stopping", reason=reason)
         try:
             if self.parts is not None:
-                self.parts.life.stop_all(reason, time.monotonic() + 2 * self.grace + 3.0, self._idle)
+                until = time.monotonic() + 2 * self.grace + 3.0
+                self.storage.run(lambda: self.parts.life.stop_all(reason, until, self._idle))  # type: ignore
+                if self.storage.problem:  # the registry refused to record the stops: end them anyway
+                    self.reaper.drain(self.table.known_pids(), time.monotonic(), self._idle)
             if self.services is not None:
                 self.services.stop_all(self._idle)
         finally:
@@ -252,8 +259,8 @@ class Supervisor:
             if self.broker is not None:
                 self.broker.stop()
             self.tracing.close()
-            self.table.set_meta("state", "down")
-            self.table.set_meta("down_reason", reason)
+            self.storage.run(lambda: (self.table.set_meta("state", "down"),
+                                      self.table.set_meta("down_reason", reason)))
             for name in ("supervisor.pid", OPERATOR_FILE):  # nobody answers a CLI any more
                 try:
                     (self.run_dir / name).unlink()
@@ -276,7 +283,7 @@ class Supervisor:
     def _on_loop(self, event: str, fn: Any, *args: Any) -> None:
         """Run a handed-over call on the loop; a failure is logged, never the end of the supervisor."""
         try:
-            fn(*args)
+            self.storage.run(lambda: fn(*args))
         except Exception:  # a boundary: the loop must go on
             self.log.exception(event)
 

@@ -39,7 +39,7 @@ from swarm_core.errors import BusError, DeadlineExceeded, SwarmError, UnknownDes
 from swarm_core.peers import GATEWAY, MEMORY, PeerKind
 from swarm_core.status import Reason
 
-MAX_RESTARTS = 3  # over the swarm's life: a service that keeps dying is given up
+MAX_RESTARTS, RESTART_PERIOD = 5, 60.0  # more restarts than that within a minute: the service is given up
 PROBE_TIMEOUT = 1.0  # seconds a restarting service has to answer one Ping (it is asked again after)
 # error codes that mean the Ping never reached the service
 _NOT_THERE = frozenset({UnknownDestination.code, DeadlineExceeded.code, BusError.code})
@@ -61,7 +61,7 @@ class _Service:
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     probing: bool = False  # a Ping to the restarted process is in flight
-    intensity: RestartIntensity = field(default_factory=lambda: RestartIntensity(MAX_RESTARTS))
+    intensity: RestartIntensity = field(default_factory=lambda: RestartIntensity(MAX_RESTARTS, RESTART_PERIOD))
 
 
 def service_argvs(cfg: SwarmConfig, run_dir: Path, endpoint: str) -> list[_Service]:
@@ -165,7 +165,8 @@ class Services:
             if not svc.intensity.allow(self.clock()):
                 self.log.error("service_gave_up", service=svc.name, code=code)
                 self.board.set(svc.name, GIVEN_UP, pid=svc.proc.pid, restarts=svc.restarts,
-                               reason=f"{reason}; restarted {svc.restarts} times already")
+                               reason=f"{reason}; restarted {svc.intensity.recent} times within "
+                                      f"{RESTART_PERIOD:g}s already")
                 svc.proc = None
                 continue
             svc.restarts += 1

@@ -1,7 +1,9 @@
 """The agent table: everything the supervisor knows about its agents, in one owner.
 
-It holds the registry records (SQLite, the only writer) and the approval
-requests kept beside them (``approvals.py``), the starts still
+It holds the registry records (SQLite, the only writer) and the tables
+kept beside them (the approval requests, ``approvals.py``; the durable
+inbox, ``inbox.py``; the first outcomes of idempotent requests,
+``outcomes.py``), the starts still
 waiting for ``agent_ready`` (with their deadline and the request to answer),
 the pid ↔ agent map (and which pids were adopted from a previous
 supervisor), and what the broker's gate reads: the set of blocked agents
@@ -23,6 +25,8 @@ from typing import Any, Callable
 
 from bus.protocol import Message
 from orchestrator.supervisor.approvals import Approval, ApprovalBook
+from orchestrator.supervisor.inbox import InboxBook
+from orchestrator.supervisor.outcomes import OutcomeBook
 from orchestrator.supervisor.registry import AgentRecord, Registry
 from swarm_core.status import Status
 
@@ -41,6 +45,8 @@ class AgentTable:
     def __init__(self, path: str | Path, wall: Callable[[], float] = time.time) -> None:
         self.registry = Registry(path)
         self.approvals = ApprovalBook(self.registry.connection)
+        self.inbox = InboxBook(self.registry.connection)
+        self.outcomes = OutcomeBook(self.registry.connection)
         self.wall = wall
         self._pending: dict[str, PendingStart] = {}
         self._agent_of_pid: dict[int, str] = {}

@@ -48,6 +48,7 @@ from swarm_core.messages.gateway import (  # noqa: F401
     Embeddings,
     Usage,
 )
+from swarm_core.messages.inbox import Posted, PostMessage  # noqa: F401
 from swarm_core.messages.memory import (  # noqa: F401
     MemAdd,
     MemAdded,

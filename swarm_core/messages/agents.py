@@ -6,7 +6,7 @@ fields at the end with a default to stay compatible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_core.wire import message
@@ -23,6 +23,7 @@ class StartAgent:
     prompt: str = ""
     role: str = ""
     budget: int = 0  # max tokens for the new agent's subtree (a slice of the caller's); 0: none given
+    request_id: str = ""  # the same for a retry: the supervisor starts one agent and answers each try
 
 
 @message
@@ -63,6 +64,7 @@ class DeleteAgent:
     agent_id: str
     reason: str = "deleted"
     hard: bool = False
+    request_id: str = ""  # the same for a retry: answered with the first outcome
 
 
 @message
@@ -95,6 +97,9 @@ class StepReport:
     at most 2 000 characters); ``speak`` is what the model said it would say.
     It is a request: the supervisor's guards (steps, loops) answer with a
     :class:`StepVerdict`, and the agent runs the command only if allowed.
+    ``inbox_ids`` acknowledges the inbox messages shown to the model since
+    the last answered report (a step whose report was answered has used its
+    prompt: its messages are read and are not delivered again).
     """
 
     TYPE = "step_report"
@@ -103,6 +108,7 @@ class StepReport:
     command: str
     args_json: str = "{}"
     speak: str = ""
+    inbox_ids: list[str] = field(default_factory=list)  # inbox messages shown since the last report: read
 
 
 @message
@@ -137,12 +143,20 @@ class AgentDone:
 @message
 @dataclass(frozen=True, slots=True)
 class InboxMessage:
-    """Delivered to an agent's inbox: a child's result, a notice, an operator note."""
+    """Delivered to an agent's inbox: a child's result, a notice, an operator note, a question, a reply.
+
+    ``message_id`` is the id the registry keeps it under (empty: a local note
+    that is not kept): the agent acknowledges it with ``InboxAck`` once it
+    has entered a prompt, and shows a redelivery of an id it has seen once
+    only. ``reply_to`` is the question a ``reply`` answers.
+    """
 
     TYPE = "inbox"
     sender: str
     text: str
-    kind: str = "message"  # result | notice | message
+    kind: str = "message"  # result | notice | message | question | reply (swarm_core.messages.inbox.Kind)
+    message_id: str = ""
+    reply_to: str = ""
 
 
 @message

@@ -54,6 +54,7 @@ class Decide:
     request_id: str
     approve: bool
     text: str = ""
+    retry_id: str = ""  # the same for a retry of this decision: answered with the first outcome
 
 
 @message

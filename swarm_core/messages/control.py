@@ -58,6 +58,7 @@ class OperatorMessage:
     TYPE = "operator_message"
     agent_id: str
     text: str
+    request_id: str = ""  # the same for a retry: the message is kept (and delivered) once
 
 
 @message

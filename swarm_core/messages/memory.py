@@ -27,6 +27,7 @@ class MemAdd:
     metadata: list[dict[str, Any]] = field(default_factory=list)
     vectors: list[list[float]] = field(default_factory=list)
     vectors_f32: bytes = b""
+    request_id: str = ""  # the same for a retry: the texts are stored once, each try gets their ids
 
 
 @message

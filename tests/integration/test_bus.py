@@ -474,6 +474,27 @@ def test_client_reconnects_after_broker_restart(bus: Bus) -> None:
     assert {"client", "worker"} <= set(second.peers())
 
 
+
+def test_pending_request_fails_fast_when_a_new_broker_answers(bus: Bus) -> None:
+    """A request pending when its broker is replaced fails with BusError at the new broker's first heartbeat, not at its deadline."""
+    first = bus.broker()
+    held: list[p.Message] = []
+    w = bus.client("slow")
+    w.handle(bm.Ping, lambda msg: held.append(msg) or DEFERRED)
+    bus.serve(w)
+    c = bus.client("client")
+    wait_until(lambda: "slow" in first.peers(), what="the slow peer to join")
+    wait_until(lambda: c._broker, pump=lambda: c.poll(0.02), what="a heartbeat naming the first broker")
+    got: list[p.Message] = []
+    c.send_request("slow", bm.Ping(b"never answered"), 600, got.append)
+    wait_until(lambda: held, pump=lambda: c.poll(0.02), what="the request to reach the slow peer")
+    first.stop()
+    bus.broker()  # same endpoint: the client's socket reconnects by itself
+    wait_until(lambda: got, pump=lambda: c.poll(0.02), timeout=60, what="the pending request to fail")
+    assert got[0].header.kind is p.Kind.ERROR and got[0].body.code == "bus_error"
+    assert "broker restarted" in got[0].body.message and c._pending == {}
+
+
 # ----------------------------------------------------------------- policy
 
 def test_interceptor_denies_requests_and_drops_events(bus: Bus) -> None:

@@ -15,6 +15,7 @@ from memory.client import MemoryClient
 from swarm_core import messages as m
 from swarm_core.errors import InvalidRequest, NotFound
 from tests.memory_harness import ROOT, start_broker, start_service, stop_process, wait_ready
+from tests.support import wait_until
 
 DIM = 384
 
@@ -138,6 +139,37 @@ def test_bad_input_gets_an_error_reply_and_the_service_keeps_answering(swarm, bo
         bus.request("memory", body, 30)
     assert proc.poll() is None
     assert mc.stats()["dim"] == DIM
+
+
+def test_a_retried_add_is_stored_once(swarm):
+    """An add sent again under its request id (a retry) gets the first ids; nothing is stored twice."""
+    _, mc, _, _ = swarm
+    ns = "agent:retried"
+    first = mc.add(["remember the retried add"], namespace=ns, request_id="retry-1")
+    again = mc.add(["remember the retried add"], namespace=ns, request_id="retry-1")
+    assert first == again and mc.stats()["namespaces"][ns] == 1
+
+
+def test_tries_in_flight_together_get_one_answer(swarm):
+    """Three tries of one add sent before any answer (the first still embedding) share its ids."""
+    _, mc, _, _ = swarm
+    bus, ns, answers = mc._bus, "agent:inflight", []
+    for _ in range(3):
+        bus.send_request("memory", m.MemAdd(ns, ["three tries, one item"], request_id="in-flight"), 60,
+                         answers.append)
+    wait_until(lambda: len(answers) == 3, 60, "three answers", pump=lambda: bus.poll(0.05))
+    assert len({tuple(a.body.ids) for a in answers}) == 1
+    assert mc.stats()["namespaces"][ns] == 1
+
+
+def test_a_query_searched_again_is_not_embedded_again(swarm):
+    """The second search with the same text finds the same hits from the kept embedding."""
+    _, mc, _, _ = swarm
+    mc.add(["the cache keeps query vectors"], namespace="agent:cache")
+    first = mc.search("what does the cache keep?", k=1, namespaces=["agent:cache"])
+    hits = mc.stats()["query_cache_hits"]
+    assert mc.search("what does the cache keep?", k=1, namespaces=["agent:cache"]) == first
+    assert mc.stats()["query_cache_hits"] == hits + 1
 
 
 def test_concurrent_thread_clients(swarm):

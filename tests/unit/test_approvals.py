@@ -110,6 +110,18 @@ def test_deciding_twice_or_an_unknown_request_is_refused_and_changes_nothing(rig
     assert rig.table.approvals.get(rid).state is State.APPROVED and rig.table.approvals.get(rid).text == ""
 
 
+def test_a_retried_decision_gets_the_first_outcome(rig):
+    """A decision retried under its retry id (its answer was lost) gets the first answer, not 'already decided'."""
+    rig.root()
+    rid = _held(rig)
+    first = rig.send("cli-1", m.Decide(rid, True, "go ahead", "try-1"))
+    again = rig.send("cli-1", m.Decide(rid, False, "changed my mind", "try-1"))
+    assert again == first and first.info["approved"] is True
+    assert rig.table.approvals.get(rid).state is State.APPROVED and rig.table.approvals.get(rid).text == "go ahead"
+    with pytest.raises(OperatorError, match=f"request {rid} was already approved"):
+        rig.send("cli-1", m.Decide(rid, False, "late", "try-2"))  # another decision is still refused
+
+
 def test_only_an_operator_decides(rig):
     """An agent cannot approve its own (or any) request, nor set a budget, nor forge the gateway's report:
     the authorization table refuses each (by the sender's kind)."""

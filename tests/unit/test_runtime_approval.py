@@ -59,7 +59,7 @@ def test_a_held_step_waits_through_pending_answers_then_runs_when_approved():
     rt, client = approving([HOLD], [answer("pending"), answer("pending"), answer("approved", "go on")])
     assert rt.step() == (True, "all done")
     assert [a.request_id for a in client.asks] == ["req-1"] * 3
-    assert rt.inbox == ["[message from operator] go on"]
+    assert [n.line() for n in rt.inbox.notes] == ["[message from operator] go on"]
 
 
 def test_a_denied_step_does_not_run_and_the_model_reads_the_reason_next_step():

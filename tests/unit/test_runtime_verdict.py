@@ -81,7 +81,7 @@ def test_warn_verdict_runs_and_tells_the_model():
     """A warning still runs the command and puts the supervisor's notice in the inbox for the next prompt."""
     rt, _ = runtime([m.StepVerdict(m.StepVerdict.WARN, "you repeat yourself")])
     assert rt.step() == (True, "all done")
-    assert rt.inbox == ["[notice from supervisor] you repeat yourself"]
+    assert [n.line() for n in rt.inbox.notes] == ["[notice from supervisor] you repeat yourself"]
 
 
 def test_no_verdict_in_time_skips_the_command_and_goes_on():

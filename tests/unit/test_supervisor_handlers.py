@@ -186,6 +186,26 @@ def test_crash_is_restarted_per_policy_then_stays_crashed(rig):
     assert any("crashed: SIGKILL" in t for t in rig.inbox("manager"))
 
 
+def test_a_hung_agent_whose_slot_was_taken_is_not_restarted_past_max_agents(tmp_path):
+    """A hung on-crash agent is ended at once but reaped later; if its slot was taken meanwhile it stays crashed, parent told."""
+    from bus import messages as bm
+
+    rig = SupervisorRig(tmp_path, limits={"max_agents": 3})
+    try:
+        rig.root()
+        w = rig.start("manager", "w")
+        rig.start("manager", "v")
+        rig.reconciler.on_peer_event(bm.PeerEvent("left", "w", "dead"))  # hung: crashed, SIGKILL sent
+        rig.start("v", "u")  # its slot is free until the exit is reaped
+        rig.reconciler.on_exit(w.pid, -9)
+        got = rig.table.get("w")
+        assert got.status == Status.CRASHED and got.restarts == 0 and len(rig.table.live()) == 3
+        assert "agent w crashed and was not restarted: max_agents 3 reached" in rig.inbox("manager")
+        assert [e["event"] for e in rig.table.events("w")].count("restart_refused") == 1
+    finally:
+        rig.close()
+
+
 def test_a_stopped_agent_exiting_is_not_a_crash(rig):
     """The exit of an agent we stopped keeps its status and reason; nothing is restarted."""
     rig.root()

@@ -10,7 +10,7 @@ from bus import messages as bm
 from bus.keyring import Keyring
 from bus.protocol import Kind, Message
 from orchestrator.supervisor.reaper import Reaper
-from orchestrator.supervisor.services import MAX_RESTARTS, TIMINGS, Services, _Service
+from orchestrator.supervisor.services import MAX_RESTARTS, RESTART_PERIOD, TIMINGS, Services, _Service
 from orchestrator.supervisor.table import AgentTable
 from swarm_core import messages as m
 from tests.supervisor_harness import FakeClient, FakeClock, FakeSignaller, NullLog
@@ -71,20 +71,26 @@ def services(tmp_path):
 
 
 def test_a_dying_service_is_restarted_within_its_intensity_then_given_up(services):
-    """Each death is followed by a restart up to MAX_RESTARTS; the next death gives the service up."""
+    """Deaths spread out are always restarted; MAX_RESTARTS within RESTART_PERIOD, then one more, give up."""
     svc, clock, _ = services
-    for _ in range(MAX_RESTARTS):
+    for _ in range(3 * MAX_RESTARTS):  # one death per period: never too many
         svc.launched[-1].returncode = 1
-        clock.advance(1000)  # services have no period: the count is for the swarm's life
+        clock.advance(RESTART_PERIOD)
         svc.check()
-    assert len(svc.launched) == MAX_RESTARTS + 1
+    assert len(svc.launched) == 3 * MAX_RESTARTS + 1
+    clock.advance(RESTART_PERIOD)
+    for _ in range(MAX_RESTARTS):  # a burst within one period: restarted while the window holds them
+        svc.launched[-1].returncode = 1
+        clock.advance(1.0)
+        svc.check()
+    assert len(svc.launched) == 4 * MAX_RESTARTS + 1
     svc.launched[-1].returncode = 1
     svc.check()
-    assert len(svc.launched) == MAX_RESTARTS + 1 and svc._services[0].proc is None
+    assert len(svc.launched) == 4 * MAX_RESTARTS + 1 and svc._services[0].proc is None
     assert ("service_gave_up", {"service": "gateway", "code": 1}) in svc.log.events
     entry = svc.table.meta("services")["gateway"]
     assert entry["state"] == "given_up"
-    assert entry["reason"] == f"exit code 1; restarted {MAX_RESTARTS} times already"
+    assert entry["reason"] == f"exit code 1; restarted {MAX_RESTARTS} times within {RESTART_PERIOD:g}s already"
 
 
 def _answer(svc, error_code=None):

@@ -8,6 +8,7 @@ from bus.protocol import Message
 from orchestrator.supervisor.handlers.agents import AgentHandlers
 from orchestrator.supervisor.handlers.approvals import ApprovalHandlers
 from orchestrator.supervisor.handlers.gateway import GatewayHandlers
+from orchestrator.supervisor.handlers.inbox import InboxHandlers
 from orchestrator.supervisor.handlers.operator import OperatorHandlers
 from orchestrator.supervisor.handlers.telemetry import TelemetryHandlers
 from orchestrator.supervisor.parts import Parts
@@ -17,7 +18,7 @@ def routes(parts: Parts) -> dict[type, Callable[[Message], Any]]:
     """Every message type the supervisor handles, and its handler."""
     table: dict[type, Callable[[Message], Any]] = {}
     families = (AgentHandlers(parts), OperatorHandlers(parts), GatewayHandlers(parts), ApprovalHandlers(parts),
-                TelemetryHandlers(parts))
+                TelemetryHandlers(parts), InboxHandlers(parts))
     for family in families:
         table.update(family.routes())
     return table

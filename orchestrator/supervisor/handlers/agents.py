@@ -13,10 +13,11 @@ from bus.protocol import Message
 from orchestrator.supervisor import budgets, policy
 from orchestrator.supervisor.guards.base import Hold, SpawnRequest, Stop, Warn
 from orchestrator.supervisor.handlers.common import requester
+from orchestrator.supervisor.handlers.inbox import read, request_key
 from orchestrator.supervisor.parts import START_TIMEOUT, Parts
 from orchestrator.supervisor.registry import AgentRecord, subtree_spend
 from swarm_core import messages as m
-from swarm_core.errors import PolicyDenied
+from swarm_core.errors import PolicyDenied, SwarmError
 from swarm_core.peers import RESERVED_IDS
 from swarm_core.status import HELD, SELF_REPORTED, Status, parent_ended
 
@@ -46,21 +47,32 @@ class AgentHandlers:
         return SpawnRequest(state, req.name, req.role)
 
     def start_agent(self, msg: Message) -> object:
-        """Decide a start_agent (guards), spawn, and answer when the agent is ready (or failed)."""
+        """Decide a start_agent (guards), spawn, and answer when the agent is ready (or failed).
+
+        The new record and the request's outcome are committed together: a
+        retry with the same request id is answered about that agent, never
+        with a second one.
+        """
         req: m.StartAgent = msg.body
         p = self.p
         parent = requester(p.table, msg)
         if parent.terminal:  # its requests are refused at the gate; one may have been in flight
             raise PolicyDenied(f"agent {parent.id} is {parent.status}")
+        request_key(parent.id, req.request_id)  # checks the id
+        first = p.table.outcomes.get(parent.id, req.request_id, m.StartAgent.TYPE)
+        if first is not None:
+            return self._started_before(msg, str(first.get("agent_id", "")))
         decision = p.guards.on_spawn(self._spawn_request(parent, req))
         if isinstance(decision, policy.Deny):
             p.table.log_event(parent.id, "spawn_denied", decision.reason)
             p.log.info("spawn_denied", agent=parent.id, name=req.name, reason=decision.reason)
             raise PolicyDenied(decision.reason)
         tokens, usd = self._child_budget(parent, decision.role, req.budget)
-        rec = p.table.add(AgentRecord(id=decision.agent_id, name=req.name, role=decision.role,
-                                      parent=parent.id, depth=decision.depth, task=req.task,
-                                      budget_tokens=tokens, budget_usd=usd))
+        with p.table.registry.atomic():
+            rec = p.table.add(AgentRecord(id=decision.agent_id, name=req.name, role=decision.role,
+                                          parent=parent.id, depth=decision.depth, task=req.task,
+                                          budget_tokens=tokens, budget_usd=usd))
+            p.table.outcomes.put(parent.id, req.request_id, m.StartAgent.TYPE, {"agent_id": rec.id}, p.wall())
         p.log.info("spawn_requested", agent=rec.id, parent=parent.id, t=p.clock())
         p.life.spawn(rec, prompt=req.prompt)  # a SpawnError is this request's one error reply
         p.table.expect_ready(rec.id, msg, p.clock() + START_TIMEOUT)
@@ -90,6 +102,20 @@ class AgentHandlers:
     def _lineage(self, agent_id: str) -> list[str]:
         return policy.lineage_of(agent_id, {r.id: r.parent for r in self.p.table.all()})
 
+    def _started_before(self, msg: Message, agent_id: str) -> object:
+        """The answer to a retried start_agent: about the agent the first try started."""
+        p = self.p
+        rec = p.table.get(agent_id)
+        if rec is None:
+            raise SwarmError(f"the agent this request started ({agent_id!r}) is not in the registry")
+        p.log.info("start_agent_retried", agent=rec.id, status=rec.status)
+        if rec.status is Status.STARTING:
+            p.table.expect_ready(rec.id, msg, p.clock() + START_TIMEOUT)  # the first try gave up
+            return DEFERRED
+        if rec.started_at is None:
+            raise SwarmError(f"agent {rec.id} did not start: {rec.reason or rec.status}")
+        return m.AgentStarted(rec.id, rec.depth, rec.pid or 0)
+
     def ready(self, msg: Message) -> None:
         body: m.AgentReady = msg.body
         p = self.p
@@ -101,6 +127,7 @@ class AgentHandlers:
             p.log.info("agent_registered", agent=rec.id, pid=body.pid, t=p.clock())
         p.bus.publish(rec.id, "ready", Status.RUNNING)
         p.tracing.spawn_ended(rec.id, "ready")
+        p.bus.redeliver(rec.id)  # what a restarted agent (or a lost push) left unread
         pending = p.table.take_pending(rec.id)
         if pending is not None and pending.request is not None:
             p.bus.reply(pending.request, m.AgentStarted(rec.id, rec.depth, rec.pid or 0))
@@ -124,6 +151,7 @@ class AgentHandlers:
         rec = requester(p.table, msg)
         if rec.terminal:
             return m.StepVerdict(m.StepVerdict.STOP, rec.reason or rec.status)
+        read(p, rec, body.inbox_ids)  # the step's prompt showed them: whatever the verdict, they are read
         decision = p.guards.on_step(rec, body)
         if isinstance(decision, Stop):
             p.life.enforce(decision)

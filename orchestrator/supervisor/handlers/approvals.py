@@ -16,6 +16,7 @@ from typing import Any, Callable
 from bus import messages as bm
 from bus.protocol import Message
 from orchestrator.supervisor.handlers.common import reported_agent, requester
+from orchestrator.supervisor.handlers.inbox import request_key
 from orchestrator.supervisor.parts import Parts
 from swarm_core import messages as m
 
@@ -36,10 +37,17 @@ class ApprovalHandlers:
         return self.p.desk.ask(msg)
 
     def decide(self, msg: Message) -> bm.Ok:
-        """``swarm approve`` / ``swarm deny``."""
+        """``swarm approve`` / ``swarm deny``; a retry (same ``retry_id``) gets the first outcome."""
         body: m.Decide = msg.body
+        table = self.p.table  # only an operator decides (swarm_core/authz.py)
+        request_key(msg.header.src, body.retry_id)  # checks the id
+        first = table.outcomes.get(msg.header.src, body.retry_id, m.Decide.TYPE)
+        if first is not None:
+            return bm.Ok(first)
         req = self.p.desk.decide(body.request_id, body.approve, body.text)
-        return bm.Ok({"request": req.id, "agent": req.agent, "approved": body.approve})
+        outcome = {"request": req.id, "agent": req.agent, "approved": body.approve}
+        table.outcomes.put(msg.header.src, body.retry_id, m.Decide.TYPE, outcome, self.p.wall())
+        return bm.Ok(outcome)
 
     def set_budget(self, msg: Message) -> bm.Ok:
         """``swarm budget``: set an agent's budget and release the agents waiting for it."""

@@ -13,10 +13,12 @@ from typing import Any, Callable
 
 from bus import messages as bm
 from bus.protocol import Message
+from orchestrator.supervisor.handlers.inbox import accept, request_key
 from orchestrator.supervisor.parts import Parts
 from orchestrator.supervisor.registry import inspect_view, ps_view, subtree_spend
 from swarm_core import messages as m
-from swarm_core.errors import NotFound, PolicyDenied
+from swarm_core.errors import NotFound
+from swarm_core.messages.inbox import Kind
 from swarm_core.status import Reason
 
 
@@ -40,12 +42,23 @@ class OperatorHandlers:
         return m.AgentList([ps_view(r, spend[r.id]) for r in recs])
 
     def delete(self, msg: Message) -> bm.Ok:
-        """Stop an agent and its subtree (an agent's target is in its own subtree: the table saw to it)."""
+        """Stop an agent and its subtree (an agent's target is in its own subtree: the table saw to it).
+
+        A retried request id is answered with the first outcome (stopping is
+        idempotent anyway; the count is the first try's).
+        """
         body: m.DeleteAgent = msg.body
-        target = self.p.table.get(body.agent_id)
+        table = self.p.table
+        request_key(msg.header.src, body.request_id)  # checks the id
+        first = table.outcomes.get(msg.header.src, body.request_id, m.DeleteAgent.TYPE)
+        if first is not None:
+            return bm.Ok(first)
+        target = table.get(body.agent_id)
         if target is None:
             raise NotFound(f"no agent {body.agent_id!r}")
         stopped = self.p.life.stop_subtree(target.id, body.reason or Reason.DELETED, hard=body.hard)
+        table.outcomes.put(msg.header.src, body.request_id, m.DeleteAgent.TYPE, {"stopped": stopped},
+                           self.p.wall())
         return bm.Ok({"stopped": stopped})
 
     def kill_all(self, msg: Message) -> bm.Ok:
@@ -56,14 +69,11 @@ class OperatorHandlers:
         return bm.Ok({"agents": self.p.life.freeze(body.agent_id, body.frozen, body.reason)})
 
     def operator_message(self, msg: Message) -> bm.Ok:
-        body: m.OperatorMessage = msg.body
-        rec = self.p.table.get(body.agent_id)
-        if rec is None:
-            raise NotFound(f"no agent {body.agent_id!r}")
-        if rec.terminal:
-            raise PolicyDenied(f"agent {rec.id} is {rec.status}")
-        self.p.bus.tell(rec.id, "operator", body.text, "message")
-        return bm.Ok()
+        """A person's message: kept in the agent's inbox before the answer (its id in ``message_id``)."""
+        body: m.OperatorMessage = msg.body  # only an operator sends it (swarm_core/authz.py)
+        note = accept(self.p, body.agent_id, "operator", Kind.MESSAGE, body.text, requester=msg.header.src,
+                      request_id=body.request_id)
+        return bm.Ok({"message_id": note.id})
 
     def inspect(self, msg: Message) -> m.InspectReply:
         info = inspect_view(self.p.table, msg.body.agent_id)
