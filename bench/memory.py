@@ -123,11 +123,19 @@ class Stack:
                                                    stderr=out))
         finally:
             out.close()
-        operator = keys.credential("operator")
-        self.buses = {"broker": BusClient(endpoint, "cli-bench", credential=operator).connect(),
-                      "direct": BusClient(direct, "cli-bench-direct", credential=operator).connect()}
+        self.buses: dict[str, BusClient] = {}
+        try:  # a stack that does not come up leaves no process behind
+            self._connect(keys.credential("operator"), endpoint, direct)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, operator: Any, endpoint: str, direct: str) -> None:
+        self.buses["broker"] = BusClient(endpoint, "cli-bench", credential=operator).connect()
+        self.buses["direct"] = BusClient(direct, "cli-bench-direct", credential=operator).connect()
         self.mcs = {path: MemoryClient(bus, timeout=120) for path, bus in self.buses.items()}
         deadline = time.monotonic() + 60
+        tmp = self.tmp
         for mc in self.mcs.values():
             while True:
                 try:
