@@ -2,8 +2,8 @@
 
 Without a zygote no agent can be started or restarted. :class:`ZygoteKeeper`
 looks at it on every reconcile tick: a dead zygote is restarted (the same
-:class:`RestartIntensity` limit as the services: at most ``MAX_RESTARTS`` over
-the swarm's life), logged (``zygote_crashed``, ``zygote_restarted``,
+:class:`RestartIntensity` limit as the services: at most ``MAX_RESTARTS``
+restarts within ``RESTART_PERIOD`` seconds), logged (``zygote_crashed``, ``zygote_restarted``,
 ``zygote_gave_up``) and recorded on the service board, which ``swarm ps``
 shows. The agents the dead zygote forked live on in their own sessions, but
 their exits are no longer reported: the agent table watches their pids like
@@ -18,7 +18,7 @@ from typing import Any, Callable
 from orchestrator.supervisor.board import GIVEN_UP, RESTARTING, UP, ServiceBoard
 from orchestrator.supervisor.intensity import RestartIntensity
 from orchestrator.supervisor.lifecycle import describe_exit
-from orchestrator.supervisor.services import MAX_RESTARTS
+from orchestrator.supervisor.services import MAX_RESTARTS, RESTART_PERIOD
 from orchestrator.supervisor.spawner import SpawnError
 
 ZYGOTE = "zygote"
@@ -28,13 +28,15 @@ class ZygoteKeeper:
     """Watch the spawner's zygote; restart it while its restart intensity allows."""
 
     def __init__(self, spawner: Any, table: Any, board: ServiceBoard, log: Any,
-                 clock: Callable[[], float] = time.monotonic, max_restarts: int = MAX_RESTARTS) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_restarts: int = MAX_RESTARTS,
+                 period: float = RESTART_PERIOD) -> None:
         self.spawner = spawner
         self.table = table
         self.board = board
         self.log = log
         self.clock = clock
-        self.intensity = RestartIntensity(max_restarts)
+        self.intensity = RestartIntensity(max_restarts, period)
+        self.period = period
         self.restarts = 0
         self.state = ""
 
@@ -56,8 +58,9 @@ class ZygoteKeeper:
         self.table.orphan_all()  # nobody reports their exits any more: poll their pids
         if not self.intensity.allow(self.clock()):
             self.log.error("zygote_gave_up", reason=reason, restarts=self.restarts)
-            self.table.log_event(None, "zygote_gave_up", f"{reason}; restarted {self.restarts} times")
-            self._set(GIVEN_UP, f"{reason}; restarted {self.restarts} times already")
+            within = f"restarted {self.intensity.recent} times within {self.period:g}s"
+            self.table.log_event(None, "zygote_gave_up", f"{reason}; {within}")
+            self._set(GIVEN_UP, f"{reason}; {within} already")
             return
         self.restarts += 1
         self.log.warning("zygote_crashed", reason=reason, restart=self.restarts)

@@ -33,7 +33,7 @@ class FakeZygotes:
 def keeper(tmp_path):
     table = AgentTable(tmp_path / "registry.db")
     zyg, log = FakeZygotes(), NullLog()
-    k = ZygoteKeeper(zyg, table, ServiceBoard(table), log, FakeClock(), max_restarts=2)
+    k = ZygoteKeeper(zyg, table, ServiceBoard(table), log, FakeClock(), max_restarts=2, period=60.0)
     k.started()
     yield k, zyg, table, log
     table.close()
@@ -80,5 +80,18 @@ def test_the_zygote_is_given_up_past_its_restart_intensity(keeper):
     k.check()
     assert len(zyg.starts) == 2
     entry = board(table)
-    assert entry["state"] == "given_up" and entry["reason"] == "exit code 70; restarted 2 times already"
+    assert entry["state"] == "given_up" and entry["reason"] == "exit code 70; restarted 2 times within 60s already"
     assert any(e == "zygote_gave_up" for e, _ in log.events)
+
+
+def test_deaths_spread_over_more_than_the_window_are_always_restarted(keeper):
+    """A zygote that dies now and then (less often than max_restarts per period) is restarted every time."""
+    k, zyg, table, log = keeper
+    for _ in range(5):
+        zyg.die(1)
+        k.check()
+        zyg.ready = True
+        k.check()
+        k.clock.advance(61)  # the keeper's own (fake) clock
+    assert len(zyg.starts) == 5
+    assert board(table)["state"] == "up"
