@@ -56,7 +56,6 @@ STEP_VERDICT_TIMEOUT = 30.0  # seconds a step waits for the supervisor's verdict
 REFUSED_PAUSE = 1.0  # seconds before a throttled step report is sent again
 # finished spans go to the supervisor at most this often (and when the agent ends): a fast agent's
 # steps must not spend its bus message budget (the flood gate) on telemetry
-SPAN_FLUSH_S = 0.5
 
 
 class AgentRuntime:
@@ -85,7 +84,6 @@ class AgentRuntime:
         self._gateway_starts = 0  # restarts of the gateway the supervisor told us of
         # spans are plain data here; the supervisor exports them (agents never load the SDK)
         self.tracer = Recorder(spec.agent_id)
-        self._spans_sent_at = clock()
         client.handle(m.InboxMessage, self._on_inbox)
         client.handle(m.Stop, self._on_stop)
         client.handle(m.ServiceRestarted, self._on_service_restarted)
@@ -377,11 +375,7 @@ class AgentRuntime:
 
     def _send_spans(self, force: bool = False) -> None:
         """Hand finished spans to the supervisor, at most every SPAN_FLUSH_S (best effort)."""
-        now = self.clock()
-        if not force and now - self._spans_sent_at < SPAN_FLUSH_S:
-            return
-        self._spans_sent_at = now
-        spans = self.tracer.drain()
+        spans = self.tracer.batch(self.clock(), force)
         if spans:
             try:
                 self.client.send(SUPERVISOR, m.TraceSpans(spans))

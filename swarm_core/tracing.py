@@ -15,6 +15,7 @@ own span a child of the sender's, across processes.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -22,6 +23,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+SPAN_FLUSH_S = 0.5  # finished spans leave a process at most this often (in batches)
 
 CURRENT: ContextVar[str] = ContextVar("swarm_traceparent", default="")
 
@@ -114,6 +117,7 @@ class Recorder:
         self.on = enabled() if on is None else on
         self.clock = clock
         self._done: list[list[Any]] = []
+        self._batched_at = -math.inf  # when :meth:`batch` last handed spans over
 
     def start(self, name: str, parent: str = "", *, agent: str | None = None,
               **attributes: Any) -> Span | None:
@@ -154,4 +158,14 @@ class Recorder:
     def drain(self) -> list[list[Any]]:
         """The finished spans since the last drain (wire form), oldest first."""
         done, self._done = self._done, []
+        return done
+
+    def batch(self, now: float, force: bool = False, every: float = SPAN_FLUSH_S) -> list[list[Any]]:
+        """:meth:`drain`, at most once every ``every`` seconds of ``now`` (a monotonic clock) unless
+        ``force``: telemetry leaves a process in batches, never a message per span."""
+        if not force and now - self._batched_at < every:
+            return []
+        done = self.drain()
+        if done:  # an empty look does not push the next batch back
+            self._batched_at = now
         return done

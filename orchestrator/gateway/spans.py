@@ -2,7 +2,7 @@
 
 The supervisor is the swarm's one exporter; the gateway only records spans
 (plain data, :class:`swarm_core.tracing.Recorder`) and sends the finished ones
-at most every :data:`SPAN_FLUSH_S` seconds, so telemetry never adds a message
+at most every :data:`swarm_core.tracing.SPAN_FLUSH_S` seconds, so telemetry never adds a message
 to the path of a call.
 """
 
@@ -13,8 +13,6 @@ from typing import Any, Callable
 
 from swarm_core import messages as m
 from swarm_core.tracing import Recorder, Span
-
-SPAN_FLUSH_S = 0.5  # finished model-call spans go to the supervisor at most this often (in batches)
 
 
 class CallSpans:
@@ -27,7 +25,6 @@ class CallSpans:
         self.tracer = Recorder("gateway")
         self._send = send
         self._clock = clock  # telemetry pacing runs on real time, not the quota clock
-        self._sent_at = 0.0
 
     def start(self, agent: str, traceparent: str) -> Span | None:
         """A call's span under the caller's ``traceparent``, from its arrival at the gateway."""
@@ -43,10 +40,6 @@ class CallSpans:
 
     def flush(self, force: bool = False) -> None:
         """Send the finished spans, at most every SPAN_FLUSH_S seconds unless ``force``."""
-        now = self._clock()
-        if not force and now - self._sent_at < SPAN_FLUSH_S:
-            return
-        spans = self.tracer.drain()
+        spans = self.tracer.batch(self._clock(), force)
         if spans:
-            self._sent_at = now
             self._send(m.TraceSpans(spans))

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from agents.runtime import SPAN_FLUSH_S, AgentRuntime
+from agents.runtime import AgentRuntime
 from swarm_core import messages as m
 from swarm_core.spec import AgentSpec
-from swarm_core.tracing import CURRENT, parse_traceparent
+from swarm_core.tracing import CURRENT, SPAN_FLUSH_S, parse_traceparent
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -75,3 +75,16 @@ def test_malformed_wire_spans_raise_value_error(raw):
     """Anything that is not a well-formed span (ids, times, types) raises ValueError."""
     with pytest.raises(ValueError):
         t.Span.from_wire(raw)
+
+
+def test_batch_hands_spans_over_at_most_once_per_interval_unless_forced():
+    """``batch`` drains at once, then not again within the interval; an empty look delays nothing."""
+    rec = t.Recorder("a", on=True)
+    rec.end(rec.start("one"))
+    assert [s[3] for s in rec.batch(10.0)] == ["one"]
+    rec.end(rec.start("two"))
+    assert rec.batch(10.0 + t.SPAN_FLUSH_S / 2) == []
+    assert [s[3] for s in rec.batch(10.0 + t.SPAN_FLUSH_S / 2, force=True)] == ["two"]
+    assert rec.batch(20.0) == []  # nothing finished: nothing sent, and the clock is not reset
+    rec.end(rec.start("three"))
+    assert [s[3] for s in rec.batch(20.0 + t.SPAN_FLUSH_S / 4)] == ["three"]
