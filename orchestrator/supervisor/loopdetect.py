@@ -4,7 +4,7 @@
 compared by a *near-duplicate key*: the command and its arguments with every
 number replaced by ``#`` (in strings too: ``"attempt 7"`` is ``"attempt #"``),
 runs of whitespace collapsed and key order ignored; the arguments naming a
-target (a file, an agent, a url: :data:`TARGET_ARGS`) are kept exact. A step is a loop when
+target (a file, an agent, a url: ``target`` in the command catalog) are kept exact. A step is a loop when
 
 * its key occurs at least ``threshold`` times among the last ``window`` steps
   (with the default ``window == threshold``: ``threshold`` times in a row), or
@@ -26,9 +26,9 @@ from collections import deque
 from itertools import islice
 from typing import Any, Sequence
 
+from swarm_core.catalog import CATALOG
+
 MAX_CYCLE = 4  # the longest repeating cycle of steps that is detected
-# arguments that name what a command acts on: compared exactly, never as near-duplicates
-TARGET_ARGS = frozenset({"file", "directory", "url", "name", "key"})  # the catalog's names for them
 
 _NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?")
 _SPACE = re.compile(r"\s+")
@@ -62,7 +62,7 @@ def _near(value: Any, depth: int = 0) -> Any:
 def canonical(command: Any, args: Any) -> str:
     """A stable near-duplicate key for a command and its arguments (``args`` may be JSON text).
 
-    The arguments that name a target (:data:`TARGET_ARGS`: a file, an agent, a url) are kept exact:
+    The arguments the catalog marks as naming a target (a file, an agent, a url) are kept exact:
     writing ``ch1.txt``, ``ch2.txt``, ``ch3.txt`` is three pieces of work, rewriting ``out.txt`` with
     ``attempt 1``, ``attempt 2``... is one piece of work repeated.
     """
@@ -72,7 +72,9 @@ def canonical(command: Any, args: Any) -> str:
         except ValueError:
             pass  # truncated or plain text: compared as text
     if isinstance(args, dict):
-        args = {k: (v if k in TARGET_ARGS and isinstance(v, str) else _near(v)) for k, v in args.items()}
+        spec = CATALOG.get(command)
+        targets = {a.name for a in spec.args if a.target} if spec is not None else set()
+        args = {k: (v if k in targets and isinstance(v, str) else _near(v)) for k, v in args.items()}
     else:
         args = _near(args)
     try:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import swarm_core.catalog.episodes as ep
 from swarm_core.catalog.model import Arg, Catalog, Command, Port
 
-_FILE = Arg("file", "path in the workspace")
+_FILE = Arg("file", "path in the workspace", target=True)
 _TEXT = Arg("text", "the content")
-_KEY = Arg("key", "agent id")
+_KEY = Arg("key", "agent id", target=True)
 
 AGENT_COMMANDS = (
     Command("start_agent", "Start GPT Agent",
-            (Arg("name", "name"), Arg("task", "short task description"),
+            (Arg("name", "name", target=True), Arg("task", "short task description"),
              Arg("prompt", "instructions", optional=True), Arg("role", "role (optional)", optional=True),
              Arg("budget", "max tokens for it and its sub-agents, from your own budget (optional)",
                  optional=True, max_length=9, pattern="^[0-9]+$")),
@@ -43,7 +43,7 @@ FILE_COMMANDS = (
     Command("append_to_file", "Append to file", (_FILE, _TEXT), frozenset({Port.WORKSPACE}),
             ep.APPEND_TO_FILE),
     Command("delete_file", "Delete file", (_FILE,), frozenset({Port.WORKSPACE}), ep.DELETE_FILE),
-    Command("search_files", "Search Files", (Arg("directory", "folder in the workspace ('.' for all)"),),
+    Command("search_files", "Search Files", (Arg("directory", "folder in the workspace ('.' for all)", target=True),),
             frozenset({Port.WORKSPACE}), ep.SEARCH_FILES),
     Command("execute_python_file", "Execute Python File", (Arg("file", "path of a .py file in the workspace"),),
             frozenset({Port.WORKSPACE, Port.HEARTBEAT}), ep.EXECUTE_PYTHON_FILE),
@@ -51,7 +51,7 @@ FILE_COMMANDS = (
 
 WEB_COMMANDS = (  # no backend is configured: both answer so (no ports needed)
     Command("google", "Google Search", (Arg("input", "search query"),)),
-    Command("browse_website", "Browse Website", (Arg("url", "address"), Arg("question", "what to look for"))),
+    Command("browse_website", "Browse Website", (Arg("url", "address", target=True), Arg("question", "what to look for"))),
 )
 
 CONTROL_COMMANDS = (

@@ -37,7 +37,9 @@ class Arg:
     """One argument of a command, as the model writes it in ``args``.
 
     ``max_length`` (strings only) replaces the gateway's default maximum length
-    for this argument; ``pattern`` (strings only) is a JSON Schema ``pattern``.
+    for this argument; ``pattern`` (strings only) is a JSON Schema ``pattern``;
+    ``target``: the argument names what the command acts on (a file, an agent, a
+    url), so loop detection compares it exactly, never as a near-duplicate.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Arg:
     optional: bool = False
     max_length: int | None = None
     pattern: str | None = None
+    target: bool = False
 
     def __post_init__(self) -> None:
         where = f"argument {self.name!r}"
